@@ -1,0 +1,307 @@
+//! The catalog of event types: every event of the product document, grouped by category, with
+//! the document's template text byte for byte.
+//!
+//! A template names its parameters in braces (`{project}`); [`crate::template`] renders them.
+//! Parameters whose value needs a transformation before it is shown (`{status}` is rendered
+//! lower-case, `{servers}` is a list joined with `, `) say so through [`Transform`].
+
+use serde::Serialize;
+
+/// A category of events: the product document's headings, plus `custom` for events outside the
+/// catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    License,
+    Auth,
+    Object,
+    Sca,
+    Tqi,
+    Policy,
+    Secrets,
+    Container,
+    Ldap,
+    Misc,
+    Custom,
+}
+
+impl Category {
+    /// Every category, in the product document's order (`custom` last).
+    pub const ALL: [Category; 11] = [
+        Category::License,
+        Category::Auth,
+        Category::Object,
+        Category::Sca,
+        Category::Tqi,
+        Category::Policy,
+        Category::Secrets,
+        Category::Container,
+        Category::Ldap,
+        Category::Misc,
+        Category::Custom,
+    ];
+
+    /// The code used in the API and in storage (`sca`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Category::License => "license",
+            Category::Auth => "auth",
+            Category::Object => "object",
+            Category::Sca => "sca",
+            Category::Tqi => "tqi",
+            Category::Policy => "policy",
+            Category::Secrets => "secrets",
+            Category::Container => "container",
+            Category::Ldap => "ldap",
+            Category::Misc => "misc",
+            Category::Custom => "custom",
+        }
+    }
+
+    /// The product document's heading for the category ("SCA Analysis Execution").
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::License => "License Activation",
+            Category::Auth => "User Authentication",
+            Category::Object => "Object Management",
+            Category::Sca => "SCA Analysis Execution",
+            Category::Tqi => "TQI Analysis Execution",
+            Category::Policy => "Policy Management",
+            Category::Secrets => "Secrets Analysis",
+            Category::Container => "Container Image Analysis",
+            Category::Ldap => "LDAP Operations",
+            Category::Misc => "Miscellaneous",
+            Category::Custom => "Custom",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// How a parameter's value is turned into text inside a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// The value as given.
+    Plain,
+    /// Lower-cased (the product's `{status.lower()}`).
+    Lower,
+    /// A list of strings joined with `, ` (the product's `', '.join(...)`).
+    JoinComma,
+}
+
+/// The type a parameter's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// Any scalar (string, number or boolean).
+    Text,
+    /// A non-negative integer (`sequence`, `count`, `policy_id`, `task_id`).
+    Integer,
+    /// A UUID (`run_id` of SCA and TQI run events).
+    Uuid,
+    /// A list of strings (`servers`).
+    List,
+}
+
+/// One type of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct EventType {
+    /// `sca.analysis_finished`.
+    pub code: &'static str,
+    pub category: Category,
+    /// The product document's text with `{param}` placeholders.
+    pub template: &'static str,
+    /// The product document's description of the event.
+    pub description: &'static str,
+}
+
+impl EventType {
+    /// The placeholder names of the template, in order of first appearance.
+    pub fn params(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for name in crate::template::placeholders(self.template) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// How the value of `param` is shown in the message.
+    pub fn transform(&self, param: &str) -> Transform {
+        match (self.code, param) {
+            ("license.key_problem", "status") => Transform::Lower,
+            ("ldap.mapping_apply_failed", "servers") => Transform::JoinComma,
+            _ => Transform::Plain,
+        }
+    }
+
+    /// The type `param`'s value must have in this event type.
+    pub fn param_kind(&self, param: &str) -> ParamKind {
+        match param {
+            "sequence" | "count" | "policy_id" | "task_id" => ParamKind::Integer,
+            "run_id" if matches!(self.category, Category::Sca | Category::Tqi) => ParamKind::Uuid,
+            _ if self.transform(param) == Transform::JoinComma => ParamKind::List,
+            _ => ParamKind::Text,
+        }
+    }
+}
+
+/// Looks a catalog type up by its code.
+pub fn find(code: &str) -> Option<&'static EventType> {
+    CATALOG.iter().find(|t| t.code == code)
+}
+
+/// The types of one category.
+pub fn of_category(category: Category) -> impl Iterator<Item = &'static EventType> {
+    CATALOG.iter().filter(move |t| t.category == category)
+}
+
+macro_rules! catalog {
+    ($($category:ident $code:literal $template:literal $description:literal;)*) => {
+        /// Every event type of the product document (59), in the document's order.
+        pub static CATALOG: &[EventType] = &[
+            $(EventType {
+                code: $code,
+                category: Category::$category,
+                template: $template,
+                description: $description,
+            },)*
+        ];
+    };
+}
+
+catalog! {
+    License "license.activated" "Object created" "Activation of software license with owner and author limit specified";
+    License "license.key_missing" "No activation key" "No activation key present";
+    License "license.key_problem" "Problem with activation key: {status}" "Issue with activation key";
+
+    Auth "auth.logged_in" "User logged in" "User successfully authenticated in the system";
+    Auth "auth.logged_out" "User logged out" "User logged out of the system";
+    Auth "auth.login_failed" "Failed login attempt {username}" "Incorrect password entered during authentication attempt";
+
+    Object "object.created" "Object {instance} created" "Creation of any object in the system via user interface";
+    Object "object.updated" "Object {instance} updated" "Update of any object in the system via user interface";
+    Object "object.deleted" "Object {instance} deleted" "Deletion of any object in the system via user interface";
+
+    Sca "sca.analysis_started" "[SCA][{project}][{sequence}/{run_id}] Analysis started" "SCA analysis of the project started";
+    Sca "sca.analysis_finished" "[SCA][{project}][{sequence}/{run_id}] Analysis finished" "SCA analysis of the project completed";
+    Sca "sca.analysis_failed" "[SCA][{project}][{sequence}/{run_id}] Analysis failed. Check server logs." "SCA analysis of the project failed. Check server logs.";
+    Sca "sca.clone_failed" "Failed to clone for repository {repository}." "Repository cloning failed";
+    Sca "sca.branch_detect_failed" "Failed to detect branch for repository \"{repository}" "Failed to detect branch for repository";
+    Sca "sca.clone_source" "[SCA][{project}][{sequence}/{run_id}] Clone source code" "Project source code cloning started";
+    Sca "sca.collect_files" "[SCA][{project}][{sequence}/{run_id}] Collect files data" "File data collection for the project started";
+    Sca "sca.collect_manifests" "[SCA][{project}][{sequence}/{run_id}] Collect manifests" "Manifest collection for the project started";
+    Sca "sca.create_pipeline" "[SCA][{project}][{sequence}/{run_id}] Create pipeline" "Pipeline creation for SCA analysis started";
+    Sca "sca.check_policies" "[SCA][{project}][{sequence}/{run_id}] Check policies" "Policy checking for SCA analysis started";
+    Sca "sca.update_metrics" "[SCA][{project}][{sequence}/{run_id}] Update project metrics" "Project metrics update for SCA analysis started";
+    Sca "sca.analyze_dependencies" "[SCA][{project}][{sequence}/{run_id}] Analyze dependencies" "Dependency analysis for SCA started";
+    Sca "sca.analysis_not_started" "[[SCA][{project}] Analysis didn't start (Reason: {reason})]" "SCA analysis did not start due to an error";
+    Sca "sca.overall_run_started" "Overall SCA run started for {count} project(s)" "Overall SCA analysis for projects started";
+
+    Tqi "tqi.author_rebuilt" "Rebuild author {primary_email}" "Updating author information based on merge rules by primary email";
+    Tqi "tqi.merge_rules_generated" "Generate authors merge rules" "Creating author merge rules";
+    Tqi "tqi.collect_commits" "(Run #{run_id}) Collect commits data for project {project}" "Commit data collection for the project started";
+    Tqi "tqi.create_authors" "(Run #{run_id}) Create authors" "Author creation started";
+    Tqi "tqi.load_oss_contributions" "(Run #{run_id}) Load authors OSS contributions" "Loading authors' contributions to OSS";
+    Tqi "tqi.authors_analysis_started" "(Run #{run_id}) Authors analysis started" "Author analysis started";
+    Tqi "tqi.authors_analysis_completed" "(Run #{run_id}) Authors analysis completed" "Author analysis successfully completed";
+    Tqi "tqi.authors_analysis_failed" "(Run #{run_id}) Authors analysis failed. Check server logs." "Author analysis failed. Check server logs.";
+    Tqi "tqi.authors_analysis_cancelled" "(Run #{run_id}) Authors analysis cancelled" "Author analysis canceled";
+    Tqi "tqi.update_project" "(Run #{run_id}) Update project {project}" "Project update started";
+    Tqi "tqi.clones_analysis_started" "(Run #{run_id}) Clones analysis started" "Cloned code analysis started";
+    Tqi "tqi.clones_analysis_completed" "(Run #{run_id}) Clones analysis completed" "Cloned code analysis completed";
+    Tqi "tqi.clones_analysis_failed" "(Run #{run_id}) Clones analysis failed. Check server logs." "Cloned code analysis failed. Check server logs.";
+    Tqi "tqi.clones_analysis_cancelled" "(Run #{run_id}) Clones analysis cancelled" "Cloned code analysis canceled";
+    Tqi "tqi.clone_source" "(Run #{run_id}) Clone source code for project {project}" "Project source code repository cloning started";
+
+    Policy "policy.ignore_created" "Policy ignore {policy_ignore} created" "Creation of a policy ignore rule";
+    Policy "policy.ignore_activated" "Policy ignore {policy_ignore} activated" "Activation of a policy ignore rule";
+    Policy "policy.added_to_ignore" "To Policy ignore {policy_ignore} added Policy {policy}" "Policy added to an existing ignore rule";
+    Policy "policy.skipped" "Policy \"{policy_name}\" (id: {policy_id}) skipped. Reason: {reason}" "Policy skipped due to an error";
+
+    Secrets "secrets.analysis_started" "[Secrets][{analysis_object}] Analysis started" "Secrets analysis started";
+    Secrets "secrets.training_started" "[Secrets] Training run started" "Training of the user model based on labeling results started";
+    Secrets "secrets.analysis_finished" "[Secrets][{analysis_object}] Analysis finished" "Secrets analysis completed";
+    Secrets "secrets.training_finished" "[Secrets] Training run finished" "Training of the user model based on labeling results completed";
+    Secrets "secrets.analysis_failed" "[Secrets][{analysis_object}] Analysis failed. Check server logs." "Secrets analysis failed";
+    Secrets "secrets.training_failed" "[Secrets] Training run failed. Check server logs." "User model training failed";
+
+    Container "container.dependency_changed" "In container image {container_image} dependency {dependency} was changed" "A dependency was changed in the container image";
+    Container "container.images_update_triggered" "Updating images list for registry {container_registry} triggered via update button." "Forced update of the image list from the registry started";
+
+    Ldap "ldap.mapping_apply_triggered" "Applying all LDAP group mapping rules triggered" "Execution of all LDAP group mapping rules started";
+    Ldap "ldap.mapping_apply_failed" "{message} While processing, failed to apply some of rules related to following LDAP servers: {servers}. Check server logs." "Error applying group mapping rules for specified LDAP servers";
+
+    Misc "misc.api_analysis_started" "(Run #{task_id}) Analysis started via API" "Analysis started via API";
+    Misc "misc.tasks_failed" "Some tasks in analysis failed" "Some tasks in the analysis failed";
+    Misc "misc.oss_index_unreachable" "Could not connect to OSS Index, reason: {reason}" "Could not connect to OSS Index due to an error";
+    Misc "misc.analysis_already_running" "There is already running analysis" "Analysis is already running";
+    Misc "misc.parallel_forbidden" "Another analysis in progress. Parallel execution forbidden." "Parallel execution of analysis is forbidden";
+    Misc "misc.repo_path_missing" "Repo path for {project} does not exist, setting status to Not cloned" "Repository path not found, status set to \"Not cloned\"";
+    Misc "misc.clone_failed_project_deleted" "Failed to clone for repository {repo_name} because project was deleted" "Failed to clone the repository because the project was deleted";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_holds_59_types_in_10_categories() {
+        assert_eq!(CATALOG.len(), 59);
+        let mut categories: Vec<Category> = CATALOG.iter().map(|t| t.category).collect();
+        categories.dedup();
+        assert_eq!(categories.len(), 10);
+        assert!(!categories.contains(&Category::Custom));
+    }
+
+    #[test]
+    fn every_code_is_unique_and_prefixed_by_its_category() {
+        for (i, t) in CATALOG.iter().enumerate() {
+            assert!(
+                t.code.starts_with(&format!("{}.", t.category.code())),
+                "{}",
+                t.code
+            );
+            assert!(
+                CATALOG[i + 1..].iter().all(|o| o.code != t.code),
+                "{}",
+                t.code
+            );
+        }
+    }
+
+    #[test]
+    fn typed_params_are_known_per_type() {
+        let finished = find("sca.analysis_finished").unwrap();
+        assert_eq!(finished.params(), ["project", "sequence", "run_id"]);
+        assert_eq!(finished.param_kind("sequence"), ParamKind::Integer);
+        assert_eq!(finished.param_kind("run_id"), ParamKind::Uuid);
+        assert_eq!(finished.param_kind("project"), ParamKind::Text);
+        let ldap = find("ldap.mapping_apply_failed").unwrap();
+        assert_eq!(ldap.param_kind("servers"), ParamKind::List);
+        assert_eq!(
+            find("misc.api_analysis_started")
+                .unwrap()
+                .param_kind("task_id"),
+            ParamKind::Integer
+        );
+    }
+
+    #[test]
+    fn category_codes_round_trip() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.code()), Some(c));
+        }
+        assert_eq!(Category::parse("nope"), None);
+    }
+}

@@ -1,0 +1,513 @@
+//! The filters of `GET /events` and `POST /exports` (SPEC §3.2): parsed once from the query
+//! string or the export body into an [`EventFilter`], the one form every store answers.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::{self, Category};
+use crate::event::FieldError;
+use crate::time;
+
+/// Page size bounds of `limit`.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+/// Longest `q` and `actor` filter, in characters.
+pub const MAX_FILTER_CHARS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Newest first (the default).
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// A parsed, valid filter. All parts are combined with AND; empty lists mean "any".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventFilter {
+    /// Inclusive lower bound.
+    #[serde(default, with = "opt_instant", skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    #[serde(default, with = "opt_instant", skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Case-insensitive substring of message or actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, rename = "category", skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    #[serde(default)]
+    pub order: Order,
+}
+
+/// A page request of `GET /events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageParams {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl EventFilter {
+    /// Parses the query string pairs of `GET /events`. Unknown and repeated parameters are
+    /// rejected so that a typo (`user=alice`) never silently widens a search.
+    pub fn from_query(
+        pairs: &[(String, String)],
+    ) -> Result<(EventFilter, PageParams), Vec<FieldError>> {
+        let mut raw = RawFilter::default();
+        let mut limit = None;
+        let mut cursor = None;
+        let mut errors = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (key, value) in pairs {
+            if seen.contains(&key.as_str()) {
+                errors.push(FieldError::new(
+                    key.as_str(),
+                    "is given more than once; use a comma-separated list",
+                ));
+                continue;
+            }
+            seen.push(key);
+            let value = Some(value.clone()).filter(|v| !v.is_empty());
+            match key.as_str() {
+                "limit" => limit = value,
+                "cursor" => cursor = value,
+                _ => {
+                    if !raw.set(key, value.map(Value::String)) {
+                        errors.push(FieldError::new(
+                            key.as_str(),
+                            "unknown parameter; allowed are from, to, actor, q, category, type, order, limit, cursor",
+                        ));
+                    }
+                }
+            }
+        }
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    errors.push(FieldError::new(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_LIMIT}"),
+                    ));
+                    DEFAULT_LIMIT
+                }
+            },
+        };
+        match raw.parse() {
+            Ok(filter) if errors.is_empty() => Ok((filter, PageParams { limit, cursor })),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Parses the JSON body of `POST /exports`: the filters of `GET /events`, where `category`
+    /// and `type` may also be JSON lists.
+    pub fn from_json(body: &Value) -> Result<EventFilter, Vec<FieldError>> {
+        let Some(obj) = body.as_object() else {
+            return Err(vec![FieldError::new(
+                "body",
+                "must be a JSON object of filters",
+            )]);
+        };
+        let mut raw = RawFilter::default();
+        let mut errors = Vec::new();
+        for (key, value) in obj {
+            let value = Some(value.clone()).filter(|v| !v.is_null() && v.as_str() != Some(""));
+            if !raw.set(key, value) {
+                errors.push(FieldError::new(
+                    key.as_str(),
+                    "unknown filter; allowed are from, to, actor, q, category, type, order",
+                ));
+            }
+        }
+        match raw.parse() {
+            Ok(filter) if errors.is_empty() => Ok(filter),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+
+    /// A canonical text of the filter: equal filters give equal text, so a cursor can be bound
+    /// to the filter it was made for.
+    pub fn canonical(&self) -> String {
+        serde_json::to_string(self).expect("a filter serializes")
+    }
+
+    /// The categories an event must be in: the `category` filter, narrowed by the categories of
+    /// the `type` filter (a type implies its category), so stores can use a category index for a
+    /// type filter. Empty means any category.
+    pub fn effective_categories(&self) -> Vec<String> {
+        if self.types.is_empty() {
+            return self.categories.clone();
+        }
+        let mut of_types: Vec<String> = self
+            .types
+            .iter()
+            .map(|t| type_category(t).code().to_owned())
+            .collect();
+        of_types.sort();
+        of_types.dedup();
+        if self.categories.is_empty() {
+            of_types
+        } else {
+            of_types.retain(|c| self.categories.contains(c));
+            if of_types.is_empty() {
+                // Contradictory filters: no category can match. Keep one that no event has so the
+                // result stays empty rather than unfiltered.
+                vec![String::from("\u{0}none")]
+            } else {
+                of_types
+            }
+        }
+    }
+
+    /// Whether `event` passes this filter (used by tests and by stores that filter after reading).
+    pub fn matches(&self, event: &crate::Event) -> bool {
+        self.from.is_none_or(|f| event.time >= f)
+            && self.to.is_none_or(|t| event.time < t)
+            && self.actor.as_ref().is_none_or(|a| &event.actor == a)
+            && (self.categories.is_empty()
+                || self.categories.iter().any(|c| c == event.category.code()))
+            && (self.types.is_empty() || self.types.contains(&event.event_type))
+            && self.q.as_ref().is_none_or(|q| {
+                contains_folded(&event.message, q) || contains_folded(&event.actor, q)
+            })
+    }
+}
+
+/// Case-insensitive substring test, folding case for every script (not only ASCII).
+pub fn contains_folded(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn type_category(code: &str) -> Category {
+    catalog::find(code)
+        .map(|t| t.category)
+        .unwrap_or(Category::Custom)
+}
+
+#[derive(Default)]
+struct RawFilter {
+    from: Option<Value>,
+    to: Option<Value>,
+    actor: Option<Value>,
+    q: Option<Value>,
+    category: Option<Value>,
+    types: Option<Value>,
+    order: Option<Value>,
+}
+
+impl RawFilter {
+    fn set(&mut self, key: &str, value: Option<Value>) -> bool {
+        let slot = match key {
+            "from" => &mut self.from,
+            "to" => &mut self.to,
+            "actor" => &mut self.actor,
+            "q" => &mut self.q,
+            "category" => &mut self.category,
+            "type" => &mut self.types,
+            "order" => &mut self.order,
+            _ => return false,
+        };
+        *slot = value;
+        true
+    }
+
+    fn parse(self) -> Result<EventFilter, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let from = bound(self.from, "from", false, &mut errors);
+        let to = bound(self.to, "to", true, &mut errors);
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            errors.push(FieldError::new("from", "must not be after `to`"));
+        }
+        let actor = text(self.actor, "actor", &mut errors);
+        let q = text(self.q, "q", &mut errors);
+        let mut categories = list(self.category, "category", &mut errors);
+        for c in &categories {
+            if Category::parse(c).is_none() {
+                errors.push(FieldError::new(
+                    "category",
+                    format!("unknown category `{c}`; see GET /catalog"),
+                ));
+            }
+        }
+        let mut types = list(self.types, "type", &mut errors);
+        for t in &types {
+            let custom_ok = t.strip_prefix("custom.").is_some_and(|n| {
+                !n.is_empty()
+                    && n.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b)
+                    })
+            });
+            if catalog::find(t).is_none() && !custom_ok {
+                errors.push(FieldError::new(
+                    "type",
+                    format!("unknown event type `{t}`; see GET /catalog"),
+                ));
+            }
+        }
+        categories.sort();
+        categories.dedup();
+        types.sort();
+        types.dedup();
+        let order = match self.order.as_ref().map(|v| v.as_str()) {
+            None => Order::Desc,
+            Some(Some("desc")) => Order::Desc,
+            Some(Some("asc")) => Order::Asc,
+            Some(_) => {
+                errors.push(FieldError::new("order", "must be `asc` or `desc`"));
+                Order::Desc
+            }
+        };
+        if errors.is_empty() {
+            Ok(EventFilter {
+                from,
+                to,
+                actor,
+                q,
+                categories,
+                types,
+                order,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Parses a time bound: RFC 3339, or `YYYY-MM-DD` meaning the start of that day for `from` and
+/// the end of that day for `to` (so `to=2026-11-27` includes all of the 27th).
+fn bound(
+    value: Option<Value>,
+    name: &str,
+    end_of_day: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let value = value?;
+    let parsed = value.as_str().and_then(|s| {
+        time::parse_instant(s).or_else(|| {
+            time::parse_date(s).map(|d| {
+                let start = time::start_of(d);
+                if end_of_day {
+                    start + Duration::days(1)
+                } else {
+                    start
+                }
+            })
+        })
+    });
+    match parsed {
+        Some(t) if t >= time::earliest() && t <= time::latest() + Duration::microseconds(1) => {
+            Some(t)
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                name,
+                "must be between 1970-01-01 and 9999-12-31",
+            ));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(
+                name,
+                "must be an RFC 3339 date-time (2026-11-27T10:15:30Z) or a date (2026-11-27)",
+            ));
+            None
+        }
+    }
+}
+
+fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = value?;
+    match value.as_str() {
+        Some(s) if s.chars().count() > MAX_FILTER_CHARS => {
+            errors.push(FieldError::new(
+                name,
+                format!("must be at most {MAX_FILTER_CHARS} characters"),
+            ));
+            None
+        }
+        Some(s) if s.chars().any(char::is_control) => {
+            errors.push(FieldError::new(name, "must not contain control characters"));
+            None
+        }
+        Some(s) => Some(s.to_owned()),
+        None => {
+            errors.push(FieldError::new(name, "must be a string"));
+            None
+        }
+    }
+}
+
+fn list(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let items: Vec<String> = match value {
+        None => return Vec::new(),
+        Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|s| s.trim().to_owned())
+            .collect(),
+        Some(_) => {
+            errors.push(FieldError::new(
+                name,
+                "must be a string or a list of strings",
+            ));
+            return Vec::new();
+        }
+    };
+    if items.iter().any(String::is_empty) || items.len() > 64 {
+        errors.push(FieldError::new(
+            name,
+            "must be 1 to 64 comma-separated values, none empty",
+        ));
+        return Vec::new();
+    }
+    items
+}
+
+mod opt_instant {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&time::format(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| {
+            time::parse_instant(&t)
+                .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 instant"))
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn query(q: &str) -> Result<(EventFilter, PageParams), Vec<FieldError>> {
+        let pairs: Vec<(String, String)> = q
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        EventFilter::from_query(&pairs)
+    }
+
+    fn error_fields(q: &str) -> Vec<String> {
+        query(q).unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn no_parameters_mean_everything_newest_first_fifty_at_a_time() {
+        let (f, p) = query("").unwrap();
+        assert_eq!(f, EventFilter::default());
+        assert_eq!(
+            p,
+            PageParams {
+                limit: 50,
+                cursor: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_date_only_to_means_the_end_of_that_day() {
+        let (f, _) = query("from=2026-11-01&to=2026-11-27").unwrap();
+        assert_eq!(
+            time::format(&f.from.unwrap()),
+            "2026-11-01T00:00:00.000000Z"
+        );
+        assert_eq!(time::format(&f.to.unwrap()), "2026-11-28T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn from_after_to_is_rejected() {
+        assert_eq!(
+            error_fields("from=2026-11-28&to=2026-11-27T00:00:00Z"),
+            ["from"]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        assert_eq!(error_fields("from=yesterday"), ["from"]);
+        assert_eq!(error_fields("limit=0"), ["limit"]);
+        assert_eq!(error_fields("limit=501"), ["limit"]);
+        assert_eq!(error_fields("category=sca,nope"), ["category"]);
+        assert_eq!(error_fields("type=auth.nope"), ["type"]);
+        assert_eq!(error_fields("order=up"), ["order"]);
+        assert_eq!(error_fields("user=alice"), ["user"]);
+        assert_eq!(error_fields("actor=a&actor=b"), ["actor"]);
+        assert_eq!(error_fields("to=0001-01-01"), ["to"]);
+    }
+
+    #[test]
+    fn lists_are_sorted_so_equal_filters_are_canonical() {
+        let (a, _) = query("category=tqi,sca").unwrap();
+        let (b, _) = query("category=sca,tqi").unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(a.canonical(), query("category=sca").unwrap().0.canonical());
+    }
+
+    #[test]
+    fn an_export_body_takes_lists_or_comma_text() {
+        let f = EventFilter::from_json(
+            &json!({"category": ["sca", "tqi"], "type": "sca.analysis_started"}),
+        )
+        .unwrap();
+        assert_eq!(f.categories, ["sca", "tqi"]);
+        assert!(EventFilter::from_json(&json!({"limit": 5})).is_err());
+        assert!(EventFilter::from_json(&json!({"category": 5})).is_err());
+    }
+
+    #[test]
+    fn a_type_filter_narrows_the_categories() {
+        let f = EventFilter::from_json(&json!({"type": "sca.analysis_started,auth.logged_in"}))
+            .unwrap();
+        assert_eq!(f.effective_categories(), ["auth", "sca"]);
+        let f =
+            EventFilter::from_json(&json!({"type": "sca.analysis_started", "category": "auth"}))
+                .unwrap();
+        assert_eq!(f.effective_categories().len(), 1);
+        assert!(Category::parse(&f.effective_categories()[0]).is_none());
+    }
+
+    #[test]
+    fn the_filter_round_trips_through_json() {
+        let (f, _) = query("from=2026-11-01&actor=alice&q=Fail&category=sca&order=asc").unwrap();
+        let back: EventFilter = serde_json::from_str(&f.canonical()).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn search_folds_case_beyond_ascii() {
+        assert!(contains_folded("ÄRGER im Büro", "ärger"));
+        assert!(contains_folded("Analysis Finished", "FINISHED"));
+    }
+}

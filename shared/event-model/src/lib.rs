@@ -1,0 +1,23 @@
+//! The audit event model, shared by every function and the local server. Pure: no storage, no
+//! HTTP, no AWS.
+//!
+//! - [`catalog`]: the 59 event types of the product document, their categories and templates.
+//! - [`template`]: rendering a template with an event's parameters.
+//! - [`event`]: the stored [`Event`], the ingest input and its validation into a [`NewEvent`].
+//! - [`filter`]: the query filters of `GET /events` and `POST /exports`.
+//! - [`cursor`]: signed page cursors bound to their filters.
+//! - [`csv_row`]: the CSV export's rows, with spreadsheet-formula escaping.
+//! - [`time`]: the one fixed-width text form of instants.
+
+pub mod catalog;
+pub mod csv_row;
+pub mod cursor;
+pub mod event;
+pub mod filter;
+pub mod template;
+pub mod time;
+
+pub use catalog::{CATALOG, Category, EventType};
+pub use cursor::{CursorKey, InvalidCursor};
+pub use event::{Event, FieldError, NewEvent, limits};
+pub use filter::{EventFilter, Order, PageParams};

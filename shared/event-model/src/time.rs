@@ -1,0 +1,84 @@
+//! The one text form of instants used everywhere: RFC 3339, UTC, exactly six fractional digits
+//! (`2026-11-27T10:15:30.123456Z`). Fixed width, so the text sorts like the instant.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
+
+/// Formats `t` as fixed-width RFC 3339 with microseconds.
+pub fn format(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Drops anything finer than a microsecond, the precision events are stored with.
+pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = t.nanosecond() / 1_000 * 1_000;
+    t.with_nanosecond(nanos).unwrap_or(t)
+}
+
+/// The sort key shared by the stores: `<time>#<id>`, ordered by time then id.
+pub fn time_id(t: &DateTime<Utc>, id: &uuid::Uuid) -> String {
+    format!("{}#{}", format(t), id)
+}
+
+/// Parses an RFC 3339 instant (any offset) into UTC, truncated to microseconds.
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| truncate_micros(t.with_timezone(&Utc)))
+}
+
+/// Parses `YYYY-MM-DD` strictly (four-digit year, two-digit month and day).
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// Midnight UTC at the start of `date`.
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The earliest instant an event may carry: the Unix epoch. Earlier dates are almost surely a
+/// client bug (a zeroed clock), and the fixed-width text form needs a four-digit year anyway.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+/// The latest instant a query bound may name (end of year 9999), for the same fixed width.
+pub fn latest() -> DateTime<Utc> {
+    start_of(NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date")) + chrono::Duration::days(1)
+        - chrono::Duration::microseconds(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_format_with_six_fractional_digits_in_utc() {
+        let t = parse_instant("2026-11-27T12:15:30.1+02:00").unwrap();
+        assert_eq!(format(&t), "2026-11-27T10:15:30.100000Z");
+    }
+
+    #[test]
+    fn nanoseconds_are_truncated_to_microseconds() {
+        let t = parse_instant("2026-11-27T10:15:30.123456789Z").unwrap();
+        assert_eq!(format(&t), "2026-11-27T10:15:30.123456Z");
+    }
+
+    #[test]
+    fn a_date_must_have_the_exact_shape() {
+        assert!(parse_date("2026-11-27").is_some());
+        assert!(parse_date("2026-1-27").is_none());
+        assert!(parse_date("2026-02-30").is_none());
+        assert!(parse_date("+2026-11-2").is_none());
+    }
+}
