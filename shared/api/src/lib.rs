@@ -1,1 +1,55 @@
+//! The HTTP surface of the audit log, built once and mounted by every entry point (each Lambda
+//! function and the local server).
+//!
+//! - [`router`]: every route of SPEC §3, with request ids, body limits and problem+json errors.
+//! - [`auth`]: bearer tokens known by their SHA-256, roles `ingest` and `read`.
+//! - [`error`]: the one mapping from failures to HTTP statuses.
+//! - [`export`]: the export worker that turns a job into a CSV object, outside any request.
+//! - `routes`: the handlers, one module per resource.
 
+pub mod auth;
+pub mod error;
+pub mod export;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use audit_storage::{EventStore, ExportJobStore, ExportObjects};
+use axum::Router;
+use axum::http::HeaderName;
+use event_model::CursorKey;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use auth::{Role, TokenSet, hash_token};
+pub use error::ApiError;
+pub use export::{ExportLauncher, ExportWorker, TaskLauncher};
+
+/// What the handlers share: the stores, the token set, the cursor key and the export launcher.
+#[derive(Clone)]
+pub struct AppState {
+    pub events: Arc<dyn EventStore>,
+    pub jobs: Arc<dyn ExportJobStore>,
+    pub objects: Arc<dyn ExportObjects>,
+    pub launcher: Arc<dyn ExportLauncher>,
+    pub tokens: Arc<TokenSet>,
+    pub cursor_key: CursorKey,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the API over `state`. Each request gets an `x-request-id` (kept if the caller
+/// sent one) that is echoed in the response and recorded in the request's log span.
+pub fn router(state: AppState) -> Router {
+    routes::all()
+        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -267,16 +267,8 @@ mod tests {
     #[test]
     fn every_code_is_unique_and_prefixed_by_its_category() {
         for (i, t) in CATALOG.iter().enumerate() {
-            assert!(
-                t.code.starts_with(&format!("{}.", t.category.code())),
-                "{}",
-                t.code
-            );
-            assert!(
-                CATALOG[i + 1..].iter().all(|o| o.code != t.code),
-                "{}",
-                t.code
-            );
+            assert!(t.code.starts_with(&format!("{}.", t.category.code())), "{}", t.code);
+            assert!(CATALOG[i + 1..].iter().all(|o| o.code != t.code), "{}", t.code);
         }
     }
 
@@ -290,9 +282,7 @@ mod tests {
         let ldap = find("ldap.mapping_apply_failed").unwrap();
         assert_eq!(ldap.param_kind("servers"), ParamKind::List);
         assert_eq!(
-            find("misc.api_analysis_started")
-                .unwrap()
-                .param_kind("task_id"),
+            find("misc.api_analysis_started").unwrap().param_kind("task_id"),
             ParamKind::Integer
         );
     }

@@ -7,15 +7,7 @@ use crate::event::Event;
 use crate::time;
 
 /// The header row.
-pub const HEADER: [&str; 7] = [
-    "time",
-    "actor",
-    "category",
-    "type",
-    "message",
-    "duration_ms",
-    "id",
-];
+pub const HEADER: [&str; 7] = ["time", "actor", "category", "type", "message", "duration_ms", "id"];
 
 /// Writes the header, then one row per event.
 pub struct CsvWriter<W: Write> {
@@ -25,11 +17,19 @@ pub struct CsvWriter<W: Write> {
 impl<W: Write> CsvWriter<W> {
     /// Starts a CSV document on `writer` by writing the header.
     pub fn new(writer: W) -> csv::Result<Self> {
-        let mut inner = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(writer);
-        inner.write_record(HEADER)?;
-        Ok(Self { inner })
+        let mut this = Self::continuing(writer);
+        this.inner.write_record(HEADER)?;
+        Ok(this)
+    }
+
+    /// Writes more rows of a document whose header was already written (an export written in
+    /// chunks starts each chunk this way).
+    pub fn continuing(writer: W) -> Self {
+        Self {
+            inner: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(writer),
+        }
     }
 
     pub fn write(&mut self, event: &Event) -> csv::Result<()> {
@@ -50,15 +50,6 @@ impl<W: Write> CsvWriter<W> {
     /// Flushes the rows written so far and gives the writer back.
     pub fn into_inner(self) -> std::io::Result<W> {
         self.inner.into_inner().map_err(|e| e.into_error())
-    }
-
-    /// Flushes the rows written so far.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-
-    pub fn get_ref(&self) -> &W {
-        self.inner.get_ref()
     }
 }
 
@@ -98,14 +89,21 @@ mod tests {
 
     #[test]
     fn the_header_comes_first_and_rows_end_in_crlf() {
-        assert_eq!(
-            csv_of(&[]),
-            "time,actor,category,type,message,duration_ms,id\r\n"
-        );
+        assert_eq!(csv_of(&[]), "time,actor,category,type,message,duration_ms,id\r\n");
         assert_eq!(
             csv_of(&[event("alice", "Hello")]),
             "time,actor,category,type,message,duration_ms,id\r\n2026-11-27T10:00:00.000000Z,alice,custom,custom.x,Hello,7,01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10\r\n"
         );
+    }
+
+    #[test]
+    fn a_document_written_in_chunks_equals_one_written_at_once() {
+        let events = [event("a", "one"), event("b", "two, \"quoted\"")];
+        let mut first = CsvWriter::new(Vec::new()).unwrap();
+        first.write(&events[0]).unwrap();
+        let mut rest = CsvWriter::continuing(first.into_inner().unwrap());
+        rest.write(&events[1]).unwrap();
+        assert_eq!(String::from_utf8(rest.into_inner().unwrap()).unwrap(), csv_of(&events));
     }
 
     #[test]

@@ -45,9 +45,7 @@ impl CursorKey {
             return Err(InvalidCursor);
         }
         let (position, mac) = cursor.split_once('.').ok_or(InvalidCursor)?;
-        let position = URL_SAFE_NO_PAD
-            .decode(position)
-            .map_err(|_| InvalidCursor)?;
+        let position = URL_SAFE_NO_PAD.decode(position).map_err(|_| InvalidCursor)?;
         let position = String::from_utf8(position).map_err(|_| InvalidCursor)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| InvalidCursor)?;
         self.hmac(filter, &position)
@@ -86,10 +84,7 @@ mod tests {
     fn a_cursor_round_trips_under_the_same_filter() {
         let f = EventFilter::default();
         let c = key().encode(&f, "2026-11-27T10:15:30.123456Z#abc");
-        assert_eq!(
-            key().decode(&f, &c).unwrap(),
-            "2026-11-27T10:15:30.123456Z#abc"
-        );
+        assert_eq!(key().decode(&f, &c).unwrap(), "2026-11-27T10:15:30.123456Z#abc");
     }
 
     #[test]
@@ -122,9 +117,6 @@ mod tests {
             ..EventFilter::default()
         };
         assert_eq!(key().decode(&other, &c), Err(InvalidCursor));
-        assert_eq!(
-            CursorKey::new(b"other key").decode(&f, &c),
-            Err(InvalidCursor)
-        );
+        assert_eq!(CursorKey::new(b"other key").decode(&f, &c), Err(InvalidCursor));
     }
 }

@@ -39,7 +39,7 @@ pub mod limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: Uuid,
-    #[serde(with = "instant")]
+    #[serde(with = "time::rfc3339")]
     pub time: DateTime<Utc>,
     pub actor: String,
     #[serde(with = "category_code")]
@@ -51,7 +51,7 @@ pub struct Event {
     pub duration_ms: Option<u64>,
     pub params: Map<String, Value>,
     pub source: String,
-    #[serde(with = "instant")]
+    #[serde(with = "time::rfc3339")]
     pub received_at: DateTime<Utc>,
 }
 
@@ -87,26 +87,13 @@ impl FieldError {
     }
 }
 
-const INPUT_FIELDS: [&str; 7] = [
-    "id",
-    "time",
-    "actor",
-    "type",
-    "params",
-    "message",
-    "duration_ms",
-];
+const INPUT_FIELDS: [&str; 7] = ["id", "time", "actor", "type", "params", "message", "duration_ms"];
 
 impl NewEvent {
     /// Validates one ingest object (SPEC §2.2). `path` prefixes the field names of the errors
     /// (`events[3]`, or empty for a single event); `now` is the receive time; `source` the name
     /// of the sending API key.
-    pub fn parse(
-        input: &Value,
-        path: &str,
-        now: DateTime<Utc>,
-        source: &str,
-    ) -> Result<NewEvent, Vec<FieldError>> {
+    pub fn parse(input: &Value, path: &str, now: DateTime<Utc>, source: &str) -> Result<NewEvent, Vec<FieldError>> {
         let field = |name: &str| {
             if path.is_empty() {
                 name.to_owned()
@@ -126,10 +113,7 @@ impl NewEvent {
         for key in obj.keys().filter(|k| !INPUT_FIELDS.contains(&k.as_str())) {
             errors.push(FieldError::new(
                 field(key),
-                format!(
-                    "unknown field; allowed fields are {}",
-                    INPUT_FIELDS.join(", ")
-                ),
+                format!("unknown field; allowed fields are {}", INPUT_FIELDS.join(", ")),
             ));
         }
 
@@ -179,10 +163,7 @@ impl NewEvent {
                 }
             },
             Some(_) => {
-                errors.push(FieldError::new(
-                    field("time"),
-                    "must be an RFC 3339 date-time string",
-                ));
+                errors.push(FieldError::new(field("time"), "must be an RFC 3339 date-time string"));
                 None
             }
         };
@@ -196,18 +177,12 @@ impl NewEvent {
                         format!("must be 1 to {} characters long", limits::MAX_ACTOR_CHARS),
                     ));
                 } else if has_control(s) {
-                    errors.push(FieldError::new(
-                        field("actor"),
-                        "must not contain control characters",
-                    ));
+                    errors.push(FieldError::new(field("actor"), "must not contain control characters"));
                 }
                 Some(s.as_str())
             }
             None | Some(Value::Null) => {
-                errors.push(FieldError::new(
-                    field("actor"),
-                    "is required (a username, or `system`)",
-                ));
+                errors.push(FieldError::new(field("actor"), "is required (a username, or `system`)"));
                 None
             }
             Some(_) => {
@@ -229,10 +204,7 @@ impl NewEvent {
                 }
             },
             Some(_) => {
-                errors.push(FieldError::new(
-                    field("duration_ms"),
-                    "must be a non-negative integer",
-                ));
+                errors.push(FieldError::new(field("duration_ms"), "must be a non-negative integer"));
                 None
             }
         };
@@ -257,14 +229,9 @@ impl NewEvent {
         };
 
         let typed = match obj.get("type") {
-            Some(Value::String(code)) => {
-                check_type(code, &params, client_message, &field, &mut errors)
-            }
+            Some(Value::String(code)) => check_type(code, &params, client_message, &field, &mut errors),
             None | Some(Value::Null) => {
-                errors.push(FieldError::new(
-                    field("type"),
-                    "is required; see GET /catalog",
-                ));
+                errors.push(FieldError::new(field("type"), "is required; see GET /catalog"));
                 None
             }
             Some(_) => {
@@ -277,16 +244,10 @@ impl NewEvent {
             if message.chars().count() > limits::MAX_MESSAGE_CHARS {
                 errors.push(FieldError::new(
                     field("message"),
-                    format!(
-                        "the message is longer than {} characters",
-                        limits::MAX_MESSAGE_CHARS
-                    ),
+                    format!("the message is longer than {} characters", limits::MAX_MESSAGE_CHARS),
                 ));
             } else if has_control(message) {
-                errors.push(FieldError::new(
-                    field("message"),
-                    "must not contain control characters",
-                ));
+                errors.push(FieldError::new(field("message"), "must not contain control characters"));
             }
         }
 
@@ -308,10 +269,7 @@ impl NewEvent {
             ("type", Value::String(code.clone())),
             ("message", Value::String(message.clone())),
             ("params", Value::Object(params.clone())),
-            (
-                "duration_ms",
-                duration_ms.map(Value::from).unwrap_or(Value::Null),
-            ),
+            ("duration_ms", duration_ms.map(Value::from).unwrap_or(Value::Null)),
         ]);
         let received_at = time::truncate_micros(now);
         Ok(NewEvent {
@@ -357,10 +315,7 @@ fn check_type(
             return None;
         }
         let Some(message) = client_message else {
-            errors.push(FieldError::new(
-                field("message"),
-                "is required for `custom.` types",
-            ));
+            errors.push(FieldError::new(field("message"), "is required for `custom.` types"));
             return None;
         };
         if message.is_empty() {
@@ -425,30 +380,19 @@ fn check_params(params: &Map<String, Value>, path: &str, errors: &mut Vec<FieldE
                 field,
                 "must be a string, number, boolean or list of those (not null, not an object)",
             )),
-            Some(text) if text.chars().count() > limits::MAX_PARAM_VALUE_CHARS => {
-                errors.push(FieldError::new(
-                    field,
-                    format!(
-                        "must be at most {} characters",
-                        limits::MAX_PARAM_VALUE_CHARS
-                    ),
-                ))
-            }
-            Some(text) if has_control(&text) => errors.push(FieldError::new(
+            Some(text) if text.chars().count() > limits::MAX_PARAM_VALUE_CHARS => errors.push(FieldError::new(
                 field,
-                "must not contain control characters",
+                format!("must be at most {} characters", limits::MAX_PARAM_VALUE_CHARS),
             )),
+            Some(text) if has_control(&text) => {
+                errors.push(FieldError::new(field, "must not contain control characters"))
+            }
             Some(_) => {}
         }
     }
 }
 
-fn check_param_kinds(
-    event_type: &EventType,
-    params: &Map<String, Value>,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn check_param_kinds(event_type: &EventType, params: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
     for name in event_type.params() {
         let Some(value) = params.get(name) else {
             continue;
@@ -457,9 +401,7 @@ fn check_param_kinds(
             ParamKind::Text => true,
             ParamKind::Integer => value.as_u64().is_some(),
             ParamKind::Uuid => value.as_str().is_some_and(|s| Uuid::parse_str(s).is_ok()),
-            ParamKind::List => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string)),
+            ParamKind::List => value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
         };
         if !ok {
             let expected = match event_type.param_kind(name) {
@@ -468,10 +410,7 @@ fn check_param_kinds(
                 ParamKind::Uuid => "a UUID string",
                 ParamKind::List => "a list of strings",
             };
-            errors.push(FieldError::new(
-                format!("{path}.{name}"),
-                format!("must be {expected}"),
-            ));
+            errors.push(FieldError::new(format!("{path}.{name}"), format!("must be {expected}")));
         }
     }
 }
@@ -492,20 +431,6 @@ fn fingerprint(fields: &[(&str, Value)]) -> String {
     }
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-mod instant {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&time::format(t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        time::parse_instant(&text)
-            .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 instant"))
-    }
 }
 
 mod category_code {
@@ -548,10 +473,7 @@ mod tests {
         }))
         .unwrap()
         .event;
-        assert_eq!(
-            e.message,
-            format!("[SCA][payments][12/{RUN}] Analysis finished")
-        );
+        assert_eq!(e.message, format!("[SCA][payments][12/{RUN}] Analysis finished"));
         assert_eq!(e.category, Category::Sca);
         assert_eq!(e.source, "scanner");
         assert_eq!(e.duration_ms, Some(5234));
@@ -573,10 +495,7 @@ mod tests {
             fields(json!({"actor": "a", "type": "auth.logged_in", "time": "2026-11-27T10:05:01Z"})),
             ["time"]
         );
-        assert!(
-            parse(json!({"actor": "a", "type": "auth.logged_in", "time": "2026-11-27T10:05:00Z"}))
-                .is_ok()
-        );
+        assert!(parse(json!({"actor": "a", "type": "auth.logged_in", "time": "2026-11-27T10:05:00Z"})).is_ok());
     }
 
     #[test]
@@ -589,10 +508,9 @@ mod tests {
 
     #[test]
     fn extra_params_are_kept() {
-        let e =
-            parse(json!({"actor": "a", "type": "auth.logged_in", "params": {"ip": "10.0.0.1"}}))
-                .unwrap()
-                .event;
+        let e = parse(json!({"actor": "a", "type": "auth.logged_in", "params": {"ip": "10.0.0.1"}}))
+            .unwrap()
+            .event;
         assert_eq!(e.params["ip"], "10.0.0.1");
     }
 
@@ -606,17 +524,11 @@ mod tests {
     #[test]
     fn an_unknown_type_is_rejected_and_a_custom_type_needs_a_message() {
         assert_eq!(fields(json!({"actor": "a", "type": "auth.nope"})), ["type"]);
-        assert_eq!(
-            fields(json!({"actor": "a", "type": "custom.deploy"})),
-            ["message"]
-        );
+        assert_eq!(fields(json!({"actor": "a", "type": "custom.deploy"})), ["message"]);
         let e = parse(json!({"actor": "a", "type": "custom.deploy", "message": "Deployed v2"}))
             .unwrap()
             .event;
-        assert_eq!(
-            (e.category, e.message.as_str()),
-            (Category::Custom, "Deployed v2")
-        );
+        assert_eq!((e.category, e.message.as_str()), (Category::Custom, "Deployed v2"));
         assert_eq!(
             fields(json!({"actor": "a", "type": "custom.", "message": "m"})),
             ["type"]
@@ -638,22 +550,14 @@ mod tests {
             ["actor"]
         );
         assert!(parse(json!({"actor": "é".repeat(256), "type": "auth.logged_in"})).is_ok());
-        assert_eq!(
-            fields(json!({"actor": "", "type": "auth.logged_in"})),
-            ["actor"]
-        );
+        assert_eq!(fields(json!({"actor": "", "type": "auth.logged_in"})), ["actor"]);
     }
 
     #[test]
     fn control_characters_are_rejected_but_tab_is_allowed() {
+        assert_eq!(fields(json!({"actor": "a\u{0}b", "type": "auth.logged_in"})), ["actor"]);
         assert_eq!(
-            fields(json!({"actor": "a\u{0}b", "type": "auth.logged_in"})),
-            ["actor"]
-        );
-        assert_eq!(
-            fields(
-                json!({"actor": "a", "type": "auth.login_failed", "params": {"username": "x\ny"}})
-            ),
+            fields(json!({"actor": "a", "type": "auth.login_failed", "params": {"username": "x\ny"}})),
             ["params.username", "message"]
         );
         assert!(parse(json!({"actor": "a\tb", "type": "auth.logged_in"})).is_ok());
@@ -704,17 +608,12 @@ mod tests {
         let later = NewEvent::parse(&a, "", now() + Duration::seconds(3), "s").unwrap();
         assert_eq!(parse(a.clone()).unwrap().fingerprint, later.fingerprint);
         let changed = json!({"id": RUN, "actor": "b", "type": "auth.logged_in"});
-        assert_ne!(
-            parse(a).unwrap().fingerprint,
-            parse(changed).unwrap().fingerprint
-        );
+        assert_ne!(parse(a).unwrap().fingerprint, parse(changed).unwrap().fingerprint);
     }
 
     #[test]
     fn the_stored_event_round_trips_through_json() {
-        let e = parse(json!({"actor": "a", "type": "auth.logged_in"}))
-            .unwrap()
-            .event;
+        let e = parse(json!({"actor": "a", "type": "auth.logged_in"})).unwrap().event;
         let text = serde_json::to_string(&e).unwrap();
         assert!(text.contains("\"time\":\"2026-11-27T10:00:00.000000Z\""));
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);

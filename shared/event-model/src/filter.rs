@@ -28,10 +28,10 @@ pub enum Order {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EventFilter {
     /// Inclusive lower bound.
-    #[serde(default, with = "opt_instant", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound.
-    #[serde(default, with = "opt_instant", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
     pub to: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -56,9 +56,7 @@ pub struct PageParams {
 impl EventFilter {
     /// Parses the query string pairs of `GET /events`. Unknown and repeated parameters are
     /// rejected so that a typo (`user=alice`) never silently widens a search.
-    pub fn from_query(
-        pairs: &[(String, String)],
-    ) -> Result<(EventFilter, PageParams), Vec<FieldError>> {
+    pub fn from_query(pairs: &[(String, String)]) -> Result<(EventFilter, PageParams), Vec<FieldError>> {
         let mut raw = RawFilter::default();
         let mut limit = None;
         let mut cursor = None;
@@ -114,10 +112,7 @@ impl EventFilter {
     /// and `type` may also be JSON lists.
     pub fn from_json(body: &Value) -> Result<EventFilter, Vec<FieldError>> {
         let Some(obj) = body.as_object() else {
-            return Err(vec![FieldError::new(
-                "body",
-                "must be a JSON object of filters",
-            )]);
+            return Err(vec![FieldError::new("body", "must be a JSON object of filters")]);
         };
         let mut raw = RawFilter::default();
         let mut errors = Vec::new();
@@ -153,11 +148,7 @@ impl EventFilter {
         if self.types.is_empty() {
             return self.categories.clone();
         }
-        let mut of_types: Vec<String> = self
-            .types
-            .iter()
-            .map(|t| type_category(t).code().to_owned())
-            .collect();
+        let mut of_types: Vec<String> = self.types.iter().map(|t| type_category(t).code().to_owned()).collect();
         of_types.sort();
         of_types.dedup();
         if self.categories.is_empty() {
@@ -179,12 +170,12 @@ impl EventFilter {
         self.from.is_none_or(|f| event.time >= f)
             && self.to.is_none_or(|t| event.time < t)
             && self.actor.as_ref().is_none_or(|a| &event.actor == a)
-            && (self.categories.is_empty()
-                || self.categories.iter().any(|c| c == event.category.code()))
+            && (self.categories.is_empty() || self.categories.iter().any(|c| c == event.category.code()))
             && (self.types.is_empty() || self.types.contains(&event.event_type))
-            && self.q.as_ref().is_none_or(|q| {
-                contains_folded(&event.message, q) || contains_folded(&event.actor, q)
-            })
+            && self
+                .q
+                .as_ref()
+                .is_none_or(|q| contains_folded(&event.message, q) || contains_folded(&event.actor, q))
     }
 }
 
@@ -194,9 +185,7 @@ pub fn contains_folded(haystack: &str, needle: &str) -> bool {
 }
 
 fn type_category(code: &str) -> Category {
-    catalog::find(code)
-        .map(|t| t.category)
-        .unwrap_or(Category::Custom)
+    catalog::find(code).map(|t| t.category).unwrap_or(Category::Custom)
 }
 
 #[derive(Default)]
@@ -250,9 +239,8 @@ impl RawFilter {
         for t in &types {
             let custom_ok = t.strip_prefix("custom.").is_some_and(|n| {
                 !n.is_empty()
-                    && n.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b)
-                    })
+                    && n.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
             });
             if catalog::find(t).is_none() && !custom_ok {
                 errors.push(FieldError::new(
@@ -292,34 +280,20 @@ impl RawFilter {
 
 /// Parses a time bound: RFC 3339, or `YYYY-MM-DD` meaning the start of that day for `from` and
 /// the end of that day for `to` (so `to=2026-11-27` includes all of the 27th).
-fn bound(
-    value: Option<Value>,
-    name: &str,
-    end_of_day: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<DateTime<Utc>> {
+fn bound(value: Option<Value>, name: &str, end_of_day: bool, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
     let value = value?;
     let parsed = value.as_str().and_then(|s| {
         time::parse_instant(s).or_else(|| {
             time::parse_date(s).map(|d| {
                 let start = time::start_of(d);
-                if end_of_day {
-                    start + Duration::days(1)
-                } else {
-                    start
-                }
+                if end_of_day { start + Duration::days(1) } else { start }
             })
         })
     });
     match parsed {
-        Some(t) if t >= time::earliest() && t <= time::latest() + Duration::microseconds(1) => {
-            Some(t)
-        }
+        Some(t) if t >= time::earliest() && t <= time::latest() + Duration::microseconds(1) => Some(t),
         Some(_) => {
-            errors.push(FieldError::new(
-                name,
-                "must be between 1970-01-01 and 9999-12-31",
-            ));
+            errors.push(FieldError::new(name, "must be between 1970-01-01 and 9999-12-31"));
             None
         }
         None => {
@@ -364,10 +338,7 @@ fn list(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<S
             .map(|s| s.trim().to_owned())
             .collect(),
         Some(_) => {
-            errors.push(FieldError::new(
-                name,
-                "must be a string or a list of strings",
-            ));
+            errors.push(FieldError::new(name, "must be a string or a list of strings"));
             return Vec::new();
         }
     };
@@ -379,27 +350,6 @@ fn list(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<S
         return Vec::new();
     }
     items
-}
-
-mod opt_instant {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_str(&time::format(t)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| {
-            time::parse_instant(&t)
-                .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 instant"))
-        })
-        .transpose()
-    }
 }
 
 #[cfg(test)]
@@ -439,19 +389,13 @@ mod tests {
     #[test]
     fn a_date_only_to_means_the_end_of_that_day() {
         let (f, _) = query("from=2026-11-01&to=2026-11-27").unwrap();
-        assert_eq!(
-            time::format(&f.from.unwrap()),
-            "2026-11-01T00:00:00.000000Z"
-        );
+        assert_eq!(time::format(&f.from.unwrap()), "2026-11-01T00:00:00.000000Z");
         assert_eq!(time::format(&f.to.unwrap()), "2026-11-28T00:00:00.000000Z");
     }
 
     #[test]
     fn from_after_to_is_rejected() {
-        assert_eq!(
-            error_fields("from=2026-11-28&to=2026-11-27T00:00:00Z"),
-            ["from"]
-        );
+        assert_eq!(error_fields("from=2026-11-28&to=2026-11-27T00:00:00Z"), ["from"]);
     }
 
     #[test]
@@ -477,10 +421,7 @@ mod tests {
 
     #[test]
     fn an_export_body_takes_lists_or_comma_text() {
-        let f = EventFilter::from_json(
-            &json!({"category": ["sca", "tqi"], "type": "sca.analysis_started"}),
-        )
-        .unwrap();
+        let f = EventFilter::from_json(&json!({"category": ["sca", "tqi"], "type": "sca.analysis_started"})).unwrap();
         assert_eq!(f.categories, ["sca", "tqi"]);
         assert!(EventFilter::from_json(&json!({"limit": 5})).is_err());
         assert!(EventFilter::from_json(&json!({"category": 5})).is_err());
@@ -488,12 +429,9 @@ mod tests {
 
     #[test]
     fn a_type_filter_narrows_the_categories() {
-        let f = EventFilter::from_json(&json!({"type": "sca.analysis_started,auth.logged_in"}))
-            .unwrap();
+        let f = EventFilter::from_json(&json!({"type": "sca.analysis_started,auth.logged_in"})).unwrap();
         assert_eq!(f.effective_categories(), ["auth", "sca"]);
-        let f =
-            EventFilter::from_json(&json!({"type": "sca.analysis_started", "category": "auth"}))
-                .unwrap();
+        let f = EventFilter::from_json(&json!({"type": "sca.analysis_started", "category": "auth"})).unwrap();
         assert_eq!(f.effective_categories().len(), 1);
         assert!(Category::parse(&f.effective_categories()[0]).is_none());
     }

@@ -35,8 +35,7 @@ pub fn render(event_type: &EventType, params: &Map<String, Value>) -> Result<Str
                     .get(name)
                     .filter(|v| !v.is_null())
                     .ok_or_else(|| RenderError::MissingParam(name.to_owned()))?;
-                let text =
-                    value_text(value).ok_or_else(|| RenderError::Unrenderable(name.to_owned()))?;
+                let text = value_text(value).ok_or_else(|| RenderError::Unrenderable(name.to_owned()))?;
                 match event_type.transform(name) {
                     Transform::Lower => out.push_str(&text.to_lowercase()),
                     Transform::Plain | Transform::JoinComma => out.push_str(&text),
@@ -124,11 +123,7 @@ mod tests {
     #[test]
     fn a_list_of_servers_is_joined_with_a_comma() {
         let t = find("ldap.mapping_apply_failed").unwrap();
-        let msg = render(
-            t,
-            &params(json!({"message": "Oops.", "servers": ["ldap1", "ldap2"]})),
-        )
-        .unwrap();
+        let msg = render(t, &params(json!({"message": "Oops.", "servers": ["ldap1", "ldap2"]}))).unwrap();
         assert_eq!(
             msg,
             "Oops. While processing, failed to apply some of rules related to following LDAP servers: ldap1, ldap2. Check server logs."

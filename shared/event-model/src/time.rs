@@ -58,6 +58,40 @@ pub fn latest() -> DateTime<Utc> {
         - chrono::Duration::microseconds(1)
 }
 
+/// `#[serde(with = "event_model::time::rfc3339")]`: an instant in the fixed-width form.
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_instant(&text).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 instant"))
+    }
+}
+
+/// `#[serde(with = "event_model::time::rfc3339_opt")]`: an optional instant in the fixed-width form.
+pub mod rfc3339_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::format(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| super::parse_instant(&t).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 instant")))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,11 +51,7 @@ fn seed_expression(code: &str, param: &str) -> Value {
 fn every_type_renders_the_seed_text_byte_for_byte() {
     let fixture = include_str!("fixtures/seed_event_lines.txt");
     let lines: Vec<&str> = fixture.lines().collect();
-    assert_eq!(
-        lines.len(),
-        CATALOG.len(),
-        "the seed lists one line per catalog type"
-    );
+    assert_eq!(lines.len(), CATALOG.len(), "the seed lists one line per catalog type");
 
     for (event_type, line) in CATALOG.iter().zip(&lines) {
         let params: Map<String, Value> = event_type

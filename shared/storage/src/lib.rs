@@ -1,1 +1,170 @@
+//! The storage seams of the service: what the HTTP layer and the export worker need from a
+//! store, and nothing about how a store does it. Each trait has an embedded adapter (SQLite and
+//! files) and a cloud adapter (DynamoDB and S3); the same contract tests run against both.
+//!
+//! - [`EventStore`]: append-only events, read by id or page by page under a filter.
+//! - [`ExportJobStore`]: the export jobs and their progress.
+//! - [`ExportObjects`]: where export files go, and the short-lived links that hand them out.
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use event_model::{Event, EventFilter, NewEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A storage failure. The cause is kept for logs; clients only ever see an opaque error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the operation; retrying may help.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store holds data this code cannot read.
+    #[error("the store holds unreadable data: {0}")]
+    Corrupt(String),
+    /// A page position that this store did not make (cursors are signed, so this means a bug or
+    /// a changed signing key).
+    #[error("the page position is not one this store made")]
+    InvalidPosition,
+}
+
+impl StoreError {
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(cause))
+    }
+}
+
+/// What became of one appended event.
+#[derive(Debug)]
+pub enum AppendOutcome {
+    /// Stored now (durably: the store acknowledges only what it has made durable).
+    Created,
+    /// An event with this id and the same content was already stored; nothing was written.
+    Duplicate,
+    /// An event with this id but other content is stored; nothing was written.
+    Conflict,
+    /// Not stored because of a storage failure; the client should retry it.
+    Failed(StoreError),
+}
+
+/// One page of a query. `next` is the store's position after the page's last event, or `None`
+/// when nothing follows. A page may hold fewer events than asked while `next` is set.
+#[derive(Debug, Default)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    pub next: Option<String>,
+}
+
+/// Append-only event storage. No method changes or deletes a stored event.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Stores each event unless its id is taken; one outcome per event, in order.
+    async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome>;
+
+    async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError>;
+
+    /// The events matching `filter` in its order (time, then id), at most `limit` of them,
+    /// starting after `after` (a position from an earlier page of the same filter).
+    async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl ExportStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, ExportStatus::Succeeded | ExportStatus::Failed)
+    }
+}
+
+/// An export of the journal under a filter into one CSV object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportJob {
+    pub id: Uuid,
+    pub status: ExportStatus,
+    pub filters: EventFilter,
+    /// Rows written so far (the final count once succeeded).
+    pub rows: u64,
+    /// Bytes written so far.
+    pub bytes: u64,
+    #[serde(with = "event_model::time::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(
+        default,
+        with = "event_model::time::rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, in words fit for the client (never an internal error's text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The name of the token that asked for it.
+    pub requested_by: String,
+}
+
+impl ExportJob {
+    pub fn new(filters: EventFilter, requested_by: &str, now: DateTime<Utc>) -> Self {
+        ExportJob {
+            id: Uuid::now_v7(),
+            status: ExportStatus::Pending,
+            filters,
+            rows: 0,
+            bytes: 0,
+            created_at: now,
+            finished_at: None,
+            error: None,
+            requested_by: requested_by.to_owned(),
+        }
+    }
+
+    /// The key of the job's CSV object.
+    pub fn object_key(&self) -> String {
+        format!("exports/{}.csv", self.id)
+    }
+
+    /// The file name offered to the browser.
+    pub fn file_name(&self) -> String {
+        format!("audit-log-{}-{}.csv", self.created_at.format("%Y%m%dT%H%M%SZ"), self.id)
+    }
+}
+
+#[async_trait]
+pub trait ExportJobStore: Send + Sync + 'static {
+    async fn create_job(&self, job: &ExportJob) -> Result<(), StoreError>;
+    async fn get_job(&self, id: Uuid) -> Result<Option<ExportJob>, StoreError>;
+    /// Records the job's progress or outcome.
+    async fn update_job(&self, job: &ExportJob) -> Result<(), StoreError>;
+    /// Jobs not yet finished (pending or running), so a restarted server can resume them.
+    async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError>;
+}
+
+/// A download link and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where export files are written and how they are handed out.
+#[async_trait]
+pub trait ExportObjects: Send + Sync + 'static {
+    /// Starts writing the object `key`. Nothing is visible under `key` until `finish`.
+    async fn start(&self, key: &str) -> Result<Box<dyn ExportUpload>, StoreError>;
+    /// A short-lived link that downloads `key` as an attachment named `file_name`.
+    async fn download_link(&self, key: &str, file_name: &str) -> Result<DownloadLink, StoreError>;
+}
+
+/// An object being written. Chunks may be any size; the adapter buffers as its backend needs.
+#[async_trait]
+pub trait ExportUpload: Send {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), StoreError>;
+    /// Makes the object visible; returns its size in bytes.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+    /// Discards what was written.
+    async fn abort(self: Box<Self>);
+}

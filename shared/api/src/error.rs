@@ -1,0 +1,133 @@
+//! Errors at the HTTP edge, rendered as RFC 9457 `application/problem+json`. Status codes are
+//! chosen here and nowhere else; a 500 carries an opaque body and its cause goes to the log.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use event_model::FieldError;
+use serde::Serialize;
+
+use crate::auth::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a bearer token is required")]
+    MissingToken,
+    #[error("the bearer token is not valid")]
+    BadToken,
+    #[error("this route needs a token of role `{0}`")]
+    Forbidden(Role),
+    #[error("{}", FieldErrors(.0))]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this method is not allowed on this route")]
+    MethodNotAllowed,
+    #[error("the cursor is malformed, was tampered with, or was made for other filters")]
+    InvalidCursor,
+    #[error("{0}")]
+    LinkRefused(String),
+    #[error("the store is unavailable; retry later")]
+    Unavailable,
+    #[error(transparent)]
+    Unexpected(#[from] audit_storage::StoreError),
+}
+
+impl std::fmt::Display for FieldErrors<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+struct FieldErrors<'a>(&'a [FieldError]);
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// Field errors reported at most, so a hostile batch cannot make a huge error body.
+const MAX_REPORTED_ERRORS: usize = 50;
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::MissingToken | ApiError::BadToken => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation-error", "Invalid request"),
+            ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request too large"),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor"),
+            ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let errors = match &self {
+            ApiError::Validation(errors) => Some(&errors[..errors.len().min(MAX_REPORTED_ERRORS)]),
+            _ => None,
+        };
+        let detail = match &self {
+            ApiError::Validation(errors) => FieldErrors(&errors[..errors.len().min(3)]).to_string(),
+            ApiError::Unexpected(cause) => {
+                tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "internal error");
+                "an internal error occurred; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = Problem {
+            kind: format!("urn:audit-log:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match self {
+                ApiError::BadToken => r#"Bearer error="invalid_token""#,
+                _ => "Bearer",
+            };
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}

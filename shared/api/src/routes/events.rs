@@ -1,0 +1,203 @@
+//! `POST /events`, `GET /events`, `GET /events/{id}`.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::Utc;
+use event_model::{EventFilter, FieldError, NewEvent, limits};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::json_body;
+use crate::AppState;
+use crate::auth::{Ingestor, Reader};
+use crate::error::ApiError;
+use audit_storage::AppendOutcome;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/events",
+            get(list)
+                .post(ingest)
+                .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES)),
+        )
+        .route("/events/{id}", get(get_one))
+}
+
+#[derive(Serialize)]
+struct IngestResult {
+    index: usize,
+    id: Uuid,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+/// Validates every event first: one invalid event rejects the whole request with 400 and
+/// nothing is stored. Valid events are appended; each gets its own outcome.
+#[tracing::instrument(skip_all, fields(source = %caller.0.name))]
+async fn ingest(
+    caller: Ingestor,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(&headers, body)?.ok_or_else(|| ApiError::MalformedBody("the body is empty".into()))?;
+    let (inputs, batch) = envelope(&body)?;
+    let now = Utc::now();
+    let mut events = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let path = if batch {
+            format!("events[{index}]")
+        } else {
+            String::new()
+        };
+        match NewEvent::parse(input, &path, now, &caller.0.name) {
+            Ok(event) => events.push(event),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event.id).collect();
+    let outcomes = state.events.append(events).await;
+    let (mut accepted, mut duplicates, mut rejected, mut failed) = (0, 0, 0, 0);
+    let results: Vec<IngestResult> = outcomes
+        .into_iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(index, (outcome, id))| {
+            let (status, error) = match outcome {
+                AppendOutcome::Created => {
+                    accepted += 1;
+                    ("created", None)
+                }
+                AppendOutcome::Duplicate => {
+                    duplicates += 1;
+                    ("duplicate", None)
+                }
+                AppendOutcome::Conflict => {
+                    rejected += 1;
+                    (
+                        "rejected",
+                        Some("conflict: an event with this id and different content is already stored"),
+                    )
+                }
+                AppendOutcome::Failed(e) => {
+                    tracing::error!(error = %e, %id, "an event could not be stored");
+                    failed += 1;
+                    ("failed", Some("the event could not be stored; retry it"))
+                }
+            };
+            IngestResult {
+                index,
+                id,
+                status,
+                error,
+            }
+        })
+        .collect();
+    let status = if failed > 0 && accepted + duplicates == 0 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "results": results});
+    Ok((status, Json(body)).into_response())
+}
+
+/// Splits the body into its events: one event object, or `{"events": [...]}`.
+fn envelope(body: &Value) -> Result<(&[Value], bool), ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::MalformedBody(
+            "the body must be one event object or {\"events\": [...]}".into(),
+        ));
+    };
+    let Some(events) = obj.get("events") else {
+        return Ok((std::slice::from_ref(body), false));
+    };
+    if obj.len() > 1 {
+        let extra = obj.keys().find(|k| *k != "events").cloned().unwrap_or_default();
+        return Err(ApiError::Validation(vec![FieldError::new(
+            extra,
+            "unknown field; a batch is {\"events\": [...]} and nothing else",
+        )]));
+    }
+    let Some(events) = events.as_array() else {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "events",
+            "must be a list of event objects",
+        )]));
+    };
+    if events.is_empty() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "events",
+            "must hold at least one event",
+        )]));
+    }
+    if events.len() > limits::MAX_BATCH {
+        return Err(ApiError::TooLarge(format!(
+            "a batch holds at most {} events; this one holds {}",
+            limits::MAX_BATCH,
+            events.len()
+        )));
+    }
+    Ok((events, true))
+}
+
+/// One page of events under the query's filters, with `next_cursor` and a `Link` header.
+#[tracing::instrument(skip_all)]
+async fn list(
+    _reader: Reader,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let (filter, page) = EventFilter::from_query(&pairs).map_err(ApiError::Validation)?;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(|c| state.cursor_key.decode(&filter, c))
+        .transpose()
+        .map_err(|_| ApiError::InvalidCursor)?;
+    let result = state.events.query(&filter, page.limit as usize, after.as_deref()).await;
+    let result = match result {
+        Err(audit_storage::StoreError::InvalidPosition) => return Err(ApiError::InvalidCursor),
+        other => other?,
+    };
+    let next_cursor = result.next.as_deref().map(|p| state.cursor_key.encode(&filter, p));
+    let mut response = Json(json!({"events": result.events, "next_cursor": next_cursor})).into_response();
+    if let Some(cursor) = &next_cursor {
+        let mut next: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        next.push(("cursor", cursor));
+        let query = serde_urlencoded::to_string(&next).unwrap_or_default();
+        let link = format!("<{}?{query}>; rel=\"next\"", uri.path());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+async fn get_one(_reader: Reader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))?;
+    match state.events.get(id).await? {
+        Some(event) => Ok(Json(event).into_response()),
+        None => Err(ApiError::NotFound(format!("no event with id {id}"))),
+    }
+}

@@ -1,0 +1,59 @@
+//! The handlers, one module per resource, and the helpers they share for reading bodies.
+
+mod events;
+mod exports;
+mod meta;
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) fn all() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/openapi.json", get(meta::openapi))
+        .route("/catalog", get(meta::catalog))
+        .merge(events::routes())
+        .merge(exports::routes())
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+}
+
+/// Reads a JSON body: checks the content type, maps an over-limit body to 413 and malformed
+/// JSON to 400. `None` for an empty body, which some routes accept.
+pub(crate) fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Option<Value>, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "the body is larger than {} bytes",
+                event_model::limits::MAX_BODY_BYTES
+            ))
+        } else {
+            ApiError::MalformedBody("the body could not be read".into())
+        }
+    })?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))
+}
