@@ -1,1 +1,216 @@
+//! The harness of the end-to-end tests: [`spawn_app`] starts the local server in-process on port
+//! 0 over a fresh temp data folder, with one `ingest` and one `read` token, and gives a client
+//! with helpers for every route. Set `TEST_LOG=1` to see the server's logs.
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Once};
+
+use audit_local::ServeConfig;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const INGEST_TOKEN: &str = "test-ingest-token";
+pub const READ_TOKEN: &str = "test-read-token";
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: Client,
+    pub data_dir: Arc<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options of a test server.
+pub struct Options {
+    pub link_ttl: chrono::Duration,
+    /// `AUDIT_TOKENS`; `None` lets the server generate tokens at first start.
+    pub tokens: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            link_ttl: chrono::Duration::minutes(15),
+            tokens: Some(format!(
+                "svc-ingest:ingest:{},admin:read:{}",
+                audit_api::hash_token(INGEST_TOKEN),
+                audit_api::hash_token(READ_TOKEN)
+            )),
+        }
+    }
+}
+
+/// Starts a server over a new temp data folder.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Arc::new(TempDir::new().expect("temp dir")), Options::default()).await
+}
+
+/// Starts a server over `data_dir` (an existing one, to test restarts).
+pub async fn spawn_app_with(data_dir: Arc<TempDir>, options: Options) -> TestApp {
+    init_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let config = ServeConfig {
+        addr,
+        tokens: options.tokens,
+        link_ttl: options.link_ttl,
+        ..ServeConfig::new(data_dir.path().to_path_buf())
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(audit_local::run(listener, config, async {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: Client::new(),
+        data_dir,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    };
+    // The listener is bound before `run` starts, so the first request simply waits for it.
+    assert_eq!(app.get("/health", None).await.status(), StatusCode::OK);
+    app
+}
+
+fn init_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            audit_local::init_test_logs();
+        }
+    });
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it; gives the data folder back for a restart.
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server ran cleanly");
+        }
+        self.data_dir.clone()
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("POST")
+    }
+
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("POST")
+    }
+
+    /// Posts `events` as one batch with the ingest token; asserts 200 and returns the body.
+    pub async fn ingest(&self, events: &[Value]) -> Value {
+        let response = self
+            .post_json("/events", Some(INGEST_TOKEN), &json!({ "events": events }))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("ingest body")
+    }
+
+    /// Posts any number of events in batches of 500; asserts every one was created.
+    pub async fn ingest_all(&self, events: &[Value]) {
+        for chunk in events.chunks(500) {
+            let body = self.ingest(chunk).await;
+            assert_eq!(body["accepted"], chunk.len(), "{body}");
+        }
+    }
+
+    /// One page of `GET /events?{query}` with the read token; asserts 200.
+    pub async fn page(&self, query: &str) -> Value {
+        let response = self.get(&format!("/events?{query}"), Some(READ_TOKEN)).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET /events?{query}");
+        response.json().await.expect("page body")
+    }
+
+    /// Every event of `GET /events?{query}`, following cursors to the end.
+    pub async fn list_all(&self, query: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = query.to_owned();
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={}", urlencode(c)));
+            }
+            let page = self.page(&q).await;
+            events.extend(page["events"].as_array().expect("events").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return events,
+            }
+        }
+    }
+
+    /// How many events the store holds, read through the API.
+    pub async fn count(&self) -> usize {
+        self.list_all("limit=500").await.len()
+    }
+
+    /// Requests an export of `filters`, waits for it to finish (polling), returns the job.
+    pub async fn export(&self, filters: &Value) -> Value {
+        let response = self.post_json("/exports", Some(READ_TOKEN), filters).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let created: Value = response.json().await.expect("export body");
+        let path = created["status_url"].as_str().expect("status_url").to_owned();
+        for _ in 0..2_000 {
+            let job: Value = self.get(&path, Some(READ_TOKEN)).await.json().await.expect("job");
+            if job["status"] == "succeeded" || job["status"] == "failed" {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the export did not finish within 20 s");
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A custom event at `time` by `actor` with `message`.
+pub fn custom(id: uuid::Uuid, time: &str, actor: &str, message: &str) -> Value {
+    json!({"id": id, "time": time, "actor": actor, "type": "custom.test", "message": message})
+}

@@ -1,1 +1,132 @@
+//! The local server: every route of the audit log on one port, over the embedded store (SQLite
+//! plus export files in a data folder). The same routers as the Lambda functions, so what works
+//! here works there.
+//!
+//! - [`config`]: the settings of `serve`, from flags and environment.
+//! - [`secrets`]: the data folder's signing key and the first-start token generation.
+//! - [`downloads`]: the route that serves signed export links (the local presigned URL).
+//! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
+//! - [`run`]: build the app over a listener and serve until shutdown.
 
+pub mod config;
+pub mod downloads;
+pub mod secrets;
+pub mod seed;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use audit_api::{AppState, ExportLauncher, ExportWorker, TaskLauncher};
+use audit_storage::ExportJobStore;
+use audit_store_sqlite::{DownloadSigner, FileExports, SqliteStore};
+use event_model::CursorKey;
+use tokio::net::TcpListener;
+
+pub use config::ServeConfig;
+pub use secrets::GeneratedTokens;
+
+/// A built server, ready to serve.
+pub struct App {
+    pub router: axum::Router,
+    pub store: SqliteStore,
+    /// Tokens made at this start because none were configured (to be shown once).
+    pub generated_tokens: Option<GeneratedTokens>,
+    launcher: Arc<TaskLauncher>,
+}
+
+impl App {
+    /// Opens the data folder and builds every route. `base_url` is where download links point.
+    pub async fn build(config: &ServeConfig, base_url: &str) -> anyhow::Result<App> {
+        let store = SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        let secret = secrets::signing_key(&config.data_dir)?;
+        let (tokens, generated_tokens) = secrets::tokens(config.tokens.as_deref(), &config.data_dir)?;
+        let signer = DownloadSigner::new(&secret, base_url, config.link_ttl);
+        let files = FileExports::new(&config.data_dir, signer);
+
+        let events = Arc::new(store.clone());
+        let worker = ExportWorker {
+            events: events.clone(),
+            jobs: events.clone(),
+            objects: Arc::new(files.clone()),
+        };
+        let launcher = Arc::new(TaskLauncher::new(worker, config.export_concurrency));
+        let state = AppState {
+            events: events.clone(),
+            jobs: events,
+            objects: Arc::new(files.clone()),
+            launcher: launcher.clone(),
+            tokens: Arc::new(tokens),
+            cursor_key: CursorKey::new(&secret),
+        };
+        let router = audit_api::layers(audit_api::routes(state).merge(downloads::router(files)));
+        Ok(App {
+            router,
+            store,
+            generated_tokens,
+            launcher,
+        })
+    }
+
+    /// Launches the exports a previous run left unfinished.
+    pub async fn resume_exports(&self) -> anyhow::Result<usize> {
+        let jobs = self.store.unfinished_jobs().await?;
+        for job in &jobs {
+            self.launcher.launch(job.id).await?;
+        }
+        Ok(jobs.len())
+    }
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let app = App::build(&config, &base_url).await?;
+    if let Some(tokens) = &app.generated_tokens {
+        println!("{}", tokens.announcement(&config.data_dir));
+    }
+    let resumed = app.resume_exports().await?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), resumed_exports = resumed, "audit-local is serving");
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("audit-local stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Prints logs to the test harness's output (for `TEST_LOG=1`); safe to call more than once.
+pub fn init_test_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_test_writer()
+        .try_init();
+}

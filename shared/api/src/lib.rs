@@ -39,11 +39,21 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route of the API over `state`. Each request gets an `x-request-id` (kept if the caller
-/// sent one) that is echoed in the response and recorded in the request's log span.
+/// Every route of the API over `state`, with the common layers ([`layers`]).
 pub fn router(state: AppState) -> Router {
-    routes::all()
-        .with_state(state)
+    layers(routes(state))
+}
+
+/// Every route of the API over `state`, without layers: for an entry point that adds routes of
+/// its own (the local server's download route) before calling [`layers`].
+pub fn routes(state: AppState) -> Router {
+    routes::all().with_state(state)
+}
+
+/// The layers every route gets: each request gets an `x-request-id` (kept if the caller sent
+/// one) that is echoed in the response and recorded in the request's log span.
+pub fn layers(router: Router) -> Router {
+    router
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                 let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -217,10 +217,16 @@ impl RawFilter {
 
     fn parse(self) -> Result<EventFilter, Vec<FieldError>> {
         let mut errors = Vec::new();
+        let to_is_date = self
+            .to
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|t| time::parse_date(t).is_some());
         let from = bound(self.from, "from", false, &mut errors);
         let to = bound(self.to, "to", true, &mut errors);
+        // A date-only `to` ends at the next midnight, so `from` equal to that is the day after.
         if let (Some(f), Some(t)) = (from, to)
-            && f > t
+            && (f > t || (f == t && to_is_date))
         {
             errors.push(FieldError::new("from", "must not be after `to`"));
         }
@@ -396,6 +402,9 @@ mod tests {
     #[test]
     fn from_after_to_is_rejected() {
         assert_eq!(error_fields("from=2026-11-28&to=2026-11-27T00:00:00Z"), ["from"]);
+        assert_eq!(error_fields("from=2026-11-28&to=2026-11-27"), ["from"]);
+        assert!(query("from=2026-11-27T12:00:00Z&to=2026-11-27").is_ok());
+        assert!(query("from=2026-11-27T12:00:00Z&to=2026-11-27T12:00:00Z").is_ok());
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 #[derive(Serialize)]
+struct PageBody<'a> {
+    events: &'a [event_model::Event],
+    next_cursor: Option<&'a str>,
+}
+
+#[derive(Serialize)]
 struct IngestResult {
     index: usize,
     id: Uuid,
@@ -177,7 +183,11 @@ async fn list(
         other => other?,
     };
     let next_cursor = result.next.as_deref().map(|p| state.cursor_key.encode(&filter, p));
-    let mut response = Json(json!({"events": result.events, "next_cursor": next_cursor})).into_response();
+    let mut response = Json(PageBody {
+        events: &result.events,
+        next_cursor: next_cursor.as_deref(),
+    })
+    .into_response();
     if let Some(cursor) = &next_cursor {
         let mut next: Vec<(&str, &str)> = pairs
             .iter()

@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use event_model::{EventFilter, FieldError};
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -64,15 +65,41 @@ async fn status(_reader: Reader, State(state): State<AppState>, Path(id): Path<S
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no export with id {id}")))?;
-    let mut body =
-        serde_json::to_value(&job).map_err(|e| ApiError::Unexpected(audit_storage::StoreError::unavailable(e)))?;
-    if let Some(obj) = body.as_object_mut() {
-        obj.remove("requested_by");
-        if job.status == ExportStatus::Succeeded {
-            let link = state.objects.download_link(&job.object_key(), &job.file_name()).await?;
-            obj.insert("download_url".into(), json!(link.url));
-            obj.insert("expires_at".into(), json!(event_model::time::format(&link.expires_at)));
-        }
-    }
+    let link = match job.status {
+        ExportStatus::Succeeded => Some(state.objects.download_link(&job.object_key(), &job.file_name()).await?),
+        _ => None,
+    };
+    let body = JobView {
+        id: job.id,
+        status: job.status,
+        filters: &job.filters,
+        rows: job.rows,
+        bytes: job.bytes,
+        created_at: job.created_at,
+        finished_at: job.finished_at,
+        download_url: link.as_ref().map(|l| l.url.as_str()),
+        expires_at: link.as_ref().map(|l| l.expires_at),
+        error: job.error.as_deref(),
+    };
     Ok(Json(body).into_response())
+}
+
+/// `GET /exports/{id}`'s body (SPEC §3.4).
+#[derive(Serialize)]
+struct JobView<'a> {
+    id: Uuid,
+    status: ExportStatus,
+    filters: &'a EventFilter,
+    rows: u64,
+    bytes: u64,
+    #[serde(with = "event_model::time::rfc3339")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "event_model::time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    download_url: Option<&'a str>,
+    #[serde(with = "event_model::time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }

@@ -1,0 +1,37 @@
+//! Settings of `audit-local serve`. Flags win over their environment twins.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen (`AUDIT_ADDR`, default `127.0.0.1:8080`).
+    pub addr: SocketAddr,
+    /// The data folder (`AUDIT_DATA_DIR`, default `./audit-data`).
+    pub data_dir: PathBuf,
+    /// `name:role:sha256hex` entries (`AUDIT_TOKENS`); `None` uses the data folder's tokens,
+    /// generating them at first start.
+    pub tokens: Option<String>,
+    /// The URL download links point at (`AUDIT_PUBLIC_URL`); default `http://<addr>`.
+    pub public_url: Option<String>,
+    /// How long a download link works (default 15 minutes).
+    pub link_ttl: Duration,
+    /// Exports run at once; more wait as `pending` (default 2).
+    pub export_concurrency: usize,
+}
+
+impl ServeConfig {
+    /// The defaults, over `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            tokens: None,
+            public_url: None,
+            link_ttl: Duration::minutes(15),
+            export_concurrency: 2,
+        }
+    }
+}

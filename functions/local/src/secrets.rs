@@ -1,0 +1,95 @@
+//! The data folder's secrets: the key that signs cursors and download links, and the token
+//! hashes generated at first start when no tokens are configured. Both files are created with
+//! mode 0600; the tokens themselves are shown once and never stored.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use audit_api::{TokenSet, hash_token};
+use rand::RngCore;
+
+const KEY_FILE: &str = "signing.key";
+const TOKENS_FILE: &str = "tokens";
+
+/// The data folder's signing key, made at first start.
+pub fn signing_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            write_private(&path, &hex::encode(&key))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Tokens made at first start.
+pub struct GeneratedTokens {
+    pub ingest: String,
+    pub read: String,
+}
+
+impl GeneratedTokens {
+    /// The one-time message that shows them.
+    pub fn announcement(&self, data_dir: &Path) -> String {
+        format!(
+            "No tokens were configured, so two were generated. They are shown only this once; their hashes are in {}.\n  ingest token (POST /events):             {}\n  read token (GET /events, /exports, ...): {}",
+            data_dir.join(TOKENS_FILE).display(),
+            self.ingest,
+            self.read
+        )
+    }
+}
+
+/// The token set: from `configured` (`AUDIT_TOKENS`) if given, else from the data folder, else
+/// generated now (one `ingest` and one `read` token) with their hashes saved in the data folder.
+pub fn tokens(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(TokenSet, Option<GeneratedTokens>)> {
+    if let Some(config) = configured.filter(|c| !c.trim().is_empty()) {
+        return Ok((TokenSet::parse(config).context("AUDIT_TOKENS")?, None));
+    }
+    let path = data_dir.join(TOKENS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((
+            TokenSet::parse(&text).with_context(|| format!("parsing {}", path.display()))?,
+            None,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let generated = GeneratedTokens {
+                ingest: new_token(),
+                read: new_token(),
+            };
+            let entries = format!(
+                "local-ingest:ingest:{}\nlocal-read:read:{}\n",
+                hash_token(&generated.ingest),
+                hash_token(&generated.read)
+            );
+            write_private(&path, &entries)?;
+            Ok((TokenSet::parse(&entries)?, Some(generated)))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A new random token: `aud_` and 256 random bits in hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("aud_{}", hex::encode(bytes))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}

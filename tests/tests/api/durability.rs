@@ -1,0 +1,76 @@
+use std::sync::Arc;
+
+use integration_tests::{INGEST_TOKEN, Options, READ_TOKEN, custom, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_restart_loses_nothing_and_old_cursors_still_work() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..300)
+        .map(|i| {
+            custom(
+                Uuid::new_v4(),
+                &format!("2026-03-01T00:00:{:02}Z", i % 60),
+                "alice",
+                &format!("event {i}"),
+            )
+        })
+        .collect();
+    app.ingest_all(&events).await;
+    let before = app.list_all("limit=500").await;
+    let first_page = app.page("limit=100").await;
+    let cursor = first_page["next_cursor"].as_str().unwrap().to_owned();
+    let data_dir = app.stop().await;
+
+    let app = spawn_app_with(data_dir, Options::default()).await;
+    let after = app.list_all("limit=500").await;
+    assert_eq!(after, before);
+    let second_page = app
+        .page(&format!("limit=100&cursor={}", integration_tests::urlencode(&cursor)))
+        .await;
+    assert_eq!(second_page["events"].as_array().unwrap()[..], before[100..200]);
+}
+
+#[tokio::test]
+async fn first_start_generates_tokens_once_and_keeps_their_hashes() {
+    let dir = Arc::new(tempfile::TempDir::new().unwrap());
+    let config = audit_local::ServeConfig::new(dir.path().to_path_buf());
+    let first = audit_local::App::build(&config, "http://127.0.0.1:1").await.unwrap();
+    let tokens = first.generated_tokens.expect("tokens are generated at first start");
+    let stored = std::fs::read_to_string(dir.path().join("tokens")).unwrap();
+    assert!(
+        !stored.contains(&tokens.ingest) && !stored.contains(&tokens.read),
+        "only hashes are stored"
+    );
+    assert!(stored.contains(&audit_api::hash_token(&tokens.read)));
+    drop(first.router);
+
+    let app = spawn_app_with(
+        dir,
+        Options {
+            tokens: None,
+            ..Options::default()
+        },
+    )
+    .await;
+    let read = app.get("/events", Some(&tokens.read)).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let ingest = app
+        .post_json(
+            "/events",
+            Some(&tokens.ingest),
+            &json!({"actor": "a", "type": "auth.logged_in"}),
+        )
+        .await;
+    assert_eq!(ingest.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/events", Some(READ_TOKEN)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/events", Some(INGEST_TOKEN)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,0 +1,196 @@
+use integration_tests::{Options, READ_TOKEN, custom, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_holds_exactly_the_paged_listing_as_csv() {
+    let app = spawn_app().await;
+    let mut events: Vec<Value> = (0..2500)
+        .map(|i| {
+            custom(
+                Uuid::new_v4(),
+                &format!("2026-05-0{}T10:00:{:02}Z", 1 + i % 3, i % 60),
+                ["alice", "bob"][i % 2],
+                &format!("row {i}, \"quoted\""),
+            )
+        })
+        .collect();
+    events.push(custom(
+        Uuid::new_v4(),
+        "2026-05-01T00:00:00Z",
+        "alice",
+        "=HYPERLINK(\"http://evil\")",
+    ));
+    app.ingest_all(&events).await;
+
+    let filters = json!({"actor": "alice", "from": "2026-05-01", "to": "2026-05-02", "order": "asc"});
+    let job = app.export(&filters).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let listing = app
+        .list_all("actor=alice&from=2026-05-01&to=2026-05-02&order=asc&limit=500")
+        .await;
+    assert_eq!(job["rows"], listing.len());
+    assert_eq!(job["filters"]["actor"], "alice");
+    assert!(job["expires_at"].is_string());
+
+    let url = job["download_url"].as_str().unwrap();
+    let response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"audit-log-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let text = response.text().await.unwrap();
+    assert_eq!(job["bytes"], text.len());
+    assert!(text.starts_with("time,actor,category,type,message,duration_ms,id\r\n"));
+
+    let rows = csv_rows(&text);
+    assert_eq!(rows.len(), listing.len());
+    for (row, event) in rows.iter().zip(&listing) {
+        let message = event["message"].as_str().unwrap();
+        let shown = if message.starts_with('=') {
+            format!("'{message}")
+        } else {
+            message.to_owned()
+        };
+        let expected = [
+            event["time"].as_str().unwrap().to_owned(),
+            event["actor"].as_str().unwrap().to_owned(),
+            event["category"].as_str().unwrap().to_owned(),
+            event["type"].as_str().unwrap().to_owned(),
+            shown,
+            event["duration_ms"].as_u64().map(|d| d.to_string()).unwrap_or_default(),
+            event["id"].as_str().unwrap().to_owned(),
+        ];
+        assert_eq!(row[..], expected[..]);
+    }
+    assert!(rows.iter().any(|r| r[4] == "'=HYPERLINK(\"http://evil\")"));
+}
+
+#[tokio::test]
+async fn an_export_with_no_match_is_the_header_only() {
+    let app = spawn_app().await;
+    let job = app.export(&json!({"actor": "nobody"})).await;
+    assert_eq!(
+        (job["status"].as_str(), job["rows"].as_u64()),
+        (Some("succeeded"), Some(0))
+    );
+    let text = app
+        .client
+        .get(job["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "time,actor,category,type,message,duration_ms,id\r\n");
+}
+
+#[tokio::test]
+async fn an_export_request_answers_202_with_a_location() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json("/exports", Some(READ_TOKEN), &json!({"category": ["auth", "sca"]}))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
+    assert_eq!(location, format!("/exports/{}", body["id"].as_str().unwrap()));
+    assert_eq!(body["status_url"], location);
+    // An empty body exports everything.
+    let empty = app
+        .client
+        .post(app.url("/exports"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::ACCEPTED);
+    let unknown = app.get(&format!("/exports/{}", Uuid::new_v4()), Some(READ_TOKEN)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_tampered_download_link_is_refused() {
+    let app = spawn_app().await;
+    app.ingest_all(&[custom(Uuid::new_v4(), "2026-05-01T00:00:00Z", "alice", "secret stuff")])
+        .await;
+    let job = app.export(&json!({})).await;
+    let url = job["download_url"].as_str().unwrap().to_owned();
+    let other = app.export(&json!({"actor": "alice"})).await;
+    let other_key = other["download_url"]
+        .as_str()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let (path, query) = url.split_once('?').unwrap();
+    let later_expiry = {
+        let expires: i64 = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("expires="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        query.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600))
+    };
+    let key = path.rsplit('/').next().unwrap();
+    let tampered = [
+        format!("{path}?{later_expiry}"),
+        format!("{}?{query}", path.replace(key, &other_key)),
+        url.replace("filename=audit-log-", "filename=evil-"),
+        format!("{}0", url),
+        path.to_owned(),
+        url.replace("exports/", "exports/../"),
+    ];
+    for bad in &tampered {
+        let response = app.client.get(bad).send().await.unwrap();
+        assert!(
+            response.status() == StatusCode::FORBIDDEN || response.status() == StatusCode::NOT_FOUND,
+            "{bad} got {}",
+            response.status()
+        );
+        assert_ne!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    }
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_expired_download_link_is_refused() {
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let app = spawn_app_with(
+        dir,
+        Options {
+            link_ttl: chrono::Duration::zero(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let job = app.export(&json!({})).await;
+    let response = app
+        .client
+        .get(job["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+}

@@ -1,0 +1,89 @@
+use integration_tests::{READ_TOKEN, spawn_app};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_is_public_and_every_response_has_a_request_id() {
+    let app = spawn_app().await;
+    let response = app.get("/health", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.headers()["x-request-id"].is_empty());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    let denied = app.get("/events", None).await;
+    assert!(!denied.headers()["x-request-id"].is_empty());
+    let given = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn the_catalog_lists_59_types_with_labels_and_params() {
+    let app = spawn_app().await;
+    let body: Value = app.get("/catalog", Some(READ_TOKEN)).await.json().await.unwrap();
+    assert_eq!(body["types"], 59);
+    let categories = body["categories"].as_array().unwrap();
+    let listed: usize = categories.iter().map(|c| c["types"].as_array().unwrap().len()).sum();
+    assert_eq!(listed, 59);
+    let sca = categories.iter().find(|c| c["code"] == "sca").unwrap();
+    assert_eq!(sca["label"], "SCA Analysis Execution");
+    let finished = sca["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "sca.analysis_finished")
+        .unwrap();
+    assert_eq!(
+        finished["template"],
+        "[SCA][{project}][{sequence}/{run_id}] Analysis finished"
+    );
+    assert_eq!(finished["params"][1]["name"], "sequence");
+    assert_eq!(finished["params"][1]["kind"], "integer");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let response = app.get("/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/events", "post"),
+        ("/events", "get"),
+        ("/events/{id}", "get"),
+        ("/exports", "post"),
+        ("/exports/{id}", "get"),
+        ("/catalog", "get"),
+        ("/health", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_problem_json() {
+    let app = spawn_app().await;
+    let missing = app.get("/nope", Some(READ_TOKEN)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    let wrong = app
+        .client
+        .delete(app.url("/events"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers()["content-type"], "application/problem+json");
+}
