@@ -1,1 +1,387 @@
-fn main() {}
+//! Benchmarks of the local server over loopback HTTP (issue: walking skeleton).
+//!
+//! - `ingest`: batches of 100 events from 2 client connections into a fresh server, beside the raw
+//!   SQLite figure for the same rows inserted in batched transactions on the same schema.
+//! - `query`: p50/p99 of the first page (limit 50) for each query shape on a seeded store.
+//! - `export`: rows/s of a full export and the server's peak RSS while it runs.
+//!
+//! The server is the release `audit-local` binary started as a child process, so client and
+//! server are measured as deployed. Build both first:
+//! `cargo build --release -p audit-local -p audit-bench`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use audit_local::seed::{SeedPlan, generate, random_input};
+use audit_storage::{AppendOutcome, EventStore};
+use audit_store_sqlite::SqliteStore;
+use clap::{Parser, Subcommand};
+use rand::SeedableRng;
+use serde_json::{Value, json};
+
+const INGEST_TOKEN: &str = "bench-ingest";
+const READ_TOKEN: &str = "bench-read";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+    /// The audit-local binary (default: beside this one).
+    #[arg(long, global = true)]
+    server: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+    },
+    /// Seeds `events` into `data_dir` (unless it already holds them), then runs the query and
+    /// export benchmarks on it.
+    Read {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let server_bin = match cli.server {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("audit-local"),
+    };
+    if !server_bin.exists() {
+        bail!("{} not found: cargo build --release -p audit-local", server_bin.display());
+    }
+    println!("machine: {} cores, {}", std::thread::available_parallelism()?.get(), cpu_model());
+    match cli.command {
+        Bench::Ingest { events, batch, connections } => ingest(&server_bin, events, batch, connections).await,
+        Bench::Read { events, data_dir, samples } => read(&server_bin, events, &data_dir, samples).await,
+    }
+}
+
+/// The server under test, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(bin: &Path, data_dir: &Path) -> anyhow::Result<Server> {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let tokens = format!(
+            "bench-ingest:ingest:{},bench-read:read:{}",
+            audit_api::hash_token(INGEST_TOKEN),
+            audit_api::hash_token(READ_TOKEN)
+        );
+        let child = Command::new(bin)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .env("AUDIT_TOKENS", tokens)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting audit-local")?;
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new() };
+        for _ in 0..500 {
+            if let Ok(r) = server.client.get(format!("{}/health", server.base)).send().await
+                && r.status().is_success()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("audit-local did not start")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn ingest(bin: &Path, events: usize, batch: usize, connections: usize) -> anyhow::Result<()> {
+    println!("\n== ingest: {events} events, batches of {batch}, {connections} connections ==");
+    let bodies = ingest_bodies(events, batch);
+    let dir = tempfile::TempDir::new()?;
+    let server = Server::start(bin, dir.path()).await?;
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let (bodies, next, url) = (bodies.clone(), next.clone(), format!("{}/events", server.base));
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { return Ok::<u64, anyhow::Error>(accepted) };
+                let response = client
+                    .post(&url)
+                    .bearer_auth(INGEST_TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("ingest answered {}", response.status());
+                }
+                let result: Value = response.json().await?;
+                accepted += result["accepted"].as_u64().unwrap_or(0);
+            }
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await??;
+    }
+    let http_secs = started.elapsed().as_secs_f64();
+    let rss = peak_rss_kib(server.pid());
+    drop(server);
+    if accepted as usize != events {
+        bail!("only {accepted} of {events} events were accepted");
+    }
+    println!("HTTP ingest:      {events} events in {http_secs:.2} s = {:.0} events/s (server peak RSS {} MiB)", events as f64 / http_secs, rss / 1024);
+
+    let raw = raw_sqlite_insert(events, batch)?;
+    println!("raw SQLite:       {events} events in {raw:.2} s = {:.0} events/s (one connection, {batch} rows per transaction, same schema, synchronous=FULL)", events as f64 / raw);
+    let store = store_append(events, batch, connections).await?;
+    println!("store, no HTTP:   {events} events in {store:.2} s = {:.0} events/s ({connections} concurrent appenders of {batch}, group commit)", events as f64 / store);
+    println!("HTTP / raw SQLite = {:.2}", raw / http_secs);
+    Ok(())
+}
+
+/// Request bodies of `batch` seeded events each, made before the clock starts.
+fn ingest_bodies(events: usize, batch: usize) -> Vec<bytes::Bytes> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let now = chrono::Utc::now();
+    let mut bodies = Vec::with_capacity(events.div_ceil(batch));
+    let mut remaining = events;
+    while remaining > 0 {
+        let n = remaining.min(batch);
+        let items: Vec<Value> = (0..n)
+            .map(|_| {
+                let at = now - chrono::Duration::seconds(rand::Rng::random_range(&mut rng, 1..30 * 86_400));
+                random_input(&mut rng, at)
+            })
+            .collect();
+        bodies.push(bytes::Bytes::from(serde_json::to_vec(&json!({ "events": items })).expect("json")));
+        remaining -= n;
+    }
+    bodies
+}
+
+fn seeded_batches(events: usize, batch: usize) -> Vec<Vec<event_model::NewEvent>> {
+    let plan = SeedPlan { events, days: 30, until: chrono::Utc::now(), seed: 42 };
+    let mut batches = Vec::new();
+    generate(&plan, batch, |b| batches.push(b));
+    batches
+}
+
+/// Raw SQLite: the same rows, `batch` per transaction, through one connection.
+fn raw_sqlite_insert(events: usize, batch: usize) -> anyhow::Result<f64> {
+    let batches = seeded_batches(events, batch);
+    let dir = tempfile::TempDir::new()?;
+    let mut conn = audit_store_sqlite::open_connection(&dir.path().join("raw.db"))?;
+    conn.execute_batch(audit_store_sqlite::SCHEMA)?;
+    let started = Instant::now();
+    for batch in &batches {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, time_id, actor, category, type, message, duration_ms, params, source, received_at, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut index = tx.prepare_cached("INSERT INTO events_search (rowid, message, actor) VALUES (?1, ?2, ?3)")?;
+            for new in batch {
+                let e = &new.event;
+                insert.execute(rusqlite::params![
+                    e.id.to_string(),
+                    e.time_id(),
+                    e.actor,
+                    e.category.code(),
+                    e.event_type,
+                    e.message,
+                    e.duration_ms.map(|d| d as i64),
+                    Value::Object(e.params.clone()).to_string(),
+                    e.source,
+                    event_model::time::format(&e.received_at),
+                    new.fingerprint,
+                ])?;
+                index.execute(rusqlite::params![tx.last_insert_rowid(), e.message, e.actor])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The store's own append path (validation excluded), `appenders` at once.
+async fn store_append(events: usize, batch: usize, appenders: usize) -> anyhow::Result<f64> {
+    let batches = seeded_batches(events, batch);
+    let dir = tempfile::TempDir::new()?;
+    let store = SqliteStore::open(dir.path())?;
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..appenders {
+        let (store, queue) = (store.clone(), queue.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(batch) = queue.lock().expect("queue").pop() else { return Ok::<(), anyhow::Error>(()) };
+                for outcome in store.append(batch).await {
+                    if !matches!(outcome, AppendOutcome::Created) {
+                        bail!("append failed: {outcome:?}");
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> anyhow::Result<()> {
+    let store = SqliteStore::open(data_dir)?;
+    let have = store.count_events().await?;
+    if have < events as u64 {
+        println!("\nseeding {} events into {} ...", events as u64 - have, data_dir.display());
+        let started = Instant::now();
+        let plan = SeedPlan { events: events - have as usize, days: 30, until: chrono::Utc::now(), seed: 7 + have };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let producer = tokio::task::spawn_blocking(move || generate(&plan, 5_000, |b| drop(tx.blocking_send(b))));
+        while let Some(batch) = rx.recv().await {
+            for outcome in store.append(batch).await {
+                if let AppendOutcome::Failed(e) = outcome {
+                    return Err(e.into());
+                }
+            }
+        }
+        producer.await?;
+        println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    let total = store.count_events().await?;
+    drop(store);
+
+    let server = Server::start(bin, data_dir).await?;
+    println!("\n== query: first page (limit 50) on {total} events, {samples} samples per shape ==");
+    let day = (chrono::Utc::now() - chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
+    let shapes: Vec<(&str, Vec<String>)> = vec![
+        ("no filter", vec![String::new()]),
+        ("actor", ["alice", "bob", "system", "zoë", "k.tanaka"].iter().map(|a| format!("actor={}", enc(a))).collect()),
+        ("category", ["sca", "auth", "ldap", "policy"].iter().map(|c| format!("category={c}")).collect()),
+        ("one day", vec![format!("from={day}&to={day}")]),
+        ("q rare", ["payments:3.7", "checkout:5.12", "ledger:7.3"].iter().map(|q| format!("q={}", enc(q))).collect()),
+        ("q common", ["analysis", "started", "project"].iter().map(|q| format!("q={q}")).collect()),
+    ];
+    println!("{:<10} {:>9} {:>9} {:>9} {:>7}", "shape", "p50 ms", "p99 ms", "max ms", "rows");
+    for (name, queries) in &shapes {
+        let mut latencies = Vec::with_capacity(samples);
+        let mut rows = 0;
+        for i in 0..samples + 10 {
+            let query = &queries[i % queries.len()];
+            let started = Instant::now();
+            let response = server.client.get(format!("{}/events?limit=50&{query}", server.base)).bearer_auth(READ_TOKEN).send().await?;
+            let body: Value = response.json().await?;
+            let elapsed = started.elapsed();
+            rows = body["events"].as_array().map(Vec::len).unwrap_or(0);
+            if i >= 10 {
+                latencies.push(elapsed);
+            }
+        }
+        latencies.sort();
+        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+        println!("{name:<10} {:>9.2} {:>9.2} {:>9.2} {rows:>7}", pct(0.50), pct(0.99), pct(1.0));
+    }
+
+    println!("\n== export: all {total} events to CSV ==");
+    let rss_before = rss_kib(server.pid());
+    let started = Instant::now();
+    let created: Value = server
+        .client
+        .post(format!("{}/exports", server.base))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let status_url = format!("{}{}", server.base, created["status_url"].as_str().context("status_url")?);
+    let mut peak = rss_before;
+    let job = loop {
+        peak = peak.max(rss_kib(server.pid()));
+        let job: Value = server.client.get(&status_url).bearer_auth(READ_TOKEN).send().await?.json().await?;
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let rows = job["rows"].as_u64().unwrap_or(0);
+    println!("status {}, {rows} rows, {:.1} MiB in {secs:.2} s = {:.0} rows/s", job["status"], job["bytes"].as_f64().unwrap_or(0.0) / 1048576.0, rows as f64 / secs);
+    println!("server RSS: {} MiB before, {} MiB peak during the export (sampled every 25 ms), VmHWM {} MiB", rss_before / 1024, peak / 1024, peak_rss_kib(server.pid()) / 1024);
+    Ok(())
+}
+
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}

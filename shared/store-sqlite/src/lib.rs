@@ -27,7 +27,9 @@ pub use files::{DownloadSigner, FileExports};
 
 const DB_FILE: &str = "audit.db";
 
-const SCHEMA: &str = r#"
+/// The database schema (idempotent). Public so benchmarks can measure raw SQLite on the very same
+/// tables and indexes.
+pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY,
     id           TEXT NOT NULL UNIQUE,
@@ -100,8 +102,9 @@ impl SqliteStore {
     }
 }
 
-/// Opens a connection with the settings every connection needs.
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+/// Opens a connection with the settings every connection of the store uses (WAL,
+/// `synchronous = FULL`).
+pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(StoreError::unavailable)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
