@@ -1,14 +1,23 @@
 //! Events in SQLite: conditional appends and filtered, keyset-paged reads.
 //!
-//! The page position is the last returned event's `time_id`; the next page continues strictly
-//! after it in the filter's order, so every event is delivered exactly once however many share a
+//! Rows are ordered by `(time_us, id)` (the integer form of the shared `<time>#<id>` sort key:
+//! compact index entries, same order). The page position is the last returned event's
+//! `time_id`; the next page continues strictly after it in the filter's order (a row-value
+//! comparison the indexes serve), so every event is delivered exactly once however many share a
 //! timestamp.
 //!
+//! The search index trails the events by a few thousand rows at most (the writer fills it in
+//! batches, which is several times cheaper than row by row), so the index path also takes the
+//! not-yet-indexed tail (`seq > indexed_upto`) as candidates: every stored event is searchable
+//! as soon as it is acknowledged.
+//!
 //! `q` uses the FTS5 trigram index when the term has three or more characters and is *rare*
-//! (at most [`RARE_TERM_ROWS`] matching events): the matching rows are fetched by rowid and
-//! ordered. A common term (or one shorter than a trigram) walks the time index instead and tests
-//! each row with `audit_contains`, which finds a page's worth of matches quickly precisely
-//! because they are common.
+//! (at most [`RARE_TERM_ROWS`] candidate events): the index is kept lean (`detail = none`: rowids
+//! only, no positions, which makes it several times cheaper to write), so it answers "holds every
+//! trigram of the term", a superset, and `audit_contains` confirms each candidate. A common term
+//! (or one shorter than a trigram) walks the time index instead and tests each row with
+//! `audit_contains`, which finds a page's worth of matches quickly precisely because they are
+//! common.
 
 use async_trait::async_trait;
 use audit_storage::{AppendOutcome, EventPage, EventStore, StoreError};
@@ -22,7 +31,7 @@ use crate::{SharedError, SqliteStore};
 /// Most FTS matches for which the index path is taken (see the module docs).
 const RARE_TERM_ROWS: usize = 5_000;
 
-const COLUMNS: &str = "id, time_id, actor, category, type, message, duration_ms, params, source, received_at";
+const COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -48,7 +57,7 @@ impl EventStore for SqliteStore {
             .readers
             .run(move |conn| {
                 conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
-                    .query_row([id.to_string()], read_row)
+                    .query_row([id.as_bytes()], read_row)
                     .optional()
             })
             .await?;
@@ -57,17 +66,14 @@ impl EventStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(limit))]
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
-        if let Some(after) = after
-            && !valid_position(after)
-        {
-            return Err(StoreError::InvalidPosition);
-        }
+        let after = after
+            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
+            .transpose()?;
         let filter = filter.clone();
-        let after = after.map(str::to_owned);
         let rows = self
             .inner
             .readers
-            .run(move |conn| query_page(conn, &filter, limit + 1, after.as_deref()))
+            .run(move |conn| query_page(conn, &filter, limit + 1, after))
             .await?;
         let mut events = rows.into_iter().collect::<Result<Vec<Event>, StoreError>>()?;
         let next = if events.len() > limit {
@@ -82,17 +88,16 @@ impl EventStore for SqliteStore {
 
 fn append_all(conn: &Connection, events: &[NewEvent]) -> rusqlite::Result<Vec<AppendOutcome>> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO events (id, time_id, actor, category, type, message, duration_ms, params, source, received_at, fingerprint)
+        "INSERT INTO events (id, time_us, actor, category, type, message, duration_ms, params, source, received_at, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
     )?;
-    let mut index = conn.prepare_cached("INSERT INTO events_search (rowid, message, actor) VALUES (?1, ?2, ?3)")?;
     let mut existing = conn.prepare_cached("SELECT fingerprint FROM events WHERE id = ?1")?;
     let mut outcomes = Vec::with_capacity(events.len());
     for NewEvent { event: e, fingerprint } in events {
-        let id = e.id.to_string();
+        let id = e.id.as_bytes();
         let inserted = insert.execute(rusqlite::params![
             id,
-            e.time_id(),
+            e.time.timestamp_micros(),
             e.actor,
             e.category.code(),
             e.event_type,
@@ -104,10 +109,9 @@ fn append_all(conn: &Connection, events: &[NewEvent]) -> rusqlite::Result<Vec<Ap
             fingerprint,
         ])?;
         if inserted == 1 {
-            index.execute(rusqlite::params![conn.last_insert_rowid(), e.message, e.actor])?;
             outcomes.push(AppendOutcome::Created);
         } else {
-            let stored: String = existing.query_row([&id], |r| r.get(0))?;
+            let stored: String = existing.query_row([id], |r| r.get(0))?;
             outcomes.push(if &stored == fingerprint {
                 AppendOutcome::Duplicate
             } else {
@@ -122,7 +126,7 @@ fn query_page(
     conn: &Connection,
     filter: &EventFilter,
     limit: usize,
-    after: Option<&str>,
+    after: Option<(i64, [u8; 16])>,
 ) -> rusqlite::Result<Vec<Result<Event, StoreError>>> {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
@@ -132,20 +136,16 @@ fn query_page(
     };
 
     if let Some(from) = filter.from {
-        clauses.push(format!(
-            "time_id >= {}",
-            arg(event_model::time::format(&from).into(), &mut args)
-        ));
+        clauses.push(format!("time_us >= {}", arg(from.timestamp_micros().into(), &mut args)));
     }
     if let Some(to) = filter.to {
-        clauses.push(format!(
-            "time_id < {}",
-            arg(event_model::time::format(&to).into(), &mut args)
-        ));
+        clauses.push(format!("time_us < {}", arg(to.timestamp_micros().into(), &mut args)));
     }
-    if let Some(after) = after {
+    if let Some((time_us, id)) = after {
         let op = if filter.order == Order::Desc { "<" } else { ">" };
-        clauses.push(format!("time_id {op} {}", arg(after.to_owned().into(), &mut args)));
+        let time_us = arg(time_us.into(), &mut args);
+        let id = arg(id.to_vec().into(), &mut args);
+        clauses.push(format!("(time_us, id) {op} ({time_us}, {id})"));
     }
     if let Some(actor) = &filter.actor {
         clauses.push(format!("actor = {}", arg(actor.clone().into(), &mut args)));
@@ -160,19 +160,22 @@ fn query_page(
         clauses.push(format!("type IN ({})", list.join(", ")));
     }
     if let Some(q) = &filter.q {
-        let phrase = fts_phrase(q);
-        let rare = q.chars().count() >= 3 && count_matches(conn, &phrase, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS;
-        if rare {
+        let terms = fts_trigrams(q);
+        let rare = match &terms {
+            Some(terms) => count_matches(conn, terms, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS,
+            None => false,
+        };
+        if let (true, Some(terms)) = (rare, terms) {
             clauses.push(format!(
-                "seq IN (SELECT rowid FROM events_search WHERE events_search MATCH {})",
-                arg(phrase.into(), &mut args)
-            ));
-        } else {
-            clauses.push(format!(
-                "audit_contains(message, actor, {})",
-                arg(q.clone().into(), &mut args)
+                "seq IN (SELECT rowid FROM events_search WHERE events_search MATCH {} \
+                 UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_upto FROM search_state))",
+                arg(terms.into(), &mut args)
             ));
         }
+        clauses.push(format!(
+            "audit_contains(message, actor, {})",
+            arg(q.to_lowercase().into(), &mut args)
+        ));
     }
 
     let direction = if filter.order == Order::Desc { "DESC" } else { "ASC" };
@@ -182,7 +185,7 @@ fn query_page(
         format!("WHERE {}", clauses.join(" AND "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM events {where_clause} ORDER BY time_id {direction} LIMIT {}",
+        "SELECT {COLUMNS} FROM events {where_clause} ORDER BY time_us {direction}, id {direction} LIMIT {}",
         arg((limit as i64).into(), &mut args)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -199,35 +202,47 @@ fn count_matches(conn: &Connection, phrase: &str, cap: usize) -> rusqlite::Resul
         .map(|n| n as usize)
 }
 
-/// An FTS5 query matching `q` as a substring of the message or the actor: one quoted phrase
-/// (quotes doubled), so no character of `q` is read as query syntax.
-fn fts_phrase(q: &str) -> String {
-    format!("{{message actor}} : \"{}\"", q.replace('"', "\"\""))
+/// An FTS5 query for the rows holding every trigram of `q` (in the message or the actor): each
+/// trigram quoted (quotes doubled), so no character of `q` is read as query syntax. `None` when
+/// `q` is shorter than a trigram.
+fn fts_trigrams(q: &str) -> Option<String> {
+    let chars: Vec<char> = q.chars().collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let mut terms: Vec<String> = chars
+        .windows(3)
+        .map(|w| w.iter().collect::<String>().replace('"', "\"\""))
+        .collect();
+    terms.sort();
+    terms.dedup();
+    Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" "))
 }
 
-/// A position is a `time_id`: a fixed-width instant, `#`, a UUID.
-fn valid_position(p: &str) -> bool {
-    p.len() == 64
-        && p.as_bytes()[27] == b'#'
-        && event_model::time::parse_instant(&p[..27]).is_some()
-        && Uuid::parse_str(&p[28..]).is_ok()
+/// A position is a `time_id` (a fixed-width instant, `#`, a UUID), as `(time_us, id)`.
+fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
+    let (time, id) = p.split_once('#')?;
+    if time.len() != 27 {
+        return None;
+    }
+    let time = event_model::time::parse_instant(time)?;
+    let id = Uuid::parse_str(id).ok()?;
+    Some((time.timestamp_micros(), *id.as_bytes()))
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
-    let id: String = row.get(0)?;
-    let time_id: String = row.get(1)?;
+    let id: Vec<u8> = row.get(0)?;
+    let time_us: i64 = row.get(1)?;
     let category: String = row.get(3)?;
     let params: String = row.get(7)?;
     let received_at: String = row.get(9)?;
     let duration: Option<i64> = row.get(6)?;
     let parsed = (|| {
+        let id = Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("an event id is not 16 bytes".into()))?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("event {id}: bad {what}"));
         Ok(Event {
-            id: Uuid::parse_str(&id).map_err(|_| corrupt("id"))?,
-            time: time_id
-                .get(..27)
-                .and_then(event_model::time::parse_instant)
-                .ok_or_else(|| corrupt("time"))?,
+            id,
+            time: chrono::DateTime::from_timestamp_micros(time_us).ok_or_else(|| corrupt("time"))?,
             actor: row.get(2).map_err(|_| corrupt("actor"))?,
             category: Category::parse(&category).ok_or_else(|| corrupt("category"))?,
             event_type: row.get(4).map_err(|_| corrupt("type"))?,

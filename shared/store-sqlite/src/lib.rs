@@ -5,9 +5,12 @@
 //!   an acknowledged event survives a process crash *and* a power loss.
 //! - All writes go through one writer thread that commits whatever is queued in one transaction
 //!   (group commit), so one fsync covers many concurrent requests ([`writer`]).
+//! - WAL checkpoints (copying committed pages into the database file) run on a thread of their
+//!   own, so a commit never waits for one.
 //! - Reads use a small pool of read-only connections, which WAL lets run beside the writer.
-//! - `q` is served by an FTS5 trigram index ([`events`]); export files are written into the data
-//!   folder and handed out through HMAC-signed, expiring links ([`files`]).
+//! - `q` is served by an FTS5 trigram index ([`events`]), filled by the writer in large batches
+//!   just after the events commit ([`writer`]); export files are written into the data folder and
+//!   handed out through HMAC-signed, expiring links ([`files`]).
 //!
 //! Stored events are immutable: triggers abort any UPDATE or DELETE of the events table.
 
@@ -32,8 +35,8 @@ const DB_FILE: &str = "audit.db";
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY,
-    id           TEXT NOT NULL UNIQUE,
-    time_id      TEXT NOT NULL,           -- '<time RFC 3339 µs>#<id>': the sort key
+    id           BLOB NOT NULL UNIQUE,    -- the UUID's 16 bytes (they sort like its text)
+    time_us      INTEGER NOT NULL,        -- microseconds since the epoch; (time_us, id) is the sort key
     actor        TEXT NOT NULL,
     category     TEXT NOT NULL,
     type         TEXT NOT NULL,
@@ -44,11 +47,16 @@ CREATE TABLE IF NOT EXISTS events (
     received_at  TEXT NOT NULL,
     fingerprint  TEXT NOT NULL            -- what the client sent, to tell retries from conflicts
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events (time_id);
-CREATE INDEX IF NOT EXISTS events_by_actor ON events (actor, time_id);
-CREATE INDEX IF NOT EXISTS events_by_category ON events (category, time_id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time_us, id);
+CREATE INDEX IF NOT EXISTS events_by_actor ON events (actor, time_us, id);
+CREATE INDEX IF NOT EXISTS events_by_category ON events (category, time_us, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS events_search
-    USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 0');
+    USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 0', detail = none, columnsize = 0);
+CREATE TABLE IF NOT EXISTS search_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL         -- events with seq <= this are in events_search
+);
+INSERT OR IGNORE INTO search_state (id, indexed_upto) VALUES (1, 0);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -79,7 +87,10 @@ impl SqliteStore {
         let path = data_dir.join(DB_FILE);
         let conn = open_connection(&path)?;
         conn.execute_batch(SCHEMA).map_err(StoreError::unavailable)?;
-        let writer = writer::Writer::start(conn);
+        // Checkpoints run on their own thread (see `checkpoint`), not inside a writer's commit.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(StoreError::unavailable)?;
+        let writer = writer::Writer::start(conn, open_connection(&path)?);
         let readers = pool::ReaderPool::new(path.clone());
         Ok(SqliteStore {
             inner: Arc::new(Inner { writer, readers, path }),
@@ -99,6 +110,24 @@ impl SqliteStore {
             .run(|conn| conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
             .await
             .map(|n| n as u64)
+    }
+}
+
+impl SqliteStore {
+    /// How many stored events are not yet in the search index (they are still found by `q`,
+    /// through a scan of that tail).
+    pub async fn search_lag(&self) -> Result<u64, StoreError> {
+        self.inner
+            .readers
+            .run(|conn| {
+                conn.query_row(
+                    "SELECT (SELECT coalesce(max(seq), 0) FROM events) - indexed_upto FROM search_state",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .await
+            .map(|n| n.max(0) as u64)
     }
 }
 
@@ -137,5 +166,134 @@ impl std::fmt::Display for SharedError {
 impl std::error::Error for SharedError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_storage::{AppendOutcome, EventStore};
+    use event_model::{EventFilter, NewEvent};
+    use serde_json::json;
+
+    fn event(id: &str, actor: &str, message: &str) -> NewEvent {
+        let input =
+            json!({"id": id, "time": "2026-01-01T00:00:00Z", "actor": actor, "type": "custom.t", "message": message});
+        NewEvent::parse(&input, "", chrono::Utc::now(), "test").unwrap()
+    }
+
+    const ID: &str = "0193aa00-0000-7000-8000-000000000001";
+
+    #[tokio::test]
+    async fn stored_events_cannot_be_updated_or_deleted_even_by_sql() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            store.append(vec![event(ID, "a", "m")]).await[0],
+            AppendOutcome::Created
+        ));
+        let conn = open_connection(store.path()).unwrap();
+        let update = conn.execute("UPDATE events SET actor = 'mallory'", []);
+        assert!(update.unwrap_err().to_string().contains("immutable"));
+        assert!(conn.execute("DELETE FROM events", []).is_err());
+        assert_eq!(store.count_events().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_id_appended_by_ten_concurrent_writers_is_stored_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(vec![event(ID, "a", "m")]).await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.unwrap().remove(0) {
+                AppendOutcome::Created => created += 1,
+                AppendOutcome::Duplicate => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(created, 1);
+        assert_eq!(store.count_events().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_search_index_catches_up_when_the_writer_is_idle_and_the_writer_keeps_serving() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.append(vec![event(ID, "a", "needle in a haystack")]).await;
+        let mut lag = store.search_lag().await.unwrap();
+        for _ in 0..200 {
+            if lag == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            lag = store.search_lag().await.unwrap();
+        }
+        assert_eq!(lag, 0, "the idle writer indexes the tail");
+        let other = "0193aa00-0000-7000-8000-000000000002";
+        assert!(matches!(
+            store.append(vec![event(other, "b", "more hay")]).await[0],
+            AppendOutcome::Created
+        ));
+        let filter = EventFilter {
+            q: Some("NEEDLE".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(store.query(&filter, 10, None).await.unwrap().events.len(), 1);
+        let filter = EventFilter {
+            q: Some("more hay".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            store.query(&filter, 10, None).await.unwrap().events.len(),
+            1,
+            "the unindexed tail is searched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_position_the_store_did_not_make_is_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let filter = EventFilter::default();
+        for bad in ["", "x", "2026-01-01T00:00:00.000000Z#not-a-uuid", "' OR 1=1 --"] {
+            assert!(
+                matches!(
+                    store.query(&filter, 10, Some(bad)).await,
+                    Err(StoreError::InvalidPosition)
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn search_uses_the_trigram_index_and_folds_non_ascii_case() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.append(vec![event(ID, "Łukasz", "ÄRGER mit dem Server")]).await;
+        for q in ["ärger", "ÄRGER", "łukasz", "mit dem"] {
+            let filter = EventFilter {
+                q: Some(q.into()),
+                ..EventFilter::default()
+            };
+            assert_eq!(store.query(&filter, 10, None).await.unwrap().events.len(), 1, "{q}");
+        }
+        let conn = open_connection(store.path()).unwrap();
+        let mut explain = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT rowid FROM events_search WHERE events_search MATCH 'ärger'")
+            .unwrap();
+        let plan: Vec<String> = explain
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(plan.contains("VIRTUAL TABLE INDEX"), "{plan}");
     }
 }

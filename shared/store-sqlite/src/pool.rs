@@ -56,9 +56,10 @@ impl ReaderPool {
     }
 }
 
-/// `audit_contains(message, actor, needle)`: whether `needle` is a case-insensitive substring of
-/// the message or the actor, folding case for every script. The scan-side twin of the trigram
-/// index, for terms too short or too common for the index to help.
+/// `audit_contains(message, actor, needle)`: whether `needle` (already lower-cased) is a
+/// case-insensitive substring of the message or the actor, folding case for every script. It
+/// confirms the trigram index's candidates and filters scans for terms too short or too common
+/// for the index to help.
 fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         "audit_contains",
@@ -77,8 +78,7 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
                 .get_raw(2)
                 .as_str()
                 .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            Ok(event_model::filter::contains_folded(message, needle)
-                || event_model::filter::contains_folded(actor, needle))
+            Ok(message.to_lowercase().contains(needle) || actor.to_lowercase().contains(needle))
         },
     )
 }

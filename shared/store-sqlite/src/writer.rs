@@ -29,12 +29,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Self {
+    /// Starts the writer thread on `conn`, and the checkpointer on `checkpoints`; both stop once
+    /// the `Writer` is dropped and the queue has drained.
+    pub(crate) fn start(conn: Connection, checkpoints: Connection) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || {
+                run(conn, rx);
+                drop(stop);
+            })
             .expect("spawn the SQLite writer thread");
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint(checkpoints, stopped))
+            .expect("spawn the SQLite checkpoint thread");
         Writer { queue }
     }
 
@@ -57,9 +67,33 @@ impl Writer {
     }
 }
 
+/// Unindexed events that make the writer fill the search index right after a commit.
+const INDEX_BATCH: i64 = 4_096;
+/// Most events indexed in one transaction, so queued writes wait at most that long.
+const INDEX_MAX: i64 = 4 * INDEX_BATCH;
+/// How long the writer waits idle before indexing a smaller tail.
+const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Queued>) {
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a timer runtime");
     let mut group: Vec<Queued> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        let behind = unindexed(&conn).map(|(from, to)| to > from).unwrap_or(false);
+        let first = if behind {
+            match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
+                Ok(first) => first,
+                Err(_idle) => {
+                    index_search(&mut conn, 1);
+                    continue;
+                }
+            }
+        } else {
+            rx.blocking_recv()
+        };
+        let Some(first) = first else { break };
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -68,8 +102,59 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Queued>) {
             }
         }
         commit_group(&mut conn, &mut group);
+        index_search(&mut conn, INDEX_BATCH);
     }
+    index_search(&mut conn, 1);
     tracing::debug!("SQLite writer stopped");
+}
+
+/// How often committed WAL frames are copied into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs PASSIVE checkpoints (which never block the writer or readers) until the writer stops,
+/// then a last one that truncates the WAL.
+fn checkpoint(conn: Connection, writer_stopped: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = writer_stopped.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a WAL checkpoint failed; will retry");
+        }
+    }
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "the final WAL checkpoint did not complete");
+    }
+}
+
+/// The range of event `seq`s not yet in the search index: `(indexed_upto, max seq)`.
+fn unindexed(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT indexed_upto, (SELECT coalesce(max(seq), 0) FROM events) FROM search_state WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Adds up to [`INDEX_MAX`] unindexed events to the search index, if at least `min` are waiting.
+/// A failure is logged and retried later: queries search the unindexed tail directly, so a lagging
+/// index costs speed, never results.
+fn index_search(conn: &mut Connection, min: i64) {
+    let result = (|| {
+        let (from, last) = unindexed(conn)?;
+        if last - from < min {
+            return Ok(());
+        }
+        let to = last.min(from + INDEX_MAX);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO events_search (rowid, message, actor) SELECT seq, message, actor FROM events WHERE seq > ?1 AND seq <= ?2",
+            [from, to],
+        )?;
+        tx.execute("UPDATE search_state SET indexed_upto = ?1 WHERE id = 1", [to])?;
+        tx.commit()
+    })();
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not update the search index; will retry");
+    }
 }
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Queued>) {
