@@ -133,7 +133,7 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         };
-        for _ in 0..500 {
+        for _ in 0..3_000 {
             if let Ok(r) = server.client.get(format!("{}/health", server.base)).send().await
                 && r.status().is_success()
             {
@@ -376,7 +376,7 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
         println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
     }
     let total = store.count_events().await?;
-    drop(store);
+    store.close().await;
 
     let server = Server::start(bin, data_dir).await?;
     println!("\n== query: first page (limit 50) on {total} events, {samples} samples per shape ==");

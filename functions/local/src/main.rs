@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             producer.await?;
+            store.close().await;
             println!(
                 "seeded {created} events into {} ({existing} were already there)",
                 data_dir.display()

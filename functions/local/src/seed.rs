@@ -90,13 +90,17 @@ const CUSTOM: &[(&str, &str)] = &[
     ("custom.config_changed", "Configuration changed by administrator"),
 ];
 
-/// Generates the plan's events, in batches of at most `batch` (already validated).
+/// Generates the plan's events, in batches of at most `batch` (already validated). Like a real
+/// journal, they come in time order with a little jitter (a few events' worth), oldest first.
 pub fn generate(plan: &SeedPlan, batch: usize, mut sink: impl FnMut(Vec<NewEvent>)) {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let span_us = i64::from(plan.days.max(1)) * 86_400_000_000;
+    let step_us = (span_us / plan.events.max(1) as i64).max(1);
     let mut buf = Vec::with_capacity(batch);
-    for _ in 0..plan.events {
-        let at = plan.until - Duration::microseconds(rng.random_range(1..=span_us));
+    for k in 0..plan.events as i64 {
+        let jitter = rng.random_range(0..step_us * 4);
+        let offset = (span_us - k * step_us - jitter).clamp(1, span_us);
+        let at = plan.until - Duration::microseconds(offset);
         let input = random_input(&mut rng, at);
         let event = NewEvent::parse(&input, "", plan.until, "seed").expect("seeded events are valid");
         buf.push(event);

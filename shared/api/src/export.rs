@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// Events read per query page.
-const PAGE: usize = 1_000;
+const PAGE: usize = 5_000;
 /// Bytes gathered before a chunk is handed to the object.
 const CHUNK_BYTES: usize = 1 << 20;
 /// How often progress is recorded.
@@ -85,26 +85,27 @@ impl ExportWorker {
     }
 
     async fn write_all(&self, job: &mut ExportJob, upload: &mut dyn ExportUpload) -> Result<(), StoreError> {
-        let mut chunk = CsvWriter::new(Vec::with_capacity(CHUNK_BYTES + 64 * 1024)).map_err(StoreError::unavailable)?;
+        let header = CsvWriter::new(Vec::new())
+            .and_then(|w| Ok(w.into_inner()?))
+            .map_err(StoreError::unavailable)?;
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024 * 1024);
+        chunk.extend_from_slice(&header);
         let mut after: Option<String> = None;
         let mut last_progress = Instant::now();
         loop {
-            let page = self.events.query(&job.filters, PAGE, after.as_deref()).await?;
-            for event in &page.events {
-                chunk.write(event).map_err(StoreError::unavailable)?;
-            }
-            job.rows += page.events.len() as u64;
-            let done = page.next.is_none();
+            let page = self
+                .events
+                .csv_page(&job.filters, PAGE, after.as_deref(), chunk)
+                .await?;
+            chunk = page.csv;
+            job.rows += page.rows;
             after = page.next;
-
-            let buffered = chunk.into_inner().map_err(StoreError::unavailable)?;
-            chunk = if buffered.len() >= CHUNK_BYTES || done {
-                job.bytes += buffered.len() as u64;
-                upload.write(buffered).await?;
-                CsvWriter::continuing(Vec::with_capacity(CHUNK_BYTES + 64 * 1024))
-            } else {
-                CsvWriter::continuing(buffered)
-            };
+            let done = after.is_none();
+            if chunk.len() >= CHUNK_BYTES || done {
+                job.bytes += chunk.len() as u64;
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 1024 * 1024));
+                upload.write(full).await?;
+            }
             if done {
                 return Ok(());
             }

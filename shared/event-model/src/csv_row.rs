@@ -33,17 +33,32 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn write(&mut self, event: &Event) -> csv::Result<()> {
-        let time = time::format(&event.time);
-        let duration = event.duration_ms.map(|d| d.to_string()).unwrap_or_default();
-        let id = event.id.to_string();
+        self.write_row(&CsvRow {
+            time: event.time,
+            actor: &event.actor,
+            category: event.category.code(),
+            event_type: &event.event_type,
+            message: &event.message,
+            duration_ms: event.duration_ms,
+            id: event.id,
+        })
+    }
+
+    /// Writes one row from borrowed columns (stores that read rows without building an
+    /// [`Event`] use this).
+    pub fn write_row(&mut self, row: &CsvRow<'_>) -> csv::Result<()> {
+        let time = time::format(&row.time);
+        let duration = row.duration_ms.map(|d| d.to_string()).unwrap_or_default();
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = row.id.hyphenated().encode_lower(&mut id);
         self.inner.write_record([
             time.as_str(),
-            &defuse(&event.actor),
-            event.category.code(),
-            &defuse(&event.event_type),
-            &defuse(&event.message),
-            duration.as_str(),
-            id.as_str(),
+            &defuse(row.actor),
+            row.category,
+            &defuse(row.event_type),
+            &defuse(row.message),
+            &duration,
+            id,
         ])
     }
 
@@ -51,6 +66,18 @@ impl<W: Write> CsvWriter<W> {
     pub fn into_inner(self) -> std::io::Result<W> {
         self.inner.into_inner().map_err(|e| e.into_error())
     }
+}
+
+/// The columns of one CSV row, borrowed from wherever the event is.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvRow<'a> {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub actor: &'a str,
+    pub category: &'a str,
+    pub event_type: &'a str,
+    pub message: &'a str,
+    pub duration_ms: Option<u64>,
+    pub id: uuid::Uuid,
 }
 
 /// Prefixes `'` to a cell a spreadsheet would read as a formula (OWASP's CSV injection advice).

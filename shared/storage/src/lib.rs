@@ -54,6 +54,15 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
+/// One page of CSV rows (no header), for exports.
+#[derive(Debug, Default)]
+pub struct CsvPage {
+    /// The buffer given to [`EventStore::csv_page`], with this page's rows appended.
+    pub csv: Vec<u8>,
+    pub rows: u64,
+    pub next: Option<String>,
+}
+
 /// Append-only event storage. No method changes or deletes a stored event.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -65,6 +74,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// The events matching `filter` in its order (time, then id), at most `limit` of them,
     /// starting after `after` (a position from an earlier page of the same filter).
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError>;
+
+    /// The page [`EventStore::query`] would return, as CSV rows appended to `buf`. Stores may
+    /// override it to skip building whole events (an export reads only the CSV's columns).
+    async fn csv_page(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+        buf: Vec<u8>,
+    ) -> Result<CsvPage, StoreError> {
+        let page = self.query(filter, limit, after).await?;
+        let mut writer = event_model::csv_row::CsvWriter::continuing(buf);
+        for event in &page.events {
+            writer.write(event).map_err(StoreError::unavailable)?;
+        }
+        let csv = writer.into_inner().map_err(StoreError::unavailable)?;
+        Ok(CsvPage {
+            csv,
+            rows: page.events.len() as u64,
+            next: page.next,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

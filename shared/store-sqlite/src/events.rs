@@ -20,7 +20,8 @@
 //! common.
 
 use async_trait::async_trait;
-use audit_storage::{AppendOutcome, EventPage, EventStore, StoreError};
+use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, StoreError};
+use event_model::csv_row::{CsvRow, CsvWriter};
 use event_model::{Category, Event, EventFilter, NewEvent, Order};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
@@ -32,6 +33,8 @@ use crate::{SharedError, SqliteStore};
 const RARE_TERM_ROWS: usize = 5_000;
 
 const COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
+/// The columns of a CSV row, first in [`COLUMNS`]' order.
+const CSV_COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms";
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -65,6 +68,16 @@ impl EventStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(limit))]
+    async fn csv_page(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+        buf: Vec<u8>,
+    ) -> Result<CsvPage, StoreError> {
+        self.csv_rows(filter, limit, after, buf).await
+    }
+
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let after = after
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
@@ -83,6 +96,75 @@ impl EventStore for SqliteStore {
             None
         };
         Ok(EventPage { events, next })
+    }
+}
+
+impl SqliteStore {
+    /// [`EventStore::csv_page`] without building events: each row's columns are borrowed from
+    /// SQLite straight into the CSV writer.
+    async fn csv_rows(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+        buf: Vec<u8>,
+    ) -> Result<CsvPage, StoreError> {
+        let after = after
+            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
+            .transpose()?;
+        let filter = filter.clone();
+        let written = self
+            .inner
+            .readers
+            .run(move |conn| {
+                let mut writer = CsvWriter::continuing(buf);
+                let mut rows = 0usize;
+                let mut last: Option<(i64, Uuid)> = None;
+                let mut more = false;
+                let sql = page_sql(conn, &filter, CSV_COLUMNS, limit + 1, after)?;
+                let mut stmt = conn.prepare_cached(&sql.0)?;
+                let mut cursor = stmt.query(params_from_iter(sql.1))?;
+                while let Some(row) = cursor.next()? {
+                    if rows == limit {
+                        more = true;
+                        break;
+                    }
+                    let id = Uuid::from_slice(row.get_ref(0)?.as_blob()?).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+                    })?;
+                    let time_us: i64 = row.get(1)?;
+                    let time = chrono::DateTime::from_timestamp_micros(time_us)
+                        .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(1, time_us))?;
+                    let duration: Option<i64> = row.get(6)?;
+                    writer
+                        .write_row(&CsvRow {
+                            time,
+                            actor: row.get_ref(2)?.as_str()?,
+                            category: row.get_ref(3)?.as_str()?,
+                            event_type: row.get_ref(4)?.as_str()?,
+                            message: row.get_ref(5)?.as_str()?,
+                            duration_ms: duration.map(|d| d as u64),
+                            id,
+                        })
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    rows += 1;
+                    last = Some((time_us, id));
+                }
+                let csv = writer
+                    .into_inner()
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                Ok((csv, rows, if more { last } else { None }))
+            })
+            .await?;
+        let (csv, rows, last) = written;
+        let next = last.and_then(|(time_us, id)| {
+            chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::time_id(&t, &id))
+        });
+        Ok(CsvPage {
+            csv,
+            rows: rows as u64,
+            next,
+        })
     }
 }
 
@@ -128,6 +210,20 @@ fn query_page(
     limit: usize,
     after: Option<(i64, [u8; 16])>,
 ) -> rusqlite::Result<Vec<Result<Event, StoreError>>> {
+    let (sql, args) = page_sql(conn, filter, COLUMNS, limit, after)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), read_row)?;
+    rows.collect()
+}
+
+/// The SELECT of one page of `columns` under `filter`, and its arguments.
+fn page_sql(
+    conn: &Connection,
+    filter: &EventFilter,
+    columns: &str,
+    limit: usize,
+    after: Option<(i64, [u8; 16])>,
+) -> rusqlite::Result<(String, Vec<SqlValue>)> {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
     let arg = |v: SqlValue, args: &mut Vec<SqlValue>| {
@@ -185,12 +281,10 @@ fn query_page(
         format!("WHERE {}", clauses.join(" AND "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM events {where_clause} ORDER BY time_us {direction}, id {direction} LIMIT {}",
+        "SELECT {columns} FROM events {where_clause} ORDER BY time_us {direction}, id {direction} LIMIT {}",
         arg((limit as i64).into(), &mut args)
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), read_row)?;
-    rows.collect()
+    Ok((sql, args))
 }
 
 /// Counts FTS matches of `phrase`, stopping at `cap`.

@@ -114,6 +114,15 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// Closes the store once this is its last handle: queued writes finish, the search index
+    /// catches up and the WAL is checkpointed before this returns. With other handles alive it
+    /// only drops this one.
+    pub async fn close(self) {
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let _ = tokio::task::spawn_blocking(move || inner.writer.close()).await;
+        }
+    }
+
     /// How many stored events are not yet in the search index (they are still found by `q`,
     /// through a scan of that tail).
     pub async fn search_lag(&self) -> Result<u64, StoreError> {
@@ -139,7 +148,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 10000;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -8192;
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(StoreError::unavailable)?;

@@ -26,6 +26,7 @@ const QUEUE_DEPTH: usize = 1024;
 
 pub(crate) struct Writer {
     queue: mpsc::Sender<Queued>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
@@ -34,18 +35,31 @@ impl Writer {
     pub(crate) fn start(conn: Connection, checkpoints: Connection) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
                 run(conn, rx);
                 drop(stop);
             })
             .expect("spawn the SQLite writer thread");
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint(checkpoints, stopped))
             .expect("spawn the SQLite checkpoint thread");
-        Writer { queue }
+        Writer {
+            queue,
+            threads: vec![writer, checkpointer],
+        }
+    }
+
+    /// Stops taking work, lets the queue drain, finishes the search index and checkpoints, and
+    /// waits for both threads.
+    pub(crate) fn close(self) {
+        let Writer { queue, threads } = self;
+        drop(queue);
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 
     /// Runs `f` in the next group commit and returns its result once committed.
