@@ -269,12 +269,8 @@ fn validated(batches: &[Vec<Value>]) -> Vec<Vec<event_model::NewEvent>> {
 /// index filled every 4,096 rows in one statement, as the store does.
 fn raw_sqlite_insert(batches: Vec<Vec<event_model::NewEvent>>) -> anyhow::Result<f64> {
     let dir = tempfile::TempDir::new()?;
-    let mut conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
-    conn.execute_batch(&std::env::var("RAWPRAGMA").unwrap_or_default())?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA cache_size = -65536;")?;
-    conn.execute_batch(&std::env::var("RAWSYNC").unwrap_or("PRAGMA synchronous = FULL;".into()))?;
+    let mut conn = audit_store_sqlite::open_connection(&dir.path().join("raw.db"))?;
     conn.execute_batch(audit_store_sqlite::SCHEMA)?;
-    conn.execute_batch(&std::env::var("RAWPOST").unwrap_or_default())?;
     // Plain SQLite: checkpoints inside commits (the default), no helper threads.
     let started = Instant::now();
     let (mut stored, mut indexed) = (0i64, 0i64);
@@ -449,33 +445,31 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
         );
     }
 
-    println!("\n== export: all {total} events to CSV ==");
+    println!("\n== export: CSV of a slice, then of all {total} events ==");
+    for (name, filters) in [("category=ldap", json!({"category": "ldap"})), ("everything", json!({}))] {
+        export(&server, name, &filters).await?;
+    }
+    Ok(())
+}
+
+/// Runs one export and prints its speed and the server's RSS (sampled every 25 ms) while it ran.
+async fn export(server: &Server, name: &str, filters: &Value) -> anyhow::Result<()> {
     let rss_before = rss_kib(server.pid());
     let started = Instant::now();
     let created: Value = server
         .client
         .post(format!("{}/exports", server.base))
         .bearer_auth(READ_TOKEN)
+        .json(filters)
         .send()
         .await?
         .json()
         .await?;
-    let status_url = format!(
-        "{}{}",
-        server.base,
-        created["status_url"].as_str().context("status_url")?
-    );
+    let status_url = format!("{}{}", server.base, created["status_url"].as_str().context("status_url")?);
     let mut peak = rss_before;
     let job = loop {
         peak = peak.max(rss_kib(server.pid()));
-        let job: Value = server
-            .client
-            .get(&status_url)
-            .bearer_auth(READ_TOKEN)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let job: Value = server.client.get(&status_url).bearer_auth(READ_TOKEN).send().await?.json().await?;
         if job["status"] == "succeeded" || job["status"] == "failed" {
             break job;
         }
@@ -483,17 +477,13 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
     };
     let secs = started.elapsed().as_secs_f64();
     let rows = job["rows"].as_u64().unwrap_or(0);
+    let mib = job["bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0;
     println!(
-        "status {}, {rows} rows, {:.1} MiB in {secs:.2} s = {:.0} rows/s",
+        "{name:<14} {}: {rows} rows, {mib:.1} MiB in {secs:.2} s = {:.0} rows/s; server RSS {} MiB before, peak {} MiB",
         job["status"],
-        job["bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
-        rows as f64 / secs
-    );
-    println!(
-        "server RSS: {} MiB before, {} MiB peak during the export (sampled every 25 ms), VmHWM {} MiB",
+        rows as f64 / secs,
         rss_before / 1024,
-        peak / 1024,
-        peak_rss_kib(server.pid()) / 1024
+        peak / 1024
     );
     Ok(())
 }
