@@ -271,6 +271,7 @@ fn raw_sqlite_insert(batches: Vec<Vec<event_model::NewEvent>>) -> anyhow::Result
     let dir = tempfile::TempDir::new()?;
     let mut conn = audit_store_sqlite::open_connection(&dir.path().join("raw.db"))?;
     conn.execute_batch(audit_store_sqlite::SCHEMA)?;
+    conn.execute_batch("PRAGMA cache_size = -65536;")?; // the store's writer's cache
     // Plain SQLite: checkpoints inside commits (the default), no helper threads.
     let started = Instant::now();
     let (mut stored, mut indexed) = (0i64, 0i64);
