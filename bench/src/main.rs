@@ -447,7 +447,10 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
     }
 
     println!("\n== export: CSV of a slice, then of all {total} events ==");
-    for (name, filters) in [("category=ldap", json!({"category": "ldap"})), ("everything", json!({}))] {
+    for (name, filters) in [
+        ("category=ldap", json!({"category": "ldap"})),
+        ("everything", json!({})),
+    ] {
         export(&server, name, &filters).await?;
     }
     Ok(())
@@ -466,11 +469,22 @@ async fn export(server: &Server, name: &str, filters: &Value) -> anyhow::Result<
         .await?
         .json()
         .await?;
-    let status_url = format!("{}{}", server.base, created["status_url"].as_str().context("status_url")?);
+    let status_url = format!(
+        "{}{}",
+        server.base,
+        created["status_url"].as_str().context("status_url")?
+    );
     let mut peak = rss_before;
     let job = loop {
         peak = peak.max(rss_kib(server.pid()));
-        let job: Value = server.client.get(&status_url).bearer_auth(READ_TOKEN).send().await?.json().await?;
+        let job: Value = server
+            .client
+            .get(&status_url)
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
         if job["status"] == "succeeded" || job["status"] == "failed" {
             break job;
         }
