@@ -24,7 +24,7 @@ use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, StoreError};
 use event_model::csv_row::{CsvRow, CsvWriter};
 use event_model::{Category, Event, EventFilter, NewEvent, Order};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use uuid::Uuid;
 
 use crate::{SharedError, SqliteStore};
@@ -41,7 +41,10 @@ impl EventStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
         let count = events.len();
-        let result = self.inner.writer.write(move |conn| append_all(conn, &events)).await;
+        // Everything that needs no database is done here, on the caller's thread, so the one
+        // writer thread spends its time on inserts only.
+        let rows: Vec<Row> = events.into_iter().map(Row::from).collect();
+        let result = self.inner.writer.write(move |conn| append_all(conn, &rows)).await;
         match result {
             Ok(outcomes) => outcomes,
             Err(e) => {
@@ -168,33 +171,65 @@ impl SqliteStore {
     }
 }
 
-fn append_all(conn: &Connection, events: &[NewEvent]) -> rusqlite::Result<Vec<AppendOutcome>> {
+/// An event as the columns of its row.
+struct Row {
+    id: [u8; 16],
+    time_us: i64,
+    actor: String,
+    category: &'static str,
+    event_type: String,
+    message: String,
+    duration_ms: Option<i64>,
+    params: String,
+    source: String,
+    received_at: String,
+    fingerprint: String,
+}
+
+impl From<NewEvent> for Row {
+    fn from(NewEvent { event: e, fingerprint }: NewEvent) -> Self {
+        Row {
+            id: *e.id.as_bytes(),
+            time_us: e.time.timestamp_micros(),
+            params: serde_json::to_string(&e.params).unwrap_or_else(|_| "{}".into()),
+            received_at: event_model::time::format(&e.received_at),
+            category: e.category.code(),
+            duration_ms: e.duration_ms.map(|d| d as i64),
+            actor: e.actor,
+            event_type: e.event_type,
+            message: e.message,
+            source: e.source,
+            fingerprint,
+        }
+    }
+}
+
+fn append_all(conn: &Connection, rows: &[Row]) -> rusqlite::Result<Vec<AppendOutcome>> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (id, time_us, actor, category, type, message, duration_ms, params, source, received_at, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
     )?;
     let mut existing = conn.prepare_cached("SELECT fingerprint FROM events WHERE id = ?1")?;
-    let mut outcomes = Vec::with_capacity(events.len());
-    for NewEvent { event: e, fingerprint } in events {
-        let id = e.id.as_bytes();
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
         let inserted = insert.execute(rusqlite::params![
-            id,
-            e.time.timestamp_micros(),
-            e.actor,
-            e.category.code(),
-            e.event_type,
-            e.message,
-            e.duration_ms.map(|d| d as i64),
-            serde_json::Value::Object(e.params.clone()).to_string(),
-            e.source,
-            event_model::time::format(&e.received_at),
-            fingerprint,
+            row.id,
+            row.time_us,
+            row.actor,
+            row.category,
+            row.event_type,
+            row.message,
+            row.duration_ms,
+            row.params,
+            row.source,
+            row.received_at,
+            row.fingerprint,
         ])?;
         if inserted == 1 {
             outcomes.push(AppendOutcome::Created);
         } else {
-            let stored: String = existing.query_row([id], |r| r.get(0))?;
-            outcomes.push(if &stored == fingerprint {
+            let stored: String = existing.query_row([row.id], |r| r.get(0))?;
+            outcomes.push(if stored == row.fingerprint {
                 AppendOutcome::Duplicate
             } else {
                 AppendOutcome::Conflict
@@ -324,7 +359,7 @@ fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
     Some((time.timestamp_micros(), *id.as_bytes()))
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
     let id: Vec<u8> = row.get(0)?;
     let time_us: i64 = row.get(1)?;
     let category: String = row.get(3)?;
