@@ -6,10 +6,11 @@
 //! comparison the indexes serve), so every event is delivered exactly once however many share a
 //! timestamp.
 //!
-//! The search index trails the events by a few thousand rows at most (the writer fills it in
-//! batches, which is several times cheaper than row by row), so the index path also takes the
-//! not-yet-indexed tail (`seq > indexed_upto`) as candidates: every stored event is searchable
-//! as soon as it is acknowledged.
+//! The secondary indexes (trigrams for `q`, `actor_index`, `category_index`) trail the events by
+//! a few thousand rows at most: the writer fills them in batches, which is several times cheaper
+//! than row by row (each batch rewrites the pages at the end of every actor's and category's
+//! range once, not once per commit). Every read through them also reads the not-yet-indexed tail
+//! (`seq > indexed_upto`), so every stored event is found as soon as it is acknowledged.
 //!
 //! `q` uses the FTS5 trigram index when the term has three or more characters and is *rare*
 //! (at most [`RARE_TERM_ROWS`] candidate events): the index is kept lean (`detail = none`: rowids
@@ -251,7 +252,17 @@ fn query_page(
     rows.collect()
 }
 
-/// The SELECT of one page of `columns` under `filter`, and its arguments.
+/// The SELECT of one page of `columns` (plain column names) under `filter`, and its arguments.
+///
+/// The page is read through one *driver*, chosen for a bounded cost:
+/// - a rare `q`: the trigram index's candidates (plus the unindexed tail), filtered and sorted;
+/// - an `actor`: `actor_index` walked in order from the position, joined to the events;
+/// - a single category: `category_index` the same way;
+/// - otherwise the time index of the events table.
+///
+/// `actor_index` and `category_index` are filled by the writer in batches (see `writer`), so
+/// the index drivers also read the events not yet indexed (`seq > indexed_upto`, a few thousand at
+/// most) and merge both in order. Both parts read one snapshot, and they never overlap.
 fn page_sql(
     conn: &Connection,
     filter: &EventFilter,
@@ -259,67 +270,139 @@ fn page_sql(
     limit: usize,
     after: Option<(i64, [u8; 16])>,
 ) -> rusqlite::Result<(String, Vec<SqlValue>)> {
-    let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
-    let arg = |v: SqlValue, args: &mut Vec<SqlValue>| {
+    let mut arg = |v: SqlValue| {
         args.push(v);
         format!("?{}", args.len())
     };
+    let desc = filter.order == Order::Desc;
+    let direction = if desc { "DESC" } else { "ASC" };
 
-    if let Some(from) = filter.from {
-        clauses.push(format!("time_us >= {}", arg(from.timestamp_micros().into(), &mut args)));
-    }
-    if let Some(to) = filter.to {
-        clauses.push(format!("time_us < {}", arg(to.timestamp_micros().into(), &mut args)));
-    }
-    if let Some((time_us, id)) = after {
-        let op = if filter.order == Order::Desc { "<" } else { ">" };
-        let time_us = arg(time_us.into(), &mut args);
-        let id = arg(id.to_vec().into(), &mut args);
-        clauses.push(format!("(time_us, id) {op} ({time_us}, {id})"));
-    }
-    if let Some(actor) = &filter.actor {
-        clauses.push(format!("actor = {}", arg(actor.clone().into(), &mut args)));
-    }
-    let categories = filter.effective_categories();
-    if !categories.is_empty() {
-        let list: Vec<String> = categories.iter().map(|c| arg(c.clone().into(), &mut args)).collect();
-        clauses.push(format!("category IN ({})", list.join(", ")));
-    }
-    if !filter.types.is_empty() {
-        let list: Vec<String> = filter.types.iter().map(|t| arg(t.clone().into(), &mut args)).collect();
-        clauses.push(format!("type IN ({})", list.join(", ")));
-    }
-    if let Some(q) = &filter.q {
-        let terms = fts_trigrams(q);
-        let rare = match &terms {
-            Some(terms) => count_matches(conn, terms, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS,
-            None => false,
-        };
-        if let (true, Some(terms)) = (rare, terms) {
-            clauses.push(format!(
-                "seq IN (SELECT rowid FROM events_search WHERE events_search MATCH {} \
-                 UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_upto FROM search_state))",
-                arg(terms.into(), &mut args)
-            ));
+    // Range and position, written once per table alias.
+    let from = filter.from.map(|t| arg(t.timestamp_micros().into()));
+    let to = filter.to.map(|t| arg(t.timestamp_micros().into()));
+    let after = after.map(|(t, id)| (arg(t.into()), arg(id.to_vec().into())));
+    let bounds = |alias: &str| {
+        let mut c = Vec::new();
+        if let Some(from) = &from {
+            c.push(format!("{alias}.time_us >= {from}"));
         }
-        clauses.push(format!(
-            "audit_contains(message, actor, {})",
-            arg(q.to_lowercase().into(), &mut args)
+        if let Some(to) = &to {
+            c.push(format!("{alias}.time_us < {to}"));
+        }
+        if let Some((t, id)) = &after {
+            let op = if desc { "<" } else { ">" };
+            c.push(format!("({alias}.time_us, {alias}.id) {op} ({t}, {id})"));
+        }
+        c
+    };
+
+    let actor = filter.actor.as_ref().map(|a| arg(a.clone().into()));
+    let categories: Vec<String> = filter
+        .effective_categories()
+        .into_iter()
+        .map(|c| arg(c.into()))
+        .collect();
+    let types: Vec<String> = filter.types.iter().map(|t| arg(t.clone().into())).collect();
+    let mut rare_terms = None;
+    let mut needle = None;
+    if let Some(q) = &filter.q {
+        if let Some(terms) = fts_trigrams(q)
+            && count_matches(conn, &terms, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS
+        {
+            rare_terms = Some(arg(terms.into()));
+        }
+        needle = Some(arg(q.to_lowercase().into()));
+    }
+
+    enum Driver {
+        Time,
+        Index {
+            table: &'static str,
+            column: &'static str,
+            value: String,
+        },
+    }
+    let driver = match (&rare_terms, &actor, categories.as_slice()) {
+        (Some(_), _, _) => Driver::Time,
+        (None, Some(actor), _) => Driver::Index {
+            table: "actor_index",
+            column: "actor",
+            value: actor.clone(),
+        },
+        (None, None, [category]) => Driver::Index {
+            table: "category_index",
+            column: "category",
+            value: category.clone(),
+        },
+        _ => Driver::Time,
+    };
+
+    // Filters on the events table (alias `e`), other than the driver's own.
+    let mut filters = Vec::new();
+    if let Some(actor) = &actor {
+        filters.push(format!("e.actor = {actor}"));
+    }
+    if !categories.is_empty() {
+        filters.push(format!("e.category IN ({})", categories.join(", ")));
+    }
+    if !types.is_empty() {
+        filters.push(format!("e.type IN ({})", types.join(", ")));
+    }
+    if let Some(terms) = &rare_terms {
+        filters.push(format!(
+            "e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH {terms} \
+             UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_upto FROM index_state))"
         ));
     }
+    if let Some(needle) = &needle {
+        filters.push(format!("audit_contains(e.message, e.actor, {needle})"));
+    }
 
-    let direction = if filter.order == Order::Desc { "DESC" } else { "ASC" };
-    let where_clause = if clauses.is_empty() {
+    let limit = arg((limit as i64).into());
+    let e_columns = columns
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match driver {
+        Driver::Time => {
+            let mut clauses = bounds("e");
+            clauses.extend(filters);
+            format!(
+                "SELECT {e_columns} FROM events e {} ORDER BY e.time_us {direction}, e.id {direction} LIMIT {limit}",
+                where_clause(&clauses)
+            )
+        }
+        Driver::Index { table, column, value } => {
+            let mut indexed = vec![format!("x.{column} = {value}")];
+            indexed.extend(bounds("x"));
+            indexed.extend(filters.iter().cloned());
+            let mut tail = vec!["e.seq > (SELECT indexed_upto FROM index_state)".to_owned()];
+            tail.extend(bounds("e"));
+            tail.extend(filters);
+            // Result columns 1 and 2 are `id` and `time_us` (see COLUMNS and CSV_COLUMNS).
+            format!(
+                "SELECT * FROM (SELECT {e_columns} FROM {table} x CROSS JOIN events e ON e.seq = x.seq {} \
+                   ORDER BY x.time_us {direction}, x.id {direction} LIMIT {limit}) \
+                 UNION ALL \
+                 SELECT * FROM (SELECT {e_columns} FROM events e NOT INDEXED {} \
+                   ORDER BY e.time_us {direction}, e.id {direction} LIMIT {limit}) \
+                 ORDER BY 2 {direction}, 1 {direction} LIMIT {limit}",
+                where_clause(&indexed),
+                where_clause(&tail)
+            )
+        }
+    };
+    Ok((sql, args))
+}
+
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", clauses.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT {columns} FROM events {where_clause} ORDER BY time_us {direction}, id {direction} LIMIT {}",
-        arg((limit as i64).into(), &mut args)
-    );
-    Ok((sql, args))
+    }
 }
 
 /// Counts FTS matches of `phrase`, stopping at `cap`.

@@ -81,7 +81,7 @@ impl Writer {
     }
 }
 
-/// Unindexed events that make the writer fill the search index right after a commit.
+/// Unindexed events that make the writer fill the indexes right after a commit.
 const INDEX_BATCH: i64 = 4_096;
 /// Most events indexed in one transaction, so queued writes wait at most that long.
 const INDEX_MAX: i64 = 4 * INDEX_BATCH;
@@ -100,7 +100,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Queued>) {
             match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
                 Ok(first) => first,
                 Err(_idle) => {
-                    index_search(&mut conn, 1);
+                    fill_indexes(&mut conn, 1);
                     continue;
                 }
             }
@@ -116,9 +116,9 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Queued>) {
             }
         }
         commit_group(&mut conn, &mut group);
-        index_search(&mut conn, INDEX_BATCH);
+        fill_indexes(&mut conn, INDEX_BATCH);
     }
-    index_search(&mut conn, 1);
+    fill_indexes(&mut conn, 1);
     tracing::debug!("SQLite writer stopped");
 }
 
@@ -139,19 +139,19 @@ fn checkpoint(conn: Connection, writer_stopped: std::sync::mpsc::Receiver<()>) {
     }
 }
 
-/// The range of event `seq`s not yet in the search index: `(indexed_upto, max seq)`.
+/// The range of event `seq`s not yet in the batch-filled indexes: `(indexed_upto, max seq)`.
 fn unindexed(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.query_row(
-        "SELECT indexed_upto, (SELECT coalesce(max(seq), 0) FROM events) FROM search_state WHERE id = 1",
+        "SELECT indexed_upto, (SELECT coalesce(max(seq), 0) FROM events) FROM index_state WHERE id = 1",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
 
-/// Adds up to [`INDEX_MAX`] unindexed events to the search index, if at least `min` are waiting.
-/// A failure is logged and retried later: queries search the unindexed tail directly, so a lagging
-/// index costs speed, never results.
-fn index_search(conn: &mut Connection, min: i64) {
+/// Adds up to [`INDEX_MAX`] unindexed events to the batch-filled indexes (trigrams, actor,
+/// category) in one transaction, if at least `min` are waiting. A failure is logged and retried
+/// later: queries read the unindexed tail directly, so a lagging index costs speed, never results.
+fn fill_indexes(conn: &mut Connection, min: i64) {
     let result = (|| {
         let (from, last) = unindexed(conn)?;
         if last - from < min {
@@ -159,11 +159,14 @@ fn index_search(conn: &mut Connection, min: i64) {
         }
         let to = last.min(from + INDEX_MAX);
         let tx = conn.transaction()?;
-        tx.execute(
+        for fill in [
             "INSERT INTO events_search (rowid, message, actor) SELECT seq, message, actor FROM events WHERE seq > ?1 AND seq <= ?2",
-            [from, to],
-        )?;
-        tx.execute("UPDATE search_state SET indexed_upto = ?1 WHERE id = 1", [to])?;
+            "INSERT INTO actor_index SELECT actor, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
+            "INSERT INTO category_index SELECT category, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
+        ] {
+            tx.prepare_cached(fill)?.execute([from, to])?;
+        }
+        tx.execute("UPDATE index_state SET indexed_upto = ?1 WHERE id = 1", [to])?;
         tx.commit()
     })();
     if let Err(e) = result {
