@@ -72,16 +72,6 @@ impl EventStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(limit))]
-    async fn csv_page(
-        &self,
-        filter: &EventFilter,
-        limit: usize,
-        after: Option<&str>,
-        buf: Vec<u8>,
-    ) -> Result<CsvPage, StoreError> {
-        self.csv_rows(filter, limit, after, buf).await
-    }
-
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let after = after
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
@@ -101,12 +91,11 @@ impl EventStore for SqliteStore {
         };
         Ok(EventPage { events, next })
     }
-}
 
-impl SqliteStore {
-    /// [`EventStore::csv_page`] without building events: each row's columns are borrowed from
-    /// SQLite straight into the CSV writer.
-    async fn csv_rows(
+    /// Without building events: each row's columns are borrowed from SQLite straight into the
+    /// CSV writer.
+    #[tracing::instrument(skip_all, fields(limit))]
+    async fn csv_page(
         &self,
         filter: &EventFilter,
         limit: usize,
