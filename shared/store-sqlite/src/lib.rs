@@ -93,7 +93,7 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir).map_err(StoreError::unavailable)?;
         let path = data_dir.join(DB_FILE);
         let conn = open_connection(&path)?;
-        conn.execute_batch(SCHEMA).map_err(StoreError::unavailable)?;
+        migrate(&conn)?;
         // Checkpoints run on their own thread (see `checkpoint`), not inside a writer's commit.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
             .map_err(StoreError::unavailable)?;
@@ -145,6 +145,31 @@ impl SqliteStore {
             .await
             .map(|n| n.max(0) as u64)
     }
+}
+
+/// The schema's version, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Creates the schema in a new database, or checks that an existing one has this version's.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::unavailable)?;
+    let has_events: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::unavailable)?;
+    if has_events && version != SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, this build reads version {SCHEMA_VERSION}"
+        )));
+    }
+    conn.execute_batch(SCHEMA).map_err(StoreError::unavailable)?;
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+        .map_err(StoreError::unavailable)
 }
 
 /// Opens a connection with the settings every connection of the store uses (WAL,
@@ -354,6 +379,21 @@ mod tests {
                 assert_eq!(got_ids, want_ids, "{f} ({round})");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_database_of_another_schema_version_is_refused_at_open() {
+        let dir = tempfile::TempDir::new().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        assert!(
+            SqliteStore::open(dir.path()).is_ok(),
+            "reopening the same version works"
+        );
+        let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+        drop(conn);
+        let err = SqliteStore::open(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("version 99"), "{err}");
     }
 
     #[tokio::test]
