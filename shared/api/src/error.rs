@@ -32,6 +32,8 @@ pub enum ApiError {
     InvalidCursor,
     #[error("{0}")]
     LinkRefused(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("the store is unavailable; retry later")]
     Unavailable,
     #[error(transparent)]
@@ -87,6 +89,7 @@ impl ApiError {
             ),
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor"),
             ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 /// A category of events: the product document's headings, plus `custom` for events outside the
-/// catalog.
+/// catalog and `audit` for the records the service keeps of its own use (who exported the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
@@ -23,11 +23,12 @@ pub enum Category {
     Ldap,
     Misc,
     Custom,
+    Audit,
 }
 
 impl Category {
-    /// Every category, in the product document's order (`custom` last).
-    pub const ALL: [Category; 11] = [
+    /// Every category, in the product document's order, then `custom` and `audit`.
+    pub const ALL: [Category; 12] = [
         Category::License,
         Category::Auth,
         Category::Object,
@@ -39,6 +40,7 @@ impl Category {
         Category::Ldap,
         Category::Misc,
         Category::Custom,
+        Category::Audit,
     ];
 
     /// The code used in the API and in storage (`sca`).
@@ -55,6 +57,7 @@ impl Category {
             Category::Ldap => "ldap",
             Category::Misc => "misc",
             Category::Custom => "custom",
+            Category::Audit => "audit",
         }
     }
 
@@ -72,6 +75,7 @@ impl Category {
             Category::Ldap => "LDAP Operations",
             Category::Misc => "Miscellaneous",
             Category::Custom => "Custom",
+            Category::Audit => "Audit Log Access",
         }
     }
 
@@ -156,15 +160,32 @@ impl EventType {
     }
 }
 
-/// Looks a catalog type up by its code.
+/// Looks a type up by its code, in the catalog or among the service's own types.
 pub fn find(code: &str) -> Option<&'static EventType> {
-    CATALOG.iter().find(|t| t.code == code)
+    all_types().find(|t| t.code == code)
 }
 
 /// The types of one category.
 pub fn of_category(category: Category) -> impl Iterator<Item = &'static EventType> {
-    CATALOG.iter().filter(move |t| t.category == category)
+    all_types().filter(move |t| t.category == category)
 }
+
+/// The catalog's types, then the service's own.
+pub fn all_types() -> impl Iterator<Item = &'static EventType> {
+    CATALOG.iter().chain(SERVICE_TYPES)
+}
+
+/// `audit.export_requested`: a read token asked for an export.
+pub static EXPORT_REQUESTED: &EventType = &SERVICE_TYPES[0];
+
+/// Types only the service itself records (clients cannot send them): the audit log's record of
+/// its own use, so nobody pulls the journal out unseen.
+pub static SERVICE_TYPES: &[EventType] = &[EventType {
+    code: "audit.export_requested",
+    category: Category::Audit,
+    template: "Export {export_id} of the audit log requested with filters: {filters}",
+    description: "A read token requested a CSV export of the journal",
+}];
 
 macro_rules! catalog {
     ($($category:ident $code:literal $template:literal $description:literal;)*) => {
@@ -262,6 +283,16 @@ mod tests {
         categories.dedup();
         assert_eq!(categories.len(), 10);
         assert!(!categories.contains(&Category::Custom));
+        assert!(!categories.contains(&Category::Audit));
+    }
+
+    #[test]
+    fn service_types_are_found_but_kept_apart_from_the_catalog() {
+        let t = find("audit.export_requested").unwrap();
+        assert_eq!(t.category, Category::Audit);
+        assert_eq!(t.params(), ["export_id", "filters"]);
+        assert_eq!(of_category(Category::Audit).count(), 1);
+        assert_eq!(all_types().count(), 60);
     }
 
     #[test]

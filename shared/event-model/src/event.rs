@@ -258,19 +258,7 @@ impl NewEvent {
             return Err(errors);
         }
 
-        let fingerprint = fingerprint(&[
-            (
-                "time",
-                supplied_time
-                    .map(|t| Value::String(time::format(&t)))
-                    .unwrap_or(Value::Null),
-            ),
-            ("actor", Value::String(actor.to_owned())),
-            ("type", Value::String(code.clone())),
-            ("message", Value::String(message.clone())),
-            ("params", Value::Object(params.clone())),
-            ("duration_ms", duration_ms.map(Value::from).unwrap_or(Value::Null)),
-        ]);
+        let fingerprint = content_fingerprint(supplied_time, actor, &code, &message, &params, duration_ms);
         let received_at = time::truncate_micros(now);
         Ok(NewEvent {
             event: Event {
@@ -289,6 +277,37 @@ impl NewEvent {
         })
     }
 }
+
+impl NewEvent {
+    /// An event the service records about its own use (one of [`catalog::SERVICE_TYPES`]),
+    /// attributed to `actor` (the token's name), with the service as its `source`.
+    pub fn service_record(
+        event_type: &EventType,
+        actor: &str,
+        params: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<NewEvent, RenderError> {
+        let message = template::render(event_type, &params)?;
+        let now = time::truncate_micros(now);
+        let fingerprint = content_fingerprint(Some(now), actor, event_type.code, &message, &params, None);
+        let event = Event {
+            id: Uuid::now_v7(),
+            time: now,
+            actor: actor.to_owned(),
+            category: event_type.category,
+            event_type: event_type.code.to_owned(),
+            message,
+            duration_ms: None,
+            params,
+            source: SERVICE_SOURCE.to_owned(),
+            received_at: now,
+        };
+        Ok(NewEvent { event, fingerprint })
+    }
+}
+
+/// The `source` of the events the service records itself.
+pub const SERVICE_SOURCE: &str = "audit-log";
 
 /// Checks the type code and renders the message: `(category, code, message)`.
 fn check_type(
@@ -325,6 +344,13 @@ fn check_type(
         return Some((Category::Custom, code.to_owned(), message.to_owned()));
     }
 
+    if code.starts_with("audit.") {
+        errors.push(FieldError::new(
+            field("type"),
+            "`audit.` events are recorded by the service itself and cannot be sent",
+        ));
+        return None;
+    }
     let Some(event_type) = catalog::find(code) else {
         errors.push(FieldError::new(
             field("type"),
@@ -420,16 +446,29 @@ fn has_control(s: &str) -> bool {
     s.chars().any(|c| c.is_control() && c != '\t')
 }
 
-fn fingerprint(fields: &[(&str, Value)]) -> String {
+/// What identifies an event's content: a retry of the same event has the same fingerprint. `time`
+/// counts only when the client sent it.
+fn content_fingerprint(
+    time: Option<DateTime<Utc>>,
+    actor: &str,
+    code: &str,
+    message: &str,
+    params: &Map<String, Value>,
+    duration_ms: Option<u64>,
+) -> String {
+    let time = time.map(|t| time::format(&t)).unwrap_or_default();
+    let duration = duration_ms.map(|d| d.to_string()).unwrap_or_default();
+    // serde_json's Map is ordered by key, so the params' text is canonical.
+    let params = serde_json::to_string(params).unwrap_or_default();
     let mut hasher = Sha256::new();
-    for (name, value) in fields {
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        // serde_json's Map is ordered by key, so this text is canonical.
-        hasher.update(value.to_string().as_bytes());
+    for part in [time.as_str(), actor, code, message, params.as_str(), duration.as_str()] {
+        hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    let digest = hasher.finalize();
+    hex_prefix(&hasher.finalize())
+}
+
+fn hex_prefix(digest: &[u8]) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -532,6 +571,31 @@ mod tests {
         assert_eq!(
             fields(json!({"actor": "a", "type": "custom.", "message": "m"})),
             ["type"]
+        );
+    }
+
+    #[test]
+    fn clients_cannot_send_audit_events() {
+        let input =
+            json!({"actor": "a", "type": "audit.export_requested", "params": {"export_id": "x", "filters": "none"}});
+        assert_eq!(fields(input), ["type"]);
+    }
+
+    #[test]
+    fn the_service_records_its_own_events() {
+        let mut params = Map::new();
+        params.insert("export_id".into(), json!("e1"));
+        params.insert("filters".into(), json!("actor=alice"));
+        let e = NewEvent::service_record(catalog::EXPORT_REQUESTED, "admin", params, now())
+            .unwrap()
+            .event;
+        assert_eq!(
+            e.message,
+            "Export e1 of the audit log requested with filters: actor=alice"
+        );
+        assert_eq!(
+            (e.category, e.source.as_str(), e.actor.as_str()),
+            (Category::Audit, "audit-log", "admin")
         );
     }
 

@@ -141,6 +141,34 @@ impl EventFilter {
         serde_json::to_string(self).expect("a filter serializes")
     }
 
+    /// The filter in words, for the record of who exported what: `actor=alice, from=…` in a
+    /// fixed order, or `none (the whole journal)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(from) = &self.from {
+            parts.push(format!("from={}", time::format(from)));
+        }
+        if let Some(to) = &self.to {
+            parts.push(format!("to={}", time::format(to)));
+        }
+        if let Some(actor) = &self.actor {
+            parts.push(format!("actor={actor}"));
+        }
+        if let Some(q) = &self.q {
+            parts.push(format!("q={q}"));
+        }
+        if !self.categories.is_empty() {
+            parts.push(format!("category={}", self.categories.join(",")));
+        }
+        if !self.types.is_empty() {
+            parts.push(format!("type={}", self.types.join(",")));
+        }
+        if parts.is_empty() {
+            return "none (the whole journal)".to_owned();
+        }
+        parts.join(", ")
+    }
+
     /// The categories an event must be in: the `category` filter, narrowed by the categories of
     /// the `type` filter (a type implies its category), so stores can use a category index for a
     /// type filter. Empty means any category.
@@ -450,6 +478,16 @@ mod tests {
         let (f, _) = query("from=2026-11-01&actor=alice&q=Fail&category=sca&order=asc").unwrap();
         let back: EventFilter = serde_json::from_str(&f.canonical()).unwrap();
         assert_eq!(back, f);
+    }
+
+    #[test]
+    fn a_filter_describes_itself_in_words() {
+        assert_eq!(EventFilter::default().describe(), "none (the whole journal)");
+        let (f, _) = query("actor=alice&to=2026-11-27&category=sca,auth").unwrap();
+        assert_eq!(
+            f.describe(),
+            "to=2026-11-28T00:00:00.000000Z, actor=alice, category=auth,sca"
+        );
     }
 
     #[test]

@@ -194,3 +194,42 @@ async fn an_expired_download_link_is_refused() {
     let body: Value = response.json().await.unwrap();
     assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
 }
+
+#[tokio::test]
+async fn an_export_request_is_recorded_in_the_journal_under_the_token_that_asked() {
+    let app = spawn_app().await;
+    let job = app.export(&json!({"actor": "alice", "from": "2026-05-01"})).await;
+    let records = app.list_all("category=audit").await;
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record["type"], "audit.export_requested");
+    assert_eq!(record["actor"], "admin");
+    assert_eq!(record["source"], "audit-log");
+    assert_eq!(record["params"]["export_id"], job["id"]);
+    assert_eq!(
+        record["message"],
+        format!(
+            "Export {} of the audit log requested with filters: from=2026-05-01T00:00:00.000000Z, actor=alice",
+            job["id"].as_str().unwrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_token_with_three_unfinished_exports_gets_429() {
+    use audit_storage::{ExportJob, ExportJobStore};
+    let app = spawn_app().await;
+    // Three jobs that never run, as if they were still waiting for a worker.
+    let store = audit_store_sqlite::SqliteStore::open(app.data_path()).unwrap();
+    for _ in 0..3 {
+        let job = ExportJob::new(event_model::EventFilter::default(), "admin", chrono::Utc::now());
+        store.create_job(&job).await.unwrap();
+    }
+    let response = app.post_json("/exports", Some(READ_TOKEN), &json!({})).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert!(
+        app.list_all("category=audit").await.is_empty(),
+        "a refused export is not recorded"
+    );
+}

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use event_model::{EventFilter, FieldError};
+use event_model::{EventFilter, FieldError, NewEvent, catalog};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -18,7 +18,10 @@ use super::json_body;
 use crate::AppState;
 use crate::auth::Reader;
 use crate::error::ApiError;
-use audit_storage::{ExportJob, ExportStatus};
+use audit_storage::{AppendOutcome, ExportJob, ExportStatus, StoreError};
+
+/// Exports one token may have pending or running at once.
+const MAX_UNFINISHED_PER_TOKEN: usize = 3;
 
 /// An export request is a handful of filters.
 const MAX_EXPORT_BODY: usize = 16 * 1024;
@@ -29,7 +32,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/exports/{id}", get(status))
 }
 
-/// Records a pending job and launches it. An empty body exports the whole journal.
+/// Records a pending job and the journal's own record of the request, then launches the job. An
+/// empty body exports the whole journal.
 #[tracing::instrument(skip_all, fields(requested_by = %caller.0.name))]
 async fn create(
     caller: Reader,
@@ -41,10 +45,22 @@ async fn create(
         None => EventFilter::default(),
         Some(body) => EventFilter::from_json(&body).map_err(ApiError::Validation)?,
     };
+    let unfinished = state.jobs.unfinished_jobs().await?;
+    if unfinished.iter().filter(|j| j.requested_by == caller.0.name).count() >= MAX_UNFINISHED_PER_TOKEN {
+        return Err(ApiError::TooManyRequests(format!(
+            "this token already has {MAX_UNFINISHED_PER_TOKEN} exports pending or running; wait for one to finish"
+        )));
+    }
     let job = ExportJob::new(filters, &caller.0.name, Utc::now());
     state.jobs.create_job(&job).await?;
-    if let Err(e) = state.launcher.launch(job.id).await {
-        tracing::error!(error = %e, job = %job.id, "could not launch an export");
+    // The journal records who exported what before any row is read, so nobody pulls the log out
+    // unseen: if that record cannot be stored, the export does not run.
+    let recorded = match record_request(&state, &job).await {
+        Ok(()) => state.launcher.launch(job.id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
         failed.status = ExportStatus::Failed;
         failed.error = Some("the export could not be started; try again".into());
@@ -55,6 +71,20 @@ async fn create(
     let status_url = format!("/exports/{}", job.id);
     let body = json!({"id": job.id, "status": job.status, "status_url": status_url});
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+}
+
+/// Stores the `audit.export_requested` event of `job`.
+async fn record_request(state: &AppState, job: &ExportJob) -> Result<(), StoreError> {
+    let mut params = serde_json::Map::new();
+    params.insert("export_id".into(), json!(job.id));
+    params.insert("filters".into(), json!(job.filters.describe()));
+    let record = NewEvent::service_record(catalog::EXPORT_REQUESTED, &job.requested_by, params, Utc::now())
+        .map_err(StoreError::unavailable)?;
+    match state.events.append(vec![record]).await.pop() {
+        Some(AppendOutcome::Created) => Ok(()),
+        Some(AppendOutcome::Failed(e)) => Err(e),
+        _ => Err(StoreError::Corrupt("the export's audit record was not created".into())),
+    }
 }
 
 /// The job's state; once it succeeded, a fresh download link valid for the link lifetime.
