@@ -382,6 +382,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn two_stores_on_one_folder_append_and_index_without_stepping_on_each_other() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let a = SqliteStore::open(dir.path()).unwrap();
+        let b = SqliteStore::open(dir.path()).unwrap();
+        let batch = |n: u32| -> Vec<NewEvent> {
+            (0..2_500)
+                .map(|i| {
+                    event(
+                        &uuid::Uuid::now_v7().to_string(),
+                        &format!("u{}", i % 7),
+                        &format!("m{n}-{i}"),
+                    )
+                })
+                .collect()
+        };
+        let (ra, rb) = tokio::join!(
+            async {
+                for n in 0..2 {
+                    a.append(batch(n)).await;
+                }
+            },
+            async {
+                for n in 2..4 {
+                    b.append(batch(n)).await;
+                }
+            }
+        );
+        let _ = (ra, rb);
+        for _ in 0..500 {
+            if a.index_lag().await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(a.index_lag().await.unwrap(), 0);
+        let conn = open_connection(a.path()).unwrap();
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT count(*) FROM events"), 10_000);
+        assert_eq!(count("SELECT count(*) FROM actor_index"), 10_000);
+        assert_eq!(count("SELECT count(*) FROM category_index"), 10_000);
+        let filter = EventFilter {
+            actor: Some("u3".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(read_all(&a, &filter, 500).await.len(), 4 * 357);
+    }
+
+    #[tokio::test]
     async fn a_database_of_another_schema_version_is_refused_at_open() {
         let dir = tempfile::TempDir::new().unwrap();
         drop(SqliteStore::open(dir.path()).unwrap());

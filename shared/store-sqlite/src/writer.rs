@@ -153,12 +153,14 @@ fn unindexed(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 /// later: queries read the unindexed tail directly, so a lagging index costs speed, never results.
 fn fill_indexes(conn: &mut Connection, min: i64) {
     let result = (|| {
-        let (from, last) = unindexed(conn)?;
+        // The range is read inside the write transaction, so two processes writing the same
+        // database (a server and `audit-local seed`) never index the same events twice.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (from, last) = unindexed(&tx)?;
         if last - from < min {
             return Ok(());
         }
         let to = last.min(from + INDEX_MAX);
-        let tx = conn.transaction()?;
         for fill in [
             "INSERT INTO events_search (rowid, message, actor) SELECT seq, message, actor FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO actor_index SELECT actor, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
@@ -170,7 +172,7 @@ fn fill_indexes(conn: &mut Connection, min: i64) {
         tx.commit()
     })();
     if let Err(e) = result {
-        tracing::warn!(error = %e, "could not update the search index; will retry");
+        tracing::warn!(error = %e, "could not fill the batch-filled indexes; will retry");
     }
 }
 
