@@ -29,6 +29,8 @@ pub struct TestApp {
 /// Options of a test server.
 pub struct Options {
     pub link_ttl: chrono::Duration,
+    pub header_timeout: std::time::Duration,
+    pub request_timeout: std::time::Duration,
     /// `AUDIT_TOKENS`; `None` lets the server generate tokens at first start.
     pub tokens: Option<String>,
 }
@@ -37,6 +39,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             link_ttl: chrono::Duration::minutes(15),
+            header_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
             tokens: Some(format!(
                 "svc-ingest:ingest:{},admin:read:{}",
                 audit_api::hash_token(INGEST_TOKEN),
@@ -60,6 +64,8 @@ pub async fn spawn_app_with(data_dir: Arc<TempDir>, options: Options) -> TestApp
         addr,
         tokens: options.tokens,
         link_ttl: options.link_ttl,
+        header_timeout: options.header_timeout,
+        request_timeout: options.request_timeout,
         ..ServeConfig::new(data_dir.path().to_path_buf())
     };
     let (tx, rx) = oneshot::channel::<()>();

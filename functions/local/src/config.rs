@@ -20,6 +20,10 @@ pub struct ServeConfig {
     pub link_ttl: Duration,
     /// Exports run at once; more wait as `pending` (default 2).
     pub export_concurrency: usize,
+    /// How long a client may take to send a request's headers (default 10 s).
+    pub header_timeout: std::time::Duration,
+    /// How long a request may take, body upload included (default 30 s).
+    pub request_timeout: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -32,6 +36,8 @@ impl ServeConfig {
             public_url: None,
             link_ttl: Duration::minutes(15),
             export_concurrency: 2,
+            header_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! - [`secrets`]: the data folder's signing key and the first-start token generation.
 //! - [`downloads`]: the route that serves signed export links (the local presigned URL).
 //! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
+//! - [`serve`]: the HTTP loop, with header and request timeouts and a graceful shutdown.
 //! - [`run`]: build the app over a listener and serve until shutdown.
 
 pub mod config;
 pub mod downloads;
 pub mod secrets;
 pub mod seed;
+pub mod serve;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +62,8 @@ impl App {
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
         };
-        let router = audit_api::layers(audit_api::routes(state).merge(downloads::router(files)));
+        let routes = audit_api::routes(state).merge(downloads::router(files));
+        let router = audit_api::layers(serve::with_request_timeout(routes, config.request_timeout));
         Ok(App {
             router,
             store,
@@ -79,7 +82,8 @@ impl App {
     }
 }
 
-/// Serves the app on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves the app on `listener` until `shutdown` completes, then finishes in-flight requests
+/// (see [`serve`] for the timeouts).
 pub async fn run(
     listener: TcpListener,
     config: ServeConfig,
@@ -93,9 +97,7 @@ pub async fn run(
     }
     let resumed = app.resume_exports().await?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), resumed_exports = resumed, "audit-local is serving");
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve::serve(listener, app.router, config.header_timeout, shutdown).await?;
     tracing::info!("audit-local stopped");
     Ok(())
 }

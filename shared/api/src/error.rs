@@ -34,6 +34,8 @@ pub enum ApiError {
     LinkRefused(String),
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("the request took longer than the server allows; send it again, faster")]
+    RequestTimeout,
     #[error("the store is unavailable; retry later")]
     Unavailable,
     #[error(transparent)]
@@ -89,6 +91,7 @@ impl ApiError {
             ),
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor"),
             ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),

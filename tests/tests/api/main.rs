@@ -7,3 +7,4 @@ mod exports;
 mod ingest;
 mod meta;
 mod query;
+mod slow_clients;
