@@ -121,9 +121,9 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Closes the store once this is its last handle: queued writes finish, the search index
-    /// catches up and the WAL is checkpointed before this returns. With other handles alive it
-    /// only drops this one.
+    /// Closes the store once this is its last handle: queued writes finish, the batch-filled
+    /// indexes catch up and the WAL is checkpointed before this returns. With other handles alive
+    /// it only drops this one.
     pub async fn close(self) {
         if let Ok(inner) = Arc::try_unwrap(self.inner) {
             let _ = tokio::task::spawn_blocking(move || inner.writer.close()).await;

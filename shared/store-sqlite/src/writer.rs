@@ -52,7 +52,7 @@ impl Writer {
         }
     }
 
-    /// Stops taking work, lets the queue drain, finishes the search index and checkpoints, and
+    /// Stops taking work, lets the queue drain, fills the batch-filled indexes, checkpoints, and
     /// waits for both threads.
     pub(crate) fn close(self) {
         let Writer { queue, threads } = self;
