@@ -166,6 +166,13 @@ impl TestApp {
         response.json().await.expect("page body")
     }
 
+    /// `GET /events/{id}` with the read token; asserts 200.
+    pub async fn event(&self, id: &str) -> Value {
+        let response = self.get(&format!("/events/{id}"), Some(READ_TOKEN)).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET /events/{id}");
+        response.json().await.expect("event body")
+    }
+
     /// Every event of `GET /events?{query}`, following cursors to the end.
     pub async fn list_all(&self, query: &str) -> Vec<Value> {
         let mut events = Vec::new();

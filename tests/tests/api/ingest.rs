@@ -29,12 +29,7 @@ async fn a_single_event_is_stored_with_its_rendered_message_and_source() {
     let id = body["results"][0]["id"].as_str().unwrap();
     assert_eq!(Uuid::parse_str(id).unwrap().get_version_num(), 7);
 
-    let event: Value = app
-        .get(&format!("/events/{id}"), Some(READ_TOKEN))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let event: Value = app.event(id).await;
     assert_eq!(event["message"], format!("[SCA][payments][12/{RUN}] Analysis finished"));
     assert_eq!(event["category"], "sca");
     assert_eq!(event["source"], "svc-ingest");
@@ -63,12 +58,7 @@ async fn a_retried_event_is_a_duplicate_and_a_changed_one_is_rejected() {
     assert_eq!(conflict["results"][0]["status"], "rejected");
     assert!(conflict["results"][0]["error"].as_str().unwrap().contains("conflict"));
 
-    let stored: Value = app
-        .get(&format!("/events/{id}"), Some(READ_TOKEN))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.event(&id.to_string()).await;
     assert_eq!(stored["actor"], "alice", "a stored event is never overwritten");
     assert_eq!(app.count().await, 1);
 }
@@ -111,12 +101,7 @@ async fn custom_events_need_a_message_and_land_in_the_custom_category() {
         .ingest(&[json!({"actor": "ci", "type": "custom.deploy", "message": "Deployed v2.3"})])
         .await;
     let id = body["results"][0]["id"].as_str().unwrap();
-    let event: Value = app
-        .get(&format!("/events/{id}"), Some(READ_TOKEN))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let event: Value = app.event(id).await;
     assert_eq!(
         (event["category"].as_str(), event["message"].as_str()),
         (Some("custom"), Some("Deployed v2.3"))
