@@ -1,0 +1,98 @@
+//! Tokens never reach the logs: the real `audit-local` binary, logging at `trace`, is driven with
+//! valid, wrong-role and unknown tokens, and its whole log output is searched for them.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const INGEST: &str = "ingest-secret-7f3a9c";
+const READ: &str = "read-secret-b41d2e";
+const UNKNOWN: &str = "unknown-secret-90ce11";
+
+fn hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[tokio::test]
+async fn tokens_never_appear_in_the_logs() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audit-local"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "AUDIT_TOKENS",
+            format!("svc:ingest:{},admin:read:{}", hash(INGEST), hash(READ)),
+        )
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain both pipes while the server runs, so a full pipe never blocks its logging.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..500 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(up, "audit-local did not start");
+
+    let event = serde_json::json!({"actor": "alice", "type": "auth.logged_in"});
+    for token in [INGEST, READ, UNKNOWN] {
+        client
+            .post(format!("{base}/events"))
+            .bearer_auth(token)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        client
+            .get(format!("{base}/events?q=alice"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        client
+            .post(format!("{base}/exports"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        client
+            .get(format!("{base}/events"))
+            .header("authorization", format!("Token {token}"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // SIGTERM, so the server drains and flushes its logs.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let logs = stderr.join().unwrap() + &stdout.join().unwrap();
+    assert!(logs.contains("audit-local is serving"), "the logs were captured");
+    for token in [INGEST, READ, UNKNOWN] {
+        assert!(!logs.contains(token), "a token appears in the logs");
+        assert!(!logs.contains(&hash(token)), "a token's hash appears in the logs");
+    }
+}
