@@ -103,10 +103,6 @@ impl TokenSet {
         self.entries.is_empty()
     }
 
-    pub fn entries(&self) -> &[TokenEntry] {
-        &self.entries
-    }
-
     /// The entry of `token`, comparing its hash with every entry in constant time.
     pub fn find(&self, token: &str) -> Option<&TokenEntry> {
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
