@@ -1,12 +1,17 @@
-//! The harness of the end-to-end tests: [`spawn_app`] starts the local server in-process on port
-//! 0 over a fresh temp data folder, with one `ingest` and one `read` token, and gives a client
-//! with helpers for every route. Set `TEST_LOG=1` to see the server's logs.
+//! The harness of the end-to-end tests: [`spawn_app_on`] starts the local server in-process on
+//! port 0 over a fresh [`Place`] — a temp data folder and, for [`Backend::DynamoDb`], tables and a
+//! bucket of their own in the emulators — with one `ingest` and one `read` token, and gives a
+//! client with helpers for every route. Set `TEST_LOG=1` to see the server's logs.
+//!
+//! The DynamoDB backend needs the emulators that `scripts/test` starts (it exports
+//! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`); without them its tests fail.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Once};
 
-use audit_local::ServeConfig;
+use audit_local::{CloudConfig, ServeConfig, StoreKind};
+use audit_storage::{EventStore, ExportJobStore};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -21,7 +26,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub client: Client,
-    pub data_dir: Arc<TempDir>,
+    pub place: Arc<Place>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -50,13 +55,115 @@ impl Default for Options {
     }
 }
 
-/// Starts a server over a new temp data folder.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Arc::new(TempDir::new().expect("temp dir")), Options::default()).await
+/// The store a test server runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    DynamoDb,
 }
 
-/// Starts a server over `data_dir` (an existing one, to test restarts).
-pub async fn spawn_app_with(data_dir: Arc<TempDir>, options: Options) -> TestApp {
+/// Where a test server keeps its data: a temp data folder, and for DynamoDB its own tables and
+/// bucket in the emulators. Outlives a server, so a test can restart one over the same data.
+pub struct Place {
+    pub dir: TempDir,
+    pub store: StoreKind,
+}
+
+impl Place {
+    pub async fn new(backend: Backend) -> Arc<Place> {
+        let dir = TempDir::new().expect("temp dir");
+        let store = match backend {
+            Backend::Sqlite => StoreKind::Sqlite,
+            Backend::DynamoDb => StoreKind::DynamoDb(fresh_tables().await),
+        };
+        Arc::new(Place { dir, store })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.store {
+            StoreKind::Sqlite => Backend::Sqlite,
+            StoreKind::DynamoDb(_) => Backend::DynamoDb,
+        }
+    }
+
+    /// The server settings over this place (tokens as the data folder has them).
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            store: self.store.clone(),
+            ..ServeConfig::new(self.dir.path().to_path_buf())
+        }
+    }
+
+    /// A second handle on the place's event store, beside the server's.
+    pub async fn events(&self) -> Arc<dyn EventStore> {
+        match &self.store {
+            StoreKind::Sqlite => Arc::new(audit_store_sqlite::SqliteStore::open(self.dir.path()).expect("open store")),
+            StoreKind::DynamoDb(cloud) => Arc::new(dynamo_store(cloud).await),
+        }
+    }
+
+    /// A second handle on the place's export-job store.
+    pub async fn jobs(&self) -> Arc<dyn ExportJobStore> {
+        match &self.store {
+            StoreKind::Sqlite => Arc::new(audit_store_sqlite::SqliteStore::open(self.dir.path()).expect("open store")),
+            StoreKind::DynamoDb(cloud) => Arc::new(dynamo_store(cloud).await),
+        }
+    }
+}
+
+/// The endpoints of the emulators, or a panic that says how to start them.
+pub fn emulator_endpoints() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            panic!(
+                "{name} is not set: the DynamoDB tests need the emulators that `scripts/test` starts \
+                 (dynalite and s3s-fs; see README, \"Tests\")"
+            )
+        })
+    };
+    (var("AWS_ENDPOINT_URL_DYNAMODB"), var("AWS_ENDPOINT_URL_S3"))
+}
+
+/// New, empty tables and bucket with names no other test uses.
+pub async fn fresh_tables() -> CloudConfig {
+    emulator_endpoints();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let names = audit_store_dynamodb::Names {
+        events_table: format!("t{tag}-events"),
+        jobs_table: format!("t{tag}-jobs"),
+        bucket: format!("t{}", &tag[..20]),
+        time_shards: audit_store_dynamodb::schema::DEFAULT_TIME_SHARDS,
+    };
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &names)
+        .await
+        .expect("create tables in dynalite");
+    audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &names.bucket)
+        .await
+        .expect("create a bucket in s3s-fs");
+    CloudConfig {
+        names,
+        retention_days: None,
+    }
+}
+
+/// A DynamoDB store over `cloud`'s tables.
+pub async fn dynamo_store(cloud: &CloudConfig) -> audit_store_dynamodb::DynamoStore {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    audit_store_dynamodb::DynamoStore::new(
+        audit_store_dynamodb::dynamodb_client(&sdk),
+        cloud.names.clone(),
+        cloud.retention_days,
+    )
+}
+
+/// Starts a server over a new place of `backend`.
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_with(Place::new(backend).await, Options::default()).await
+}
+
+/// Starts a server over `place` (an existing one, to test restarts).
+pub async fn spawn_app_with(place: Arc<Place>, options: Options) -> TestApp {
     init_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
@@ -66,7 +173,7 @@ pub async fn spawn_app_with(data_dir: Arc<TempDir>, options: Options) -> TestApp
         link_ttl: options.link_ttl,
         header_timeout: options.header_timeout,
         request_timeout: options.request_timeout,
-        ..ServeConfig::new(data_dir.path().to_path_buf())
+        ..place.config()
     };
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(audit_local::run(listener, config, async {
@@ -76,7 +183,7 @@ pub async fn spawn_app_with(data_dir: Arc<TempDir>, options: Options) -> TestApp
         addr,
         base: format!("http://{addr}"),
         client: Client::new(),
-        data_dir,
+        place,
         shutdown: Some(tx),
         handle: Some(handle),
     };
@@ -95,19 +202,23 @@ fn init_logs() {
 }
 
 impl TestApp {
-    /// Stops the server gracefully and waits for it; gives the data folder back for a restart.
-    pub async fn stop(mut self) -> Arc<TempDir> {
+    /// Stops the server gracefully and waits for it; gives the place back for a restart.
+    pub async fn stop(mut self) -> Arc<Place> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.expect("server task").expect("server ran cleanly");
         }
-        self.data_dir.clone()
+        self.place.clone()
     }
 
     pub fn data_path(&self) -> &Path {
-        self.data_dir.path()
+        self.place.dir.path()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.place.backend()
     }
 
     pub fn url(&self, path: &str) -> String {

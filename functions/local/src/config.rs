@@ -3,14 +3,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use audit_store_dynamodb::Names;
 use chrono::Duration;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Where to listen (`AUDIT_ADDR`, default `127.0.0.1:8080`).
     pub addr: SocketAddr,
-    /// The data folder (`AUDIT_DATA_DIR`, default `./audit-data`).
+    /// The data folder (`AUDIT_DATA_DIR`, default `./audit-data`): the SQLite store and export
+    /// files, the signing key of cursors and links, and the generated tokens.
     pub data_dir: PathBuf,
+    /// Where events, jobs and export files live (`AUDIT_STORE`, default `sqlite`).
+    pub store: StoreKind,
     /// `name:role:sha256hex` entries (`AUDIT_TOKENS`); `None` uses the data folder's tokens,
     /// generating them at first start.
     pub tokens: Option<String>,
@@ -32,6 +36,7 @@ impl ServeConfig {
         ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
+            store: StoreKind::Sqlite,
             tokens: None,
             public_url: None,
             link_ttl: Duration::minutes(15),
@@ -40,4 +45,21 @@ impl ServeConfig {
             request_timeout: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// The store behind the server.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    /// SQLite and files in the data folder.
+    Sqlite,
+    /// DynamoDB tables and an S3 bucket (endpoints from `AWS_ENDPOINT_URL_DYNAMODB` and
+    /// `AWS_ENDPOINT_URL_S3`, for the emulators); the data folder keeps only the secrets.
+    DynamoDb(CloudConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    pub names: Names,
+    /// Days after which DynamoDB's TTL removes an event (`AUDIT_RETENTION_DAYS`); none by default.
+    pub retention_days: Option<u32>,
 }

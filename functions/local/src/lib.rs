@@ -1,5 +1,5 @@
 //! The local server: every route of the audit log on one port, over the embedded store (SQLite
-//! plus export files in a data folder). The same routers as the Lambda functions, so what works
+//! plus export files in a data folder) or over DynamoDB and S3. The same routers as the Lambda functions, so what works
 //! here works there.
 //!
 //! - [`config`]: the settings of `serve`, from flags and environment.
@@ -20,53 +20,90 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use audit_api::{AppState, ExportLauncher, ExportWorker, TaskLauncher};
-use audit_storage::ExportJobStore;
+use audit_storage::{EventStore, ExportJobStore, ExportObjects};
+use audit_store_dynamodb::{DynamoStore, S3Exports};
 use audit_store_sqlite::{DownloadSigner, FileExports, SqliteStore};
 use event_model::CursorKey;
 use tokio::net::TcpListener;
 
-pub use config::ServeConfig;
+pub use config::{CloudConfig, ServeConfig, StoreKind};
 pub use secrets::GeneratedTokens;
 
 /// A built server, ready to serve.
 pub struct App {
     pub router: axum::Router,
-    pub store: SqliteStore,
+    /// The embedded store, when the server runs over it.
+    pub sqlite: Option<SqliteStore>,
+    jobs: Arc<dyn ExportJobStore>,
     /// Tokens made at this start because none were configured (to be shown once).
     pub generated_tokens: Option<GeneratedTokens>,
     launcher: Arc<TaskLauncher>,
 }
 
 impl App {
-    /// Opens the data folder and builds every route. `base_url` is where download links point.
+    /// Opens the store and builds every route. `base_url` is where local download links point.
     pub async fn build(config: &ServeConfig, base_url: &str) -> anyhow::Result<App> {
-        let store = SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
         let secret = secrets::signing_key(&config.data_dir)?;
         let (tokens, generated_tokens) = secrets::tokens(config.tokens.as_deref(), &config.data_dir)?;
-        let signer = DownloadSigner::new(&secret, base_url, config.link_ttl);
-        let files = FileExports::new(&config.data_dir, signer);
-
-        let events = Arc::new(store.clone());
+        let (events, jobs, objects, downloads, sqlite): (
+            Arc<dyn EventStore>,
+            Arc<dyn ExportJobStore>,
+            Arc<dyn ExportObjects>,
+            Option<axum::Router>,
+            Option<SqliteStore>,
+        ) = match &config.store {
+            StoreKind::Sqlite => {
+                let store = SqliteStore::open(&config.data_dir)
+                    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+                let signer = DownloadSigner::new(&secret, base_url, config.link_ttl);
+                let files = FileExports::new(&config.data_dir, signer);
+                let shared = Arc::new(store.clone());
+                (
+                    shared.clone(),
+                    shared,
+                    Arc::new(files.clone()),
+                    Some(downloads::router(files)),
+                    Some(store),
+                )
+            }
+            StoreKind::DynamoDb(cloud) => {
+                let sdk = audit_store_dynamodb::sdk_config().await;
+                let store = Arc::new(DynamoStore::new(
+                    audit_store_dynamodb::dynamodb_client(&sdk),
+                    cloud.names.clone(),
+                    cloud.retention_days,
+                ));
+                let s3 = S3Exports::new(
+                    audit_store_dynamodb::s3_client(&sdk),
+                    cloud.names.bucket.clone(),
+                    config.link_ttl,
+                );
+                (store.clone(), store, Arc::new(s3), None, None)
+            }
+        };
         let worker = ExportWorker {
             events: events.clone(),
-            jobs: events.clone(),
-            objects: Arc::new(files.clone()),
+            jobs: jobs.clone(),
+            objects: objects.clone(),
         };
         let launcher = Arc::new(TaskLauncher::new(worker, config.export_concurrency));
         let state = AppState {
-            events: events.clone(),
-            jobs: events,
-            objects: Arc::new(files.clone()),
+            events,
+            jobs: jobs.clone(),
+            objects,
             launcher: launcher.clone(),
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
         };
-        let routes = audit_api::routes(state).merge(downloads::router(files));
+        let mut routes = audit_api::routes(state);
+        if let Some(downloads) = downloads {
+            routes = routes.merge(downloads);
+        }
         let router = audit_api::layers(serve::with_request_timeout(routes, config.request_timeout));
         Ok(App {
             router,
-            store,
+            sqlite,
+            jobs,
             generated_tokens,
             launcher,
         })
@@ -74,7 +111,7 @@ impl App {
 
     /// Launches the exports a previous run left unfinished.
     pub async fn resume_exports(&self) -> anyhow::Result<usize> {
-        let jobs = self.store.unfinished_jobs().await?;
+        let jobs = self.jobs.unfinished_jobs().await?;
         for job in &jobs {
             self.launcher.launch(job.id).await?;
         }

@@ -1,13 +1,15 @@
-//! `audit-local`: the audit log on one machine. `serve` runs every route over the embedded store;
-//! `seed` loads realistic events into a data folder.
+//! `audit-local`: the audit log on one machine. `serve` runs every route over the embedded store
+//! (or over DynamoDB and S3); `init` creates the DynamoDB tables and the S3 bucket; `seed` loads
+//! realistic events into a data folder.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use audit_local::seed::{SeedPlan, generate};
-use audit_local::{ServeConfig, run, shutdown_signal};
+use audit_local::{CloudConfig, ServeConfig, StoreKind, run, shutdown_signal};
 use audit_storage::{AppendOutcome, EventStore};
+use audit_store_dynamodb::{Names, schema};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +38,15 @@ enum Command {
         /// Lifetime of download links, in seconds.
         #[arg(long, env = "AUDIT_LINK_TTL_SECS", default_value_t = 900)]
         link_ttl_secs: i64,
+        #[arg(long, env = "AUDIT_STORE", value_enum, default_value_t = Store::Sqlite)]
+        store: Store,
+        #[command(flatten)]
+        cloud: CloudArgs,
+    },
+    /// Create the DynamoDB tables (with their indexes) and the S3 bucket; existing ones are kept.
+    Init {
+        #[command(flatten)]
+        cloud: CloudArgs,
     },
     /// Load realistic events drawn from the whole catalog into the data folder.
     Seed {
@@ -52,6 +63,46 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Store {
+    /// SQLite and files in the data folder.
+    Sqlite,
+    /// DynamoDB and S3 (endpoints from AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3).
+    Dynamodb,
+}
+
+/// Where the cloud store lives.
+#[derive(clap::Args)]
+struct CloudArgs {
+    #[arg(long, env = "AUDIT_EVENTS_TABLE", default_value = "audit-events")]
+    events_table: String,
+    #[arg(long, env = "AUDIT_JOBS_TABLE", default_value = "audit-export-jobs")]
+    jobs_table: String,
+    #[arg(long, env = "AUDIT_EXPORT_BUCKET", default_value = "audit-exports")]
+    bucket: String,
+    /// Partitions of each day in the by_time index; fixed for the life of a table.
+    #[arg(long, env = "AUDIT_TIME_SHARDS", default_value_t = schema::DEFAULT_TIME_SHARDS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(schema::MAX_TIME_SHARDS)))]
+    time_shards: u32,
+    /// Days after which DynamoDB's TTL removes an event; kept forever if unset.
+    #[arg(long, env = "AUDIT_RETENTION_DAYS")]
+    retention_days: Option<u32>,
+}
+
+impl CloudArgs {
+    fn config(self) -> CloudConfig {
+        CloudConfig {
+            names: Names {
+                events_table: self.events_table,
+                jobs_table: self.jobs_table,
+                bucket: self.bucket,
+                time_shards: self.time_shards,
+            },
+            retention_days: self.retention_days,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -64,9 +115,15 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             public_url,
             link_ttl_secs,
+            store,
+            cloud,
         } => {
             let config = ServeConfig {
                 addr,
+                store: match store {
+                    Store::Sqlite => StoreKind::Sqlite,
+                    Store::Dynamodb => StoreKind::DynamoDb(cloud.config()),
+                },
                 tokens: std::env::var("AUDIT_TOKENS").ok(),
                 public_url,
                 link_ttl: chrono::Duration::seconds(link_ttl_secs.max(1)),
@@ -76,6 +133,19 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             run(listener, config, shutdown_signal()).await
+        }
+        Command::Init { cloud } => {
+            let cloud = cloud.config();
+            let sdk = audit_store_dynamodb::sdk_config().await;
+            audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &cloud.names)
+                .await?;
+            audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &cloud.names.bucket)
+                .await?;
+            println!(
+                "tables {} and {} and bucket {} are ready",
+                cloud.names.events_table, cloud.names.jobs_table, cloud.names.bucket
+            );
+            Ok(())
         }
         Command::Seed {
             events,

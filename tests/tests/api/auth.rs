@@ -1,4 +1,4 @@
-use integration_tests::{INGEST_TOKEN, READ_TOKEN, spawn_app};
+use crate::harness::{INGEST_TOKEN, READ_TOKEN, spawn_app};
 use reqwest::{Method, StatusCode};
 
 const EVENT_ID: &str = "01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10";

@@ -1,7 +1,7 @@
 //! Bad input gets the documented 4xx with a problem+json body naming the problem, stores
 //! nothing, and leaves the server serving.
 
-use integration_tests::{INGEST_TOKEN, READ_TOKEN, TestApp, custom, spawn_app};
+use crate::harness::{INGEST_TOKEN, READ_TOKEN, TestApp, custom, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,6 +1,4 @@
-use std::sync::Arc;
-
-use integration_tests::{INGEST_TOKEN, Options, READ_TOKEN, custom, spawn_app, spawn_app_with};
+use crate::harness::{INGEST_TOKEN, Options, READ_TOKEN, custom, new_place, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -28,18 +26,19 @@ async fn a_restart_loses_nothing_and_old_cursors_still_work() {
     let after = app.list_all("limit=500").await;
     assert_eq!(after, before);
     let second_page = app
-        .page(&format!("limit=100&cursor={}", integration_tests::urlencode(&cursor)))
+        .page(&format!("limit=100&cursor={}", crate::harness::urlencode(&cursor)))
         .await;
     assert_eq!(second_page["events"].as_array().unwrap()[..], before[100..200]);
 }
 
 #[tokio::test]
 async fn first_start_generates_tokens_once_and_keeps_their_hashes() {
-    let dir = Arc::new(tempfile::TempDir::new().unwrap());
-    let config = audit_local::ServeConfig::new(dir.path().to_path_buf());
-    let first = audit_local::App::build(&config, "http://127.0.0.1:1").await.unwrap();
+    let place = new_place().await;
+    let first = audit_local::App::build(&place.config(), "http://127.0.0.1:1")
+        .await
+        .unwrap();
     let tokens = first.generated_tokens.expect("tokens are generated at first start");
-    let stored = std::fs::read_to_string(dir.path().join("tokens")).unwrap();
+    let stored = std::fs::read_to_string(place.dir.path().join("tokens")).unwrap();
     assert!(
         !stored.contains(&tokens.ingest) && !stored.contains(&tokens.read),
         "only hashes are stored"
@@ -48,7 +47,7 @@ async fn first_start_generates_tokens_once_and_keeps_their_hashes() {
     drop(first.router);
 
     let app = spawn_app_with(
-        dir,
+        place,
         Options {
             tokens: None,
             ..Options::default()

@@ -1,4 +1,4 @@
-use integration_tests::{INGEST_TOKEN, READ_TOKEN, spawn_app};
+use crate::harness::{INGEST_TOKEN, READ_TOKEN, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-use integration_tests::{READ_TOKEN, spawn_app};
+use crate::harness::{READ_TOKEN, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
 

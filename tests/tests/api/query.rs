@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use integration_tests::{READ_TOKEN, custom, spawn_app, urlencode};
+use crate::harness::{READ_TOKEN, custom, spawn_app, urlencode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;

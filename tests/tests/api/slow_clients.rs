@@ -1,21 +1,20 @@
 //! A slow or stuck client cannot tie the server up: unfinished headers are cut off, a body that
 //! never arrives gets 408, and other clients are served meanwhile.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use integration_tests::{INGEST_TOKEN, Options, spawn_app_with};
+use crate::harness::{INGEST_TOKEN, Options, new_place, spawn_app_with};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn app_with_short_timeouts() -> integration_tests::TestApp {
+async fn app_with_short_timeouts() -> crate::harness::TestApp {
     let options = Options {
         header_timeout: Duration::from_millis(300),
         request_timeout: Duration::from_millis(300),
         ..Options::default()
     };
-    spawn_app_with(Arc::new(tempfile::TempDir::new().unwrap()), options).await
+    spawn_app_with(new_place().await, options).await
 }
 
 /// Reads until the server closes the connection (or 5 s pass); returns what it sent.

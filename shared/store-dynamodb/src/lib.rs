@@ -1,0 +1,62 @@
+//! The cloud store: events and export jobs in DynamoDB, export files in S3 (SPEC §4).
+//!
+//! - [`schema`]: every table, index and attribute name, and how events are placed.
+//! - [`DynamoStore`]: [`audit_storage::EventStore`] and [`audit_storage::ExportJobStore`] over the
+//!   events and export-jobs tables.
+//! - [`S3Exports`]: [`audit_storage::ExportObjects`] over a bucket, with presigned links.
+//! - [`init`]: creates the tables and the bucket (for `audit-local init` and the tests).
+//! - [`sdk_config`]: the SDK settings both functions and the local server use.
+
+mod events;
+pub mod init;
+mod item;
+mod jobs;
+mod position;
+mod s3;
+pub mod schema;
+
+use std::time::Duration;
+
+pub use events::{DynamoStore, READ_BUDGET, ReadStats};
+pub use s3::{PART_SIZE, S3Exports};
+pub use schema::Names;
+
+/// A storage failure described in words (for failures that are not an SDK error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Message(pub String);
+
+/// The SDK settings of the service, from the standard environment (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`): retries with exponential backoff and
+/// jitter on throttling and 5xx (8 attempts), and a 10 s limit on each attempt.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// A DynamoDB client.
+pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// An S3 client; path-style addressing when an endpoint is configured (the emulators need it).
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
+}

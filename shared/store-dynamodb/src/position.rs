@@ -1,0 +1,123 @@
+//! Page positions of the DynamoDB store (carried, signed, in the API's cursors).
+//!
+//! - A time walk: the day being merged and, for each of its `TIME_SHARDS` partitions, how far it
+//!   has been read — `t|2026-11-27|<s0>|<s1>|…` where each `<s>` is empty (not read yet), `~` (read
+//!   to the end of the day) or the `time_id` through which every match has been delivered.
+//! - An actor walk: `a|<time_id>`.
+//!
+//! Each partition carries its own position because a filtered read may have examined a partition
+//! well past the last event it delivered; the next page starts from there instead of reading it
+//! again, and every event is delivered exactly once.
+
+use chrono::NaiveDate;
+
+use audit_storage::StoreError;
+
+/// How far one partition has been read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ShardPos {
+    Start,
+    After(String),
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Position {
+    Time { day: NaiveDate, shards: Vec<ShardPos> },
+    Actor(ShardPos),
+}
+
+impl Position {
+    pub fn encode(&self) -> String {
+        fn part(p: &ShardPos) -> &str {
+            match p {
+                ShardPos::Start => "",
+                ShardPos::Done => "~",
+                ShardPos::After(t) => t,
+            }
+        }
+        match self {
+            Position::Time { day, shards } => {
+                let mut s = format!("t|{}", day.format("%Y-%m-%d"));
+                for p in shards {
+                    s.push('|');
+                    s.push_str(part(p));
+                }
+                s
+            }
+            Position::Actor(p) => format!("a|{}", part(p)),
+        }
+    }
+
+    /// Parses a position this store made for a table of `time_shards` partitions per day.
+    pub fn decode(text: &str, time_shards: u32) -> Result<Position, StoreError> {
+        let part = |p: &str| -> Result<ShardPos, StoreError> {
+            Ok(match p {
+                "" => ShardPos::Start,
+                "~" => ShardPos::Done,
+                t if is_time_id(t) => ShardPos::After(t.to_owned()),
+                _ => return Err(StoreError::InvalidPosition),
+            })
+        };
+        let mut parts = text.split('|');
+        match parts.next() {
+            Some("t") => {
+                let day = parts
+                    .next()
+                    .and_then(event_model::time::parse_date)
+                    .ok_or(StoreError::InvalidPosition)?;
+                let shards = parts.map(part).collect::<Result<Vec<_>, _>>()?;
+                if shards.len() != time_shards as usize {
+                    return Err(StoreError::InvalidPosition);
+                }
+                Ok(Position::Time { day, shards })
+            }
+            Some("a") => {
+                let p = part(parts.next().ok_or(StoreError::InvalidPosition)?)?;
+                if parts.next().is_some() {
+                    return Err(StoreError::InvalidPosition);
+                }
+                Ok(Position::Actor(p))
+            }
+            _ => Err(StoreError::InvalidPosition),
+        }
+    }
+}
+
+/// `<RFC 3339 µs time>#<uuid>`, as the store writes it.
+fn is_time_id(text: &str) -> bool {
+    text.split_once('#').is_some_and(|(t, id)| {
+        t.len() == 27 && event_model::time::parse_instant(t).is_some() && uuid::Uuid::parse_str(id).is_ok()
+    })
+}
+
+/// The event id at the end of a `time_id`.
+pub(crate) fn id_of(time_id: &str) -> &str {
+    time_id.rsplit_once('#').map_or("", |(_, id)| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_strangers_are_refused() {
+        let t = "2026-11-27T10:15:30.123456Z#0196f5a0-0000-7000-8000-000000000001".to_owned();
+        let time = Position::Time {
+            day: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            shards: vec![
+                ShardPos::Start,
+                ShardPos::After(t.clone()),
+                ShardPos::Done,
+                ShardPos::Start,
+            ],
+        };
+        assert_eq!(Position::decode(&time.encode(), 4).unwrap(), time);
+        assert!(Position::decode(&time.encode(), 8).is_err(), "another shard count");
+        let actor = Position::Actor(ShardPos::After(t));
+        assert_eq!(Position::decode(&actor.encode(), 4).unwrap(), actor);
+        for bad in ["", "x|1", "a|junk", "t|2026-13-01||||", "a|~|~", "t|2026-11-27|a|b|c|d"] {
+            assert!(Position::decode(bad, 4).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Every table, index and attribute name of the DynamoDB layout (SPEC §4), in one place: the
+//! store, `audit-local init`, the tests and the SAM template all use these (a test compares the
+//! template with them).
+//!
+//! **Events table** (partition key [`ID`], on-demand):
+//!
+//! | attribute | type | role |
+//! |---|---|---|
+//! | [`ID`] | S | partition key: the event id, or `day#YYYY-MM-DD` for a day marker |
+//! | [`TIME_BUCKET`] | S | `YYYY-MM-DD#<shard>`: partition key of [`BY_TIME`]; [`DAYS_BUCKET`] for day markers |
+//! | [`ACTOR`] | S | partition key of [`BY_ACTOR`] |
+//! | [`TIME_ID`] | S | `<time>#<id>` (fixed width): sort key of both indexes; `YYYY-MM-DD` for day markers |
+//! | [`SEARCH`] | S | lower-cased message, a line feed, lower-cased actor: what `q` looks in |
+//! | [`EXPIRES_AT`] | N | TTL in epoch seconds, when a retention period is configured |
+//! | `time`, `category`, `type`, `message`, `duration_ms`, `params` (JSON text), `source`, `received_at`, `fingerprint`, `write_id` | | the rest of the event |
+//!
+//! Both indexes project ALL. A **day marker** is written once per day that has events (before the
+//! first event of that day is acknowledged), so a query with an open time range reads the list of
+//! days from the [`DAYS_BUCKET`] partition of [`BY_TIME`] instead of walking empty days.
+//!
+//! **Export-jobs table** (partition key [`JOB_ID`]): the job as JSON in [`JOB`], and [`OPEN`] set
+//! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`].
+
+/// Partition key of the events table.
+pub const ID: &str = "id";
+/// Partition key of [`BY_TIME`].
+pub const TIME_BUCKET: &str = "time_bucket";
+/// Partition key of [`BY_ACTOR`].
+pub const ACTOR: &str = "actor";
+/// Sort key of both indexes.
+pub const TIME_ID: &str = "time_id";
+/// What `q` is matched against with `contains()`.
+pub const SEARCH: &str = "search";
+/// The TTL attribute.
+pub const EXPIRES_AT: &str = "expires_at";
+pub const CATEGORY: &str = "category";
+pub const TYPE: &str = "type";
+
+/// Global secondary index over ([`TIME_BUCKET`], [`TIME_ID`]).
+pub const BY_TIME: &str = "by_time";
+/// Global secondary index over ([`ACTOR`], [`TIME_ID`]).
+pub const BY_ACTOR: &str = "by_actor";
+
+/// The [`TIME_BUCKET`] of the day markers.
+pub const DAYS_BUCKET: &str = "days";
+/// Prefix of a day marker's [`ID`] (never a UUID, so never an event's id).
+pub const DAY_MARKER_PREFIX: &str = "day#";
+
+/// Partition key of the export-jobs table.
+pub const JOB_ID: &str = "id";
+/// The job, as JSON.
+pub const JOB: &str = "job";
+/// Set (to [`OPEN_VALUE`]) while the job is pending or running: the sparse index's key.
+pub const OPEN: &str = "open";
+pub const OPEN_VALUE: &str = "open";
+/// Sparse global secondary index over ([`OPEN`], [`JOB_ID`]): the unfinished jobs.
+pub const OPEN_JOBS: &str = "open_jobs";
+
+/// Partitions each day's events are spread over in [`BY_TIME`] unless configured otherwise
+/// (`AUDIT_TIME_SHARDS`). Fixed for the life of a table: events are placed by it.
+pub const DEFAULT_TIME_SHARDS: u32 = 4;
+/// Most shards a table may be set up with.
+pub const MAX_TIME_SHARDS: u32 = 64;
+
+/// The names of one deployment's tables and bucket, and how its events are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub events_table: String,
+    pub jobs_table: String,
+    pub bucket: String,
+    pub time_shards: u32,
+}
+
+/// The shard of an event: a stable hash of its id (the first 8 bytes of its SHA-256) modulo
+/// `shards`. Stable across versions and platforms, unlike `std`'s hasher.
+pub fn shard_of(id: &uuid::Uuid, shards: u32) -> u32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(head) % u64::from(shards.max(1))) as u32
+}
+
+/// The [`TIME_BUCKET`] of `day` and `shard`.
+pub fn time_bucket(day: chrono::NaiveDate, shard: u32) -> String {
+    format!("{}#{shard}", day.format("%Y-%m-%d"))
+}
+
+/// The lower-cased text `q` is looked for in. The line feed keeps a match from spanning message
+/// and actor (`q` may not hold control characters).
+pub fn search_text(message: &str, actor: &str) -> String {
+    format!("{}\n{}", message.to_lowercase(), actor.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        let id = uuid::Uuid::parse_str("0196f5a0-0000-7000-8000-000000000001").unwrap();
+        assert_eq!(shard_of(&id, 4), shard_of(&id, 4));
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            counts[shard_of(&uuid::Uuid::new_v4(), 4) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+    }
+}

@@ -1,0 +1,1 @@
+//! What only the DynamoDB and S3 path has.
