@@ -45,42 +45,13 @@ impl App {
     pub async fn build(config: &ServeConfig, base_url: &str) -> anyhow::Result<App> {
         let secret = secrets::signing_key(&config.data_dir)?;
         let (tokens, generated_tokens) = secrets::tokens(config.tokens.as_deref(), &config.data_dir)?;
-        let (events, jobs, objects, downloads, sqlite): (
-            Arc<dyn EventStore>,
-            Arc<dyn ExportJobStore>,
-            Arc<dyn ExportObjects>,
-            Option<axum::Router>,
-            Option<SqliteStore>,
-        ) = match &config.store {
-            StoreKind::Sqlite => {
-                let store = SqliteStore::open(&config.data_dir)
-                    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-                let signer = DownloadSigner::new(&secret, base_url, config.link_ttl);
-                let files = FileExports::new(&config.data_dir, signer);
-                let shared = Arc::new(store.clone());
-                (
-                    shared.clone(),
-                    shared,
-                    Arc::new(files.clone()),
-                    Some(downloads::router(files)),
-                    Some(store),
-                )
-            }
-            StoreKind::DynamoDb(cloud) => {
-                let sdk = audit_store_dynamodb::sdk_config().await;
-                let store = Arc::new(DynamoStore::new(
-                    audit_store_dynamodb::dynamodb_client(&sdk),
-                    cloud.names.clone(),
-                    cloud.retention_days,
-                ));
-                let s3 = S3Exports::new(
-                    audit_store_dynamodb::s3_client(&sdk),
-                    cloud.names.bucket.clone(),
-                    config.link_ttl,
-                );
-                (store.clone(), store, Arc::new(s3), None, None)
-            }
-        };
+        let Stores {
+            events,
+            jobs,
+            objects,
+            downloads,
+            sqlite,
+        } = Stores::open(config, &secret, base_url).await?;
         let worker = ExportWorker {
             events: events.clone(),
             jobs: jobs.clone(),
@@ -116,6 +87,56 @@ impl App {
             self.launcher.launch(job.id).await?;
         }
         Ok(jobs.len())
+    }
+}
+
+/// The stores of one server, and the download route when exports are local files.
+struct Stores {
+    events: Arc<dyn EventStore>,
+    jobs: Arc<dyn ExportJobStore>,
+    objects: Arc<dyn ExportObjects>,
+    downloads: Option<axum::Router>,
+    sqlite: Option<SqliteStore>,
+}
+
+impl Stores {
+    async fn open(config: &ServeConfig, secret: &[u8], base_url: &str) -> anyhow::Result<Stores> {
+        Ok(match &config.store {
+            StoreKind::Sqlite => {
+                let store = SqliteStore::open(&config.data_dir)
+                    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+                let signer = DownloadSigner::new(secret, base_url, config.link_ttl);
+                let files = FileExports::new(&config.data_dir, signer);
+                let shared = Arc::new(store.clone());
+                Stores {
+                    events: shared.clone(),
+                    jobs: shared,
+                    objects: Arc::new(files.clone()),
+                    downloads: Some(downloads::router(files)),
+                    sqlite: Some(store),
+                }
+            }
+            StoreKind::DynamoDb(cloud) => {
+                let sdk = audit_store_dynamodb::sdk_config().await;
+                let store = Arc::new(DynamoStore::new(
+                    audit_store_dynamodb::dynamodb_client(&sdk),
+                    cloud.names.clone(),
+                    cloud.retention_days,
+                ));
+                let s3 = S3Exports::new(
+                    audit_store_dynamodb::s3_client(&sdk),
+                    cloud.names.bucket.clone(),
+                    config.link_ttl,
+                );
+                Stores {
+                    events: store.clone(),
+                    jobs: store,
+                    objects: Arc::new(s3),
+                    downloads: None,
+                    sqlite: None,
+                }
+            }
+        })
     }
 }
 
