@@ -11,6 +11,7 @@ mod events;
 pub mod init;
 mod item;
 mod jobs;
+pub mod metrics;
 mod position;
 mod s3;
 pub mod schema;
