@@ -9,6 +9,8 @@
 //! server are measured as deployed. Build both first:
 //! `cargo build --release -p audit-local -p audit-bench`.
 
+mod dynamo;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -61,6 +63,18 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
+    Dynamo {
+        /// Events seeded for the query and export benchmarks.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Events sent through the local server.
+        #[arg(long, default_value_t = 20_000)]
+        http_events: usize,
+        /// Walks per query shape.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+    },
 }
 
 #[tokio::main]
@@ -99,6 +113,11 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             samples,
         } => read(&server_bin, events, &data_dir, samples).await,
+        Bench::Dynamo {
+            events,
+            http_events,
+            samples,
+        } => dynamo::run(&server_bin, events, http_events, samples).await,
     }
 }
 
@@ -111,6 +130,11 @@ struct Server {
 
 impl Server {
     async fn start(bin: &Path, data_dir: &Path) -> anyhow::Result<Server> {
+        Self::start_with(bin, data_dir, &[]).await
+    }
+
+    /// Starts the server with extra environment (`AUDIT_STORE=dynamodb`, …).
+    async fn start_with(bin: &Path, data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<Server> {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
@@ -125,6 +149,7 @@ impl Server {
             .arg(data_dir)
             .env("AUDIT_TOKENS", tokens)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .context("starting audit-local")?;
@@ -166,12 +191,41 @@ impl Drop for Server {
 async fn ingest(bin: &Path, events: usize, batch: usize, connections: usize) -> anyhow::Result<()> {
     println!("\n== ingest: {events} events, batches of {batch}, {connections} connections ==");
     let batches = ingest_batches(events, batch);
+    let dir = tempfile::TempDir::new()?;
+    let server = Server::start(bin, dir.path()).await?;
+    let (http_secs, accepted) = post_batches(&server, &batches, connections).await?;
+    let rss = peak_rss_kib(server.pid());
+    drop(server);
+    if accepted as usize != events {
+        bail!("only {accepted} of {events} events were accepted");
+    }
+    println!(
+        "HTTP ingest:      {events} events in {http_secs:.2} s = {:.0} events/s (server peak RSS {} MiB)",
+        events as f64 / http_secs,
+        rss / 1024
+    );
+
+    let raw = raw_sqlite_insert(validated(&batches))?;
+    println!(
+        "raw SQLite:       {events} events in {raw:.2} s = {:.0} events/s (one connection, {batch} rows per transaction, actor, category and search indexes every 4,096 rows, same schema, synchronous=FULL)",
+        events as f64 / raw
+    );
+    let store = store_append(validated(&batches), connections).await?;
+    println!(
+        "store, no HTTP:   {events} events in {store:.2} s = {:.0} events/s ({connections} concurrent appenders of {batch}, group commit)",
+        events as f64 / store
+    );
+    println!("HTTP / raw SQLite = {:.2}", raw / http_secs);
+    Ok(())
+}
+
+/// Posts `batches` to the server from `connections` clients; the seconds it took and the events
+/// accepted.
+async fn post_batches(server: &Server, batches: &[Vec<Value>], connections: usize) -> anyhow::Result<(f64, u64)> {
     let bodies: Vec<bytes::Bytes> = batches
         .iter()
         .map(|b| serde_json::to_vec(&json!({ "events": b })).expect("json").into())
         .collect();
-    let dir = tempfile::TempDir::new()?;
-    let server = Server::start(bin, dir.path()).await?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -205,30 +259,7 @@ async fn ingest(bin: &Path, events: usize, batch: usize, connections: usize) -> 
     for task in tasks {
         accepted += task.await??;
     }
-    let http_secs = started.elapsed().as_secs_f64();
-    let rss = peak_rss_kib(server.pid());
-    drop(server);
-    if accepted as usize != events {
-        bail!("only {accepted} of {events} events were accepted");
-    }
-    println!(
-        "HTTP ingest:      {events} events in {http_secs:.2} s = {:.0} events/s (server peak RSS {} MiB)",
-        events as f64 / http_secs,
-        rss / 1024
-    );
-
-    let raw = raw_sqlite_insert(validated(&batches))?;
-    println!(
-        "raw SQLite:       {events} events in {raw:.2} s = {:.0} events/s (one connection, {batch} rows per transaction, actor, category and search indexes every 4,096 rows, same schema, synchronous=FULL)",
-        events as f64 / raw
-    );
-    let store = store_append(validated(&batches), connections).await?;
-    println!(
-        "store, no HTTP:   {events} events in {store:.2} s = {:.0} events/s ({connections} concurrent appenders of {batch}, group commit)",
-        events as f64 / store
-    );
-    println!("HTTP / raw SQLite = {:.2}", raw / http_secs);
-    Ok(())
+    Ok((started.elapsed().as_secs_f64(), accepted))
 }
 
 /// Ingest batches as services send them: seeded events of every type, happening now (times

@@ -1,0 +1,243 @@
+//! Benchmarks of the DynamoDB and S3 path against the emulators (run under
+//! `scripts/with-emulators`): the requests and items each query shape costs, ingest through the
+//! local server, and exports into S3 with the server's peak RSS.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::bail;
+use audit_local::seed::{SeedPlan, generate};
+use audit_storage::{AppendOutcome, EventStore};
+use audit_store_dynamodb::metrics::RequestCounter;
+use audit_store_dynamodb::{DynamoStore, Names, schema};
+use event_model::EventFilter;
+use serde_json::{Value, json};
+
+use crate::{Server, ingest_batches, peak_rss_kib};
+
+fn names(tag: &str) -> Names {
+    Names {
+        events_table: format!("bench-{tag}-events"),
+        jobs_table: format!("bench-{tag}-jobs"),
+        bucket: format!("bench-{tag}"),
+        time_shards: schema::DEFAULT_TIME_SHARDS,
+    }
+}
+
+async fn create(names: &Names) -> anyhow::Result<()> {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), names).await?;
+    audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &names.bucket).await
+}
+
+fn server_env(names: &Names) -> Vec<(&'static str, String)> {
+    vec![
+        ("AUDIT_STORE", "dynamodb".into()),
+        ("AUDIT_EVENTS_TABLE", names.events_table.clone()),
+        ("AUDIT_JOBS_TABLE", names.jobs_table.clone()),
+        ("AUDIT_EXPORT_BUCKET", names.bucket.clone()),
+    ]
+}
+
+pub async fn run(bin: &Path, events: usize, http_events: usize, samples: usize) -> anyhow::Result<()> {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        bail!("run under scripts/with-emulators (AWS_ENDPOINT_URL_DYNAMODB is not set)");
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let sdk = audit_store_dynamodb::sdk_config().await;
+
+    // Seed through the store itself, counting requests.
+    let seeded = names(&format!("{tag}s"));
+    create(&seeded).await?;
+    let counter = RequestCounter::default();
+    let store = DynamoStore::new(counter.dynamodb_client(&sdk), seeded.clone(), None);
+    println!("\n== DynamoDB (dynalite): seeding {events} events over 30 days through the store ==");
+    let started = Instant::now();
+    let plan = SeedPlan {
+        events,
+        days: 30,
+        until: chrono::Utc::now(),
+        seed: 11,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let producer = tokio::task::spawn_blocking(move || generate(&plan, 500, |b| drop(tx.blocking_send(b))));
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut appenders = Vec::new();
+    for _ in 0..2 {
+        let (store, rx) = (store.clone(), rx.clone());
+        appenders.push(tokio::spawn(async move {
+            loop {
+                let Some(batch) = rx.lock().await.recv().await else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                for outcome in store.append(batch).await {
+                    if let AppendOutcome::Failed(e) = outcome {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }));
+    }
+    for a in appenders {
+        a.await??;
+    }
+    producer.await?;
+    let secs = started.elapsed().as_secs_f64();
+    let ops = counter.snapshot();
+    println!(
+        "store append: {events} events in {secs:.1} s = {:.0} events/s (2 appenders of 500, 16 writes in flight each)",
+        events as f64 / secs
+    );
+    println!(
+        "requests per 1,000 events: {:.1} ({ops:?})",
+        counter.total() as f64 * 1000.0 / events as f64
+    );
+
+    efficiency(&store, &counter, samples).await?;
+
+    println!(
+        "\n== ingest through the local server (--store dynamodb): {http_events} events, batches of 100, 2 connections =="
+    );
+    let fresh = names(&format!("{tag}h"));
+    create(&fresh).await?;
+    let dir = tempfile::TempDir::new()?;
+    let server = Server::start_with(bin, dir.path(), &server_env(&fresh)).await?;
+    let (secs, accepted) = crate::post_batches(&server, &ingest_batches(http_events, 100), 2).await?;
+    if accepted != http_events as u64 {
+        bail!("only {accepted} of {http_events} accepted");
+    }
+    println!(
+        "HTTP ingest: {http_events} events in {secs:.2} s = {:.0} events/s (server peak RSS {} MiB)",
+        http_events as f64 / secs,
+        peak_rss_kib(server.pid()) / 1024
+    );
+    drop(server);
+
+    println!("\n== export into S3 (s3s-fs), each in a fresh server process ==");
+    let now = chrono::Utc::now();
+    let three_days = json!({
+        "from": event_model::time::format(&(now - chrono::Duration::days(3))),
+    });
+    for (name, filters) in [("last 3 days", three_days), ("everything", json!({}))] {
+        let dir = tempfile::TempDir::new()?;
+        let server = Server::start_with(bin, dir.path(), &server_env(&seeded)).await?;
+        crate::export(&server, name, &filters).await?;
+        drop(server);
+    }
+    Ok(())
+}
+
+/// Requests per page and items read per item returned, for the query shapes of the embedded
+/// store's benchmark: the first page (limit 50), and the next pages of the same walk.
+async fn efficiency(store: &DynamoStore, counter: &RequestCounter, samples: usize) -> anyhow::Result<()> {
+    println!(
+        "\n== request efficiency, limit 50, TIME_SHARDS = {}: first page, and pages 2-10 ==",
+        store.names().time_shards
+    );
+    let day = (chrono::Utc::now() - chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let shapes: Vec<(&str, Vec<Value>)> = vec![
+        ("no filter", vec![json!({})]),
+        (
+            "actor",
+            ["alice", "bob", "system", "zoë", "k.tanaka"]
+                .iter()
+                .map(|a| json!({ "actor": a }))
+                .collect(),
+        ),
+        ("one day", vec![json!({"from": day, "to": day})]),
+        (
+            "category",
+            ["sca", "auth", "ldap", "policy"]
+                .iter()
+                .map(|c| json!({ "category": c }))
+                .collect(),
+        ),
+        (
+            "q rare",
+            ["payments:3.7", "checkout:5.12", "ledger:7.3"]
+                .iter()
+                .map(|q| json!({ "q": q }))
+                .collect(),
+        ),
+        (
+            "q common",
+            ["analysis", "started", "project"]
+                .iter()
+                .map(|q| json!({ "q": q }))
+                .collect(),
+        ),
+    ];
+    println!(
+        "{:<10} {:>13} {:>13} {:>10} {:>13} {:>13} {:>10} {:>9}",
+        "shape", "req/page 1st", "read/ret 1st", "rows 1st", "req/page 2-10", "read/ret 2-10", "max req", "p50 ms"
+    );
+    for (name, filters) in shapes {
+        let (mut first, mut later) = (Tally::default(), Tally::default());
+        let mut latencies = Vec::new();
+        for i in 0..samples {
+            let filter = EventFilter::from_json(&filters[i % filters.len()]).expect("valid filter");
+            let mut after: Option<String> = None;
+            for page_no in 0..10 {
+                let (before_req, before_stats) = (counter.total(), store.read_stats());
+                let started = Instant::now();
+                let page = store.query(&filter, 50, after.as_deref()).await?;
+                if page_no == 0 {
+                    latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                let stats = store.read_stats();
+                let tally = if page_no == 0 { &mut first } else { &mut later };
+                tally.add(
+                    counter.total() - before_req,
+                    stats.items_read - before_stats.items_read,
+                    page.events.len() as u64,
+                );
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "{name:<10} {:>13.2} {:>13.2} {:>10.1} {:>13.2} {:>13.2} {:>10} {:>9.1}",
+            first.per_page(),
+            first.read_per_returned(),
+            first.returned as f64 / first.pages.max(1) as f64,
+            later.per_page(),
+            later.read_per_returned(),
+            first.max_requests.max(later.max_requests),
+            latencies.get(latencies.len() / 2).copied().unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tally {
+    pages: u64,
+    requests: u64,
+    read: u64,
+    returned: u64,
+    max_requests: u64,
+}
+
+impl Tally {
+    fn add(&mut self, requests: u64, read: u64, returned: u64) {
+        self.pages += 1;
+        self.requests += requests;
+        self.read += read;
+        self.returned += returned;
+        self.max_requests = self.max_requests.max(requests);
+    }
+
+    fn per_page(&self) -> f64 {
+        self.requests as f64 / self.pages.max(1) as f64
+    }
+
+    fn read_per_returned(&self) -> f64 {
+        self.read as f64 / self.returned.max(1) as f64
+    }
+}
