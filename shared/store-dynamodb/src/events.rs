@@ -24,7 +24,9 @@ const WRITE_PARALLELISM: usize = 16;
 pub const READ_BUDGET: usize = 32;
 /// Largest `Limit` of one read.
 const MAX_READ_LIMIT: i32 = 1000;
-/// Day markers read at once when walking the days of a range.
+/// Day markers read by the first read of a walk (the day to start with and the one after, to
+/// know whether a page that ends a day is the last), and by each later read.
+const DAYS_FIRST_READ: i32 = 2;
 const DAYS_PER_READ: i32 = 16;
 
 /// Read counters, for benchmarks and logs.
@@ -635,6 +637,7 @@ struct Days {
     /// The last day handed out or skipped; reads resume after it.
     after: Option<NaiveDate>,
     exhausted: bool,
+    reads: u32,
 }
 
 impl Days {
@@ -650,6 +653,7 @@ impl Days {
             buffered: VecDeque::new(),
             after: None,
             exhausted: false,
+            reads: 0,
         }
     }
 
@@ -692,7 +696,11 @@ impl Days {
             .expression_attribute_values(":lo", AttributeValue::S(fmt(self.first)))
             .expression_attribute_values(":hi", AttributeValue::S(fmt(self.last)))
             .scan_index_forward(self.asc)
-            .limit(DAYS_PER_READ);
+            .limit(if self.reads == 0 {
+                DAYS_FIRST_READ
+            } else {
+                DAYS_PER_READ
+            });
         if let Some(after) = self.after {
             let marker = DayMarker::new(after, None);
             request = request
@@ -701,6 +709,7 @@ impl Days {
                 .exclusive_start_key(schema::TIME_ID, AttributeValue::S(marker.time_id));
         }
         reader.requests += 1;
+        self.reads += 1;
         let out = request.send().await.map_err(StoreError::unavailable)?;
         reader.scanned += out.scanned_count.max(0) as u64;
         self.exhausted = out.last_evaluated_key.is_none();

@@ -1,12 +1,16 @@
-//! Export files in S3: rows streamed into a multipart upload (memory stays at one part), handed
-//! out through presigned GET links that download as a CSV attachment.
+//! Export files in S3: rows streamed into a multipart upload, handed out through presigned GET
+//! links that download as a CSV attachment.
+//!
+//! Each part is spooled to a temporary file (the Lambda's `/tmp` on AWS) and uploaded streaming
+//! from it, so memory stays flat whatever the export's size: no part is ever held in memory.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use chrono::Utc;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use audit_storage::{DownloadLink, ExportObjects, ExportUpload, StoreError};
 
@@ -47,12 +51,16 @@ impl ExportObjects for S3Exports {
         let upload_id = created
             .upload_id
             .ok_or_else(|| StoreError::Corrupt("S3 gave no upload id".into()))?;
+        let spool = tempfile::NamedTempFile::new().map_err(StoreError::unavailable)?;
+        let file = tokio::fs::File::from_std(spool.reopen().map_err(StoreError::unavailable)?);
         Ok(Box::new(S3Upload {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             upload_id,
-            buf: Vec::with_capacity(PART_SIZE),
+            spool,
+            file,
+            spooled: 0,
             parts: Vec::new(),
             size: 0,
         }))
@@ -83,16 +91,26 @@ struct S3Upload {
     bucket: String,
     key: String,
     upload_id: String,
-    buf: Vec<u8>,
+    /// The part being written (removed when the upload is dropped).
+    spool: tempfile::NamedTempFile,
+    file: tokio::fs::File,
+    spooled: u64,
     parts: Vec<CompletedPart>,
     size: u64,
 }
 
 impl S3Upload {
+    /// Uploads the spooled part, streaming it from its file (retryable: a retry reads it again),
+    /// then empties the spool for the next part.
     async fn upload_part(&mut self) -> Result<(), StoreError> {
         let number = self.parts.len() as i32 + 1;
-        let body = std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE));
-        self.size += body.len() as u64;
+        self.file.flush().await.map_err(StoreError::unavailable)?;
+        let body = ByteStream::read_from()
+            .path(self.spool.path())
+            .length(Length::Exact(self.spooled))
+            .build()
+            .await
+            .map_err(StoreError::unavailable)?;
         let out = self
             .client
             .upload_part()
@@ -100,8 +118,16 @@ impl S3Upload {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(number)
-            .body(ByteStream::from(body))
+            .content_length(self.spooled as i64)
+            .body(body)
             .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        self.size += self.spooled;
+        self.spooled = 0;
+        self.file.set_len(0).await.map_err(StoreError::unavailable)?;
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
             .await
             .map_err(StoreError::unavailable)?;
         self.parts.push(
@@ -117,15 +143,16 @@ impl S3Upload {
 #[async_trait]
 impl ExportUpload for S3Upload {
     async fn write(&mut self, chunk: Vec<u8>) -> Result<(), StoreError> {
-        self.buf.extend_from_slice(&chunk);
-        if self.buf.len() >= PART_SIZE {
+        self.file.write_all(&chunk).await.map_err(StoreError::unavailable)?;
+        self.spooled += chunk.len() as u64;
+        if self.spooled >= PART_SIZE as u64 {
             self.upload_part().await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
-        if !self.buf.is_empty() || self.parts.is_empty() {
+        if self.spooled > 0 || self.parts.is_empty() {
             self.upload_part().await?;
         }
         let parts = CompletedMultipartUpload::builder()

@@ -392,3 +392,34 @@ async fn throttling_and_lost_answers_lose_no_acknowledged_event() {
     }
     assert_eq!(ids.len(), acknowledged.len());
 }
+
+#[tokio::test]
+async fn a_multipart_export_object_holds_exactly_what_was_written_and_an_abort_leaves_nothing() {
+    use audit_storage::ExportObjects;
+    let cloud = fresh_tables().await;
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let objects = audit_store_dynamodb::S3Exports::new(
+        audit_store_dynamodb::s3_client(&sdk),
+        cloud.names.bucket.clone(),
+        Duration::minutes(5),
+    );
+    // 20 MiB in uneven chunks: two full parts and a short last one.
+    let mut written = Vec::new();
+    let mut upload = objects.start("exports/big.csv").await.unwrap();
+    for i in 0..23u32 {
+        let chunk: Vec<u8> = (0..900_001u32).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        written.extend_from_slice(&chunk);
+        upload.write(chunk).await.unwrap();
+    }
+    assert_eq!(upload.finish().await.unwrap(), written.len() as u64);
+    assert!(written.len() > 2 * audit_store_dynamodb::PART_SIZE);
+    let link = objects.download_link("exports/big.csv", "big.csv").await.unwrap();
+    let body = reqwest::get(&link.url).await.unwrap().bytes().await.unwrap();
+    assert!(body[..] == written[..], "the object is what was written");
+
+    let mut aborted = objects.start("exports/aborted.csv").await.unwrap();
+    aborted.write(b"time,actor\r\n".to_vec()).await.unwrap();
+    aborted.abort().await;
+    let link = objects.download_link("exports/aborted.csv", "a.csv").await.unwrap();
+    assert_eq!(reqwest::get(&link.url).await.unwrap().status(), StatusCode::NOT_FOUND);
+}
