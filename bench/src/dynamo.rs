@@ -40,18 +40,52 @@ fn server_env(names: &Names) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub async fn run(bin: &Path, events: usize, http_events: usize, samples: usize) -> anyhow::Result<()> {
+pub struct Args {
+    pub events: usize,
+    pub http_events: usize,
+    pub samples: usize,
+    /// Reuse the tables of this tag when they hold events (to iterate on one part).
+    pub tag: Option<String>,
+    /// Only the export figures.
+    pub only_export: bool,
+}
+
+pub async fn run(bin: &Path, args: Args) -> anyhow::Result<()> {
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
         bail!("run under scripts/with-emulators (AWS_ENDPOINT_URL_DYNAMODB is not set)");
     }
-    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let tag = args
+        .tag
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
     let sdk = audit_store_dynamodb::sdk_config().await;
-
-    // Seed through the store itself, counting requests.
     let seeded = names(&format!("{tag}s"));
     create(&seeded).await?;
     let counter = RequestCounter::default();
     let store = DynamoStore::new(counter.dynamodb_client(&sdk), seeded.clone(), None);
+    if store.query(&EventFilter::default(), 1, None).await?.events.is_empty() {
+        seed(&store, &counter, args.events).await?;
+    }
+    if !args.only_export {
+        efficiency(&store, &counter, args.samples).await?;
+        ingest_http(bin, &tag, args.http_events).await?;
+    }
+    println!("\n== export into S3 (s3s-fs), each in a fresh server process ==");
+    let now = chrono::Utc::now();
+    let three_days = json!({
+        "from": event_model::time::format(&(now - chrono::Duration::days(3))),
+    });
+    for (name, filters) in [("last 3 days", three_days), ("everything", json!({}))] {
+        let dir = tempfile::TempDir::new()?;
+        let server = Server::start_with(bin, dir.path(), &server_env(&seeded)).await?;
+        crate::export(&server, name, &filters).await?;
+        drop(server);
+    }
+    Ok(())
+}
+
+/// Seeds through the store itself, counting requests.
+async fn seed(store: &DynamoStore, counter: &RequestCounter, events: usize) -> anyhow::Result<()> {
     println!("\n== DynamoDB (dynalite): seeding {events} events over 30 days through the store ==");
     let started = Instant::now();
     let plan = SeedPlan {
@@ -93,13 +127,17 @@ pub async fn run(bin: &Path, events: usize, http_events: usize, samples: usize) 
         "requests per 1,000 events: {:.1} ({ops:?})",
         counter.total() as f64 * 1000.0 / events as f64
     );
+    Ok(())
+}
 
-    efficiency(&store, &counter, samples).await?;
-
+async fn ingest_http(bin: &Path, tag: &str, http_events: usize) -> anyhow::Result<()> {
     println!(
         "\n== ingest through the local server (--store dynamodb): {http_events} events, batches of 100, 2 connections =="
     );
-    let fresh = names(&format!("{tag}h"));
+    let fresh = names(&format!(
+        "{tag}h{}",
+        uuid::Uuid::new_v4().simple().to_string()[..4].to_owned()
+    ));
     create(&fresh).await?;
     let dir = tempfile::TempDir::new()?;
     let server = Server::start_with(bin, dir.path(), &server_env(&fresh)).await?;
@@ -112,19 +150,6 @@ pub async fn run(bin: &Path, events: usize, http_events: usize, samples: usize) 
         http_events as f64 / secs,
         peak_rss_kib(server.pid()) / 1024
     );
-    drop(server);
-
-    println!("\n== export into S3 (s3s-fs), each in a fresh server process ==");
-    let now = chrono::Utc::now();
-    let three_days = json!({
-        "from": event_model::time::format(&(now - chrono::Duration::days(3))),
-    });
-    for (name, filters) in [("last 3 days", three_days), ("everything", json!({}))] {
-        let dir = tempfile::TempDir::new()?;
-        let server = Server::start_with(bin, dir.path(), &server_env(&seeded)).await?;
-        crate::export(&server, name, &filters).await?;
-        drop(server);
-    }
     Ok(())
 }
 

@@ -74,6 +74,12 @@ enum Bench {
         /// Walks per query shape.
         #[arg(long, default_value_t = 20)]
         samples: usize,
+        /// Reuse the tables of this tag if they hold events.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only the export figures.
+        #[arg(long)]
+        only_export: bool,
     },
 }
 
@@ -117,7 +123,18 @@ async fn main() -> anyhow::Result<()> {
             events,
             http_events,
             samples,
-        } => dynamo::run(&server_bin, events, http_events, samples).await,
+            tag,
+            only_export,
+        } => {
+            let args = dynamo::Args {
+                events,
+                http_events,
+                samples,
+                tag,
+                only_export,
+            };
+            dynamo::run(&server_bin, args).await
+        }
     }
 }
 
@@ -490,7 +507,8 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
     Ok(())
 }
 
-/// Runs one export and prints its speed and the server's RSS (sampled every 25 ms) while it ran.
+/// Runs one export and prints its speed and the server's RSS: sampled every 25 ms, and the
+/// process's high-water mark (VmHWM) at the end.
 async fn export(server: &Server, name: &str, filters: &Value) -> anyhow::Result<()> {
     let rss_before = rss_kib(server.pid());
     let started = Instant::now();
@@ -525,6 +543,8 @@ async fn export(server: &Server, name: &str, filters: &Value) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     let secs = started.elapsed().as_secs_f64();
+    // The kernel's high-water mark catches peaks between samples.
+    let peak = peak.max(peak_rss_kib(server.pid()));
     let rows = job["rows"].as_u64().unwrap_or(0);
     let mib = job["bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0;
     println!(

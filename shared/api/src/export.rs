@@ -149,3 +149,31 @@ impl ExportLauncher for TaskLauncher {
         Ok(())
     }
 }
+
+/// The export side of a router that does not serve exports (the ingest and query Lambda
+/// functions): their routers have no export routes, so these are never called; if they were,
+/// they would refuse.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotServedHere;
+
+#[derive(Debug, thiserror::Error)]
+#[error("exports are served by the export function")]
+struct Elsewhere;
+
+#[async_trait]
+impl ExportLauncher for NotServedHere {
+    async fn launch(&self, _job_id: Uuid) -> Result<(), StoreError> {
+        Err(StoreError::unavailable(Elsewhere))
+    }
+}
+
+#[async_trait]
+impl audit_storage::ExportObjects for NotServedHere {
+    async fn start(&self, _key: &str) -> Result<Box<dyn audit_storage::ExportUpload>, StoreError> {
+        Err(StoreError::unavailable(Elsewhere))
+    }
+
+    async fn download_link(&self, _key: &str, _file_name: &str) -> Result<audit_storage::DownloadLink, StoreError> {
+        Err(StoreError::unavailable(Elsewhere))
+    }
+}

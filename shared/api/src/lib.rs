@@ -11,7 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod export;
 mod openapi;
-mod routes;
+pub mod routes;
 
 use std::sync::Arc;
 
@@ -24,7 +24,8 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
-pub use export::{ExportLauncher, ExportWorker, TaskLauncher};
+pub use export::{ExportLauncher, ExportWorker, NotServedHere, TaskLauncher};
+pub use routes::Surface;
 
 /// What the handlers share: the stores, the token set, the cursor key and the export launcher.
 #[derive(Clone)]
@@ -44,10 +45,15 @@ pub fn router(state: AppState) -> Router {
     layers(routes(state))
 }
 
+/// The routes of `surface` (one Lambda function's share, or all) with the common layers.
+pub fn router_of(surface: Surface, state: AppState) -> Router {
+    layers(routes::of(surface).with_state(state))
+}
+
 /// Every route of the API over `state`, without layers: for an entry point that adds routes of
 /// its own (the local server's download route) before calling [`layers`].
 pub fn routes(state: AppState) -> Router {
-    routes::all().with_state(state)
+    routes::of(Surface::All).with_state(state)
 }
 
 /// The layers every route gets: each request gets an `x-request-id` (kept if the caller sent

@@ -116,6 +116,7 @@ async fn wait_active(client: &Client, table: &str) -> anyhow::Result<()> {
     anyhow::bail!("table {table} did not become active within a minute")
 }
 
+#[cfg(feature = "s3")]
 /// Creates the exports bucket unless it exists.
 pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
     match client.create_bucket().bucket(bucket).send().await {

@@ -3,7 +3,8 @@
 //! - [`schema`]: every table, index and attribute name, and how events are placed.
 //! - [`DynamoStore`]: [`audit_storage::EventStore`] and [`audit_storage::ExportJobStore`] over the
 //!   events and export-jobs tables.
-//! - [`S3Exports`]: [`audit_storage::ExportObjects`] over a bucket, with presigned links.
+//! - `S3Exports` (feature `s3`): [`audit_storage::ExportObjects`] over a bucket, with presigned
+//!   links.
 //! - [`init`]: creates the tables and the bucket (for `audit-local init` and the tests).
 //! - [`sdk_config`]: the SDK settings both functions and the local server use.
 
@@ -13,12 +14,15 @@ mod item;
 mod jobs;
 pub mod metrics;
 mod position;
+#[cfg(feature = "s3")]
 mod s3;
 pub mod schema;
 
 use std::time::Duration;
 
+pub use aws_config::SdkConfig;
 pub use events::{DynamoStore, READ_BUDGET, ReadStats};
+#[cfg(feature = "s3")]
 pub use s3::{PART_SIZE, S3Exports};
 pub use schema::Names;
 
@@ -51,6 +55,7 @@ pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Clie
     aws_sdk_dynamodb::Client::new(config)
 }
 
+#[cfg(feature = "s3")]
 /// An S3 client; path-style addressing when an endpoint is configured (the emulators need it).
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]

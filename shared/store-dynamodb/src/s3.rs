@@ -120,6 +120,9 @@ impl S3Upload {
             .part_number(number)
             .content_length(self.spooled as i64)
             .body(body)
+            .customize()
+            // Sign the headers, not the payload: signing it would read the whole part first.
+            .disable_payload_signing()
             .send()
             .await
             .map_err(StoreError::unavailable)?;

@@ -19,15 +19,23 @@ use crate::auth::{Ingestor, Reader};
 use crate::error::ApiError;
 use audit_storage::AppendOutcome;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/events",
-            get(list)
-                .post(ingest)
-                .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES)),
-        )
-        .route("/events/{id}", get(get_one))
+/// The events routes: writing (`ingest`), reading (`read`), or both.
+pub(crate) fn routes(ingest_route: bool, read: bool) -> Router<AppState> {
+    let mut events = axum::routing::MethodRouter::new();
+    if read {
+        events = events.get(list);
+    }
+    if ingest_route {
+        events = events.post(ingest);
+    }
+    let mut router = Router::new();
+    if ingest_route || read {
+        router = router.route("/events", events.layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES)));
+    }
+    if read {
+        router = router.route("/events/{id}", get(get_one));
+    }
+    router
 }
 
 #[derive(Serialize)]

@@ -32,8 +32,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/exports/{id}", get(status))
 }
 
-/// Records a pending job and the journal's own record of the request, then launches the job. An
-/// empty body exports the whole journal.
+/// Records the journal's own record of the request, then a pending job, then launches the job.
+/// An empty body exports the whole journal.
 #[tracing::instrument(skip_all, fields(requested_by = %caller.0.name))]
 async fn create(
     caller: Reader,
@@ -52,14 +52,15 @@ async fn create(
         )));
     }
     let job = ExportJob::new(filters, &caller.0.name, Utc::now());
+    // The journal records who exported what before the job exists, so nobody pulls the log out
+    // unseen: if that record cannot be stored, there is no job. (On AWS, creating the job is
+    // what starts it.)
+    if let Err(e) = record_request(&state, &job).await {
+        tracing::error!(error = %e, job = %job.id, "could not record an export request");
+        return Err(ApiError::Unavailable);
+    }
     state.jobs.create_job(&job).await?;
-    // The journal records who exported what before any row is read, so nobody pulls the log out
-    // unseen: if that record cannot be stored, the export does not run.
-    let recorded = match record_request(&state, &job).await {
-        Ok(()) => state.launcher.launch(job.id).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = recorded {
+    if let Err(e) = state.launcher.launch(job.id).await {
         tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
         failed.status = ExportStatus::Failed;

@@ -14,13 +14,32 @@ use serde_json::Value;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) fn all() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(meta::health))
-        .route("/openapi.json", get(meta::openapi))
-        .route("/catalog", get(meta::catalog))
-        .merge(events::routes())
-        .merge(exports::routes())
+/// Which routes a router serves: all of them (the local server), or those of one Lambda
+/// function (API Gateway sends each route to one function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    All,
+    /// `POST /events`.
+    Ingest,
+    /// `GET /events`, `GET /events/{id}`, `GET /catalog`, `GET /openapi.json`.
+    Query,
+    /// `POST /exports`, `GET /exports/{id}`.
+    Export,
+}
+
+pub(crate) fn of(surface: Surface) -> Router<AppState> {
+    let serves = |s: Surface| surface == Surface::All || surface == s;
+    let mut router = Router::new().route("/health", get(meta::health));
+    if serves(Surface::Query) {
+        router = router
+            .route("/openapi.json", get(meta::openapi))
+            .route("/catalog", get(meta::catalog));
+    }
+    router = router.merge(events::routes(serves(Surface::Ingest), serves(Surface::Query)));
+    if serves(Surface::Export) {
+        router = router.merge(exports::routes());
+    }
+    router
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
 }

@@ -1,0 +1,16 @@
+//! The query function: `GET /events`, `GET /events/{id}`, `GET /catalog`, `GET /openapi.json` behind API Gateway, over DynamoDB. Settings are read and the SDK
+//! client built once per execution environment, not per request.
+
+use std::sync::Arc;
+
+use audit_api::{NotServedHere, Surface};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = audit_lambda::Config::from_env()?;
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let store = config.store(&sdk).await;
+    let state = config.state(store, Arc::new(NotServedHere), Arc::new(NotServedHere));
+    lambda_http::run(audit_api::router_of(Surface::Query, state)).await
+}

@@ -1,0 +1,103 @@
+//! What the three Lambda functions share: their settings, read once from the environment the SAM
+//! template gives them, and the API state over the DynamoDB store.
+//!
+//! | variable | required | |
+//! |---|---|---|
+//! | `AUDIT_EVENTS_TABLE` | yes | the events table |
+//! | `AUDIT_JOBS_TABLE` | yes | the export-jobs table |
+//! | `AUDIT_TIME_SHARDS` | no (4) | partitions per day of `by_time`; the table's own, fixed value |
+//! | `AUDIT_RETENTION_DAYS` | no | sets each event's TTL |
+//! | `AUDIT_TOKENS` | yes | `name:role:sha256hex,…` — token hashes, resolved by CloudFormation from an SSM parameter |
+//! | `AUDIT_SIGNING_KEY` | yes | ≥ 32 characters that sign cursors, resolved from a Secrets Manager secret |
+//! | `AUDIT_EXPORT_BUCKET` | export only | the exports bucket |
+//! | `AUDIT_LINK_TTL_SECS` | no (900) | lifetime of presigned download links |
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use audit_api::{AppState, ExportLauncher, TokenSet};
+use audit_storage::ExportObjects;
+use audit_store_dynamodb::{DynamoStore, Names, schema};
+use event_model::CursorKey;
+
+/// The settings of a function.
+pub struct Config {
+    pub names: Names,
+    pub retention_days: Option<u32>,
+    pub tokens: TokenSet,
+    pub signing_key: Vec<u8>,
+    pub link_ttl: chrono::Duration,
+}
+
+fn var(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .with_context(|| format!("{name} is not set"))
+}
+
+fn optional<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{name} is not a valid number: {v}")),
+    }
+}
+
+impl Config {
+    /// Reads the settings. The bucket is needed only by the export function, so it may be empty.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let time_shards = optional::<u32>("AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
+        if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
+            bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
+        }
+        let signing_key = var("AUDIT_SIGNING_KEY")?.into_bytes();
+        if signing_key.len() < 32 {
+            bail!("AUDIT_SIGNING_KEY must be at least 32 characters");
+        }
+        let tokens = TokenSet::parse(&var("AUDIT_TOKENS")?).context("AUDIT_TOKENS")?;
+        Ok(Config {
+            names: Names {
+                events_table: var("AUDIT_EVENTS_TABLE")?,
+                jobs_table: var("AUDIT_JOBS_TABLE")?,
+                bucket: std::env::var("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
+                time_shards,
+            },
+            retention_days: optional("AUDIT_RETENTION_DAYS")?,
+            tokens,
+            signing_key,
+            link_ttl: chrono::Duration::seconds(optional::<i64>("AUDIT_LINK_TTL_SECS")?.unwrap_or(900).max(1)),
+        })
+    }
+
+    /// The DynamoDB store over the configured tables (with the SDK settings of
+    /// [`audit_store_dynamodb::sdk_config`]).
+    pub async fn store(&self, sdk: &audit_store_dynamodb::SdkConfig) -> DynamoStore {
+        DynamoStore::new(
+            audit_store_dynamodb::dynamodb_client(sdk),
+            self.names.clone(),
+            self.retention_days,
+        )
+    }
+
+    /// The API state: events and jobs in `store`, exports through `objects` and `launcher`.
+    pub fn state(
+        self,
+        store: DynamoStore,
+        objects: Arc<dyn ExportObjects>,
+        launcher: Arc<dyn ExportLauncher>,
+    ) -> AppState {
+        let store = Arc::new(store);
+        AppState {
+            events: store.clone(),
+            jobs: store,
+            objects,
+            launcher,
+            tokens: Arc::new(self.tokens),
+            cursor_key: CursorKey::new(&self.signing_key),
+        }
+    }
+}
