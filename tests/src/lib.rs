@@ -6,6 +6,8 @@
 //! The DynamoDB backend needs the emulators that `scripts/test` starts (it exports
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`); without them its tests fail.
 
+pub mod runtime_api;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Once};
@@ -145,6 +147,26 @@ pub async fn fresh_tables() -> CloudConfig {
         names,
         retention_days: None,
     }
+}
+
+/// The environment of a Lambda function over `cloud` (what the SAM template sets), with the
+/// test tokens. The emulator endpoints and credentials are inherited from the test's own.
+pub fn lambda_env(cloud: &CloudConfig) -> Vec<(String, String)> {
+    let n = &cloud.names;
+    [
+        ("AUDIT_EVENTS_TABLE", n.events_table.clone()),
+        ("AUDIT_JOBS_TABLE", n.jobs_table.clone()),
+        ("AUDIT_EXPORT_BUCKET", n.bucket.clone()),
+        ("AUDIT_TIME_SHARDS", n.time_shards.to_string()),
+        ("AUDIT_TOKENS", Options::default().tokens.expect("test tokens")),
+        (
+            "AUDIT_SIGNING_KEY",
+            "a-test-signing-key-of-at-least-32-characters".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// A DynamoDB store over `cloud`'s tables.
