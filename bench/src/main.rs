@@ -10,6 +10,7 @@
 //! `cargo build --release -p audit-local -p audit-bench`.
 
 mod dynamo;
+mod lambda;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,6 +62,17 @@ enum Bench {
         #[arg(long)]
         data_dir: PathBuf,
         #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
+    /// The Lambda functions under a local Runtime API, against the emulators (run under
+    /// `scripts/with-emulators`).
+    Lambda {
+        /// Where the function binaries are (`target/release`, or cargo-lambda's output).
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        starts: usize,
+        #[arg(long, default_value_t = 20)]
         samples: usize,
     },
     /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
@@ -119,6 +131,11 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             samples,
         } => read(&server_bin, events, &data_dir, samples).await,
+        Bench::Lambda {
+            bin_dir,
+            starts,
+            samples,
+        } => lambda::run(&bin_dir, starts, samples).await,
         Bench::Dynamo {
             events,
             http_events,
