@@ -28,7 +28,7 @@ async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Server {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_audit-local"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audit-local"))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
         .env(
@@ -50,6 +50,8 @@ async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("audit-local did not start");
 }
 
