@@ -11,6 +11,7 @@
 
 mod dynamo;
 mod lambda;
+mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,6 +64,13 @@ enum Bench {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 200)]
         samples: usize,
+    },
+    /// Many clients mixing ingest, queries and exports against the local server (embedded store).
+    Load {
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
     },
     /// The Lambda functions under a local Runtime API, against the emulators (run under
     /// `scripts/with-emulators`).
@@ -131,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             samples,
         } => read(&server_bin, events, &data_dir, samples).await,
+        Bench::Load { clients, secs } => load::run(&server_bin, clients, secs).await,
         Bench::Lambda {
             bin_dir,
             starts,
