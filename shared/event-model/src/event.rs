@@ -177,7 +177,7 @@ impl NewEvent {
                         format!("must be 1 to {} characters long", limits::MAX_ACTOR_CHARS),
                     ));
                 } else if has_control(s) {
-                    errors.push(FieldError::new(field("actor"), "must not contain control characters"));
+                    errors.push(FieldError::new(field("actor"), CONTROL_MESSAGE));
                 }
                 Some(s.as_str())
             }
@@ -247,7 +247,7 @@ impl NewEvent {
                     format!("the message is longer than {} characters", limits::MAX_MESSAGE_CHARS),
                 ));
             } else if has_control(message) {
-                errors.push(FieldError::new(field("message"), "must not contain control characters"));
+                errors.push(FieldError::new(field("message"), CONTROL_MESSAGE));
             }
         }
 
@@ -410,9 +410,7 @@ fn check_params(params: &Map<String, Value>, path: &str, errors: &mut Vec<FieldE
                 field,
                 format!("must be at most {} characters", limits::MAX_PARAM_VALUE_CHARS),
             )),
-            Some(text) if has_control(&text) => {
-                errors.push(FieldError::new(field, "must not contain control characters"))
-            }
+            Some(text) if has_control(&text) => errors.push(FieldError::new(field, CONTROL_MESSAGE)),
             Some(_) => {}
         }
     }
@@ -441,9 +439,18 @@ fn check_param_kinds(event_type: &EventType, params: &Map<String, Value>, path: 
     }
 }
 
-/// Control characters other than tab (C0, DEL and C1).
-fn has_control(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && c != '\t')
+pub(crate) const CONTROL_MESSAGE: &str =
+    "must not contain control characters or bidirectional embedding, override or isolate characters";
+
+/// Control characters other than tab (C0, DEL and C1), and the bidirectional embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), which make text display other than it
+/// reads ("Trojan Source"): an actor shown as `admin` that is not `admin`.
+pub(crate) fn has_control(s: &str) -> bool {
+    s.chars().any(|c| {
+        (c.is_control() && c != '\t')
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    })
 }
 
 /// What identifies an event's content: a retry of the same event has the same fingerprint. `time`

@@ -350,8 +350,8 @@ fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Optio
             ));
             None
         }
-        Some(s) if s.chars().any(char::is_control) => {
-            errors.push(FieldError::new(name, "must not contain control characters"));
+        Some(s) if s.chars().any(char::is_control) || crate::event::has_control(s) => {
+            errors.push(FieldError::new(name, crate::event::CONTROL_MESSAGE));
             None
         }
         Some(s) => Some(s.to_owned()),

@@ -20,6 +20,7 @@ mod auth;
 mod bad_input;
 mod durability;
 mod exports;
+mod hostile;
 mod ingest;
 mod local_links;
 mod meta;
