@@ -14,7 +14,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// Bytes of the MAC kept in a cursor: 128 bits is far beyond guessing and keeps URLs short.
 const MAC_BYTES: usize = 16;
 /// Longest cursor accepted, so a hostile one costs nothing to refuse.
-const MAX_CURSOR_CHARS: usize = 4096;
+pub const MAX_CURSOR_CHARS: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the cursor is malformed, was tampered with, or was made for other filters")]
@@ -48,12 +48,12 @@ impl CursorKey {
         let position = URL_SAFE_NO_PAD.decode(position).map_err(|_| InvalidCursor)?;
         let position = String::from_utf8(position).map_err(|_| InvalidCursor)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| InvalidCursor)?;
-        self.hmac(filter, &position)
-            .verify_truncated_left(&mac)
-            .map_err(|_| InvalidCursor)?;
         if mac.len() != MAC_BYTES {
             return Err(InvalidCursor);
         }
+        self.hmac(filter, &position)
+            .verify_truncated_left(&mac)
+            .map_err(|_| InvalidCursor)?;
         Ok(position)
     }
 
