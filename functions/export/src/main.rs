@@ -37,7 +37,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         return Err("AUDIT_EXPORT_BUCKET is not set".into());
     }
     let sdk = audit_store_dynamodb::sdk_config().await;
-    let store = config.store(&sdk).await;
+    let store = config.store(&sdk);
     let objects = Arc::new(S3Exports::new(
         audit_store_dynamodb::s3_client(&sdk),
         config.names.bucket.clone(),

@@ -12,11 +12,6 @@ use serde_json::{Value, json};
 const INGEST: &str = "crash-ingest-token";
 const READ: &str = "crash-read-token";
 
-fn hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -33,7 +28,11 @@ async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Server {
         .arg(dir)
         .env(
             "AUDIT_TOKENS",
-            format!("svc:ingest:{},admin:read:{}", hash(INGEST), hash(READ)),
+            format!(
+                "svc:ingest:{},admin:read:{}",
+                audit_api::hash_token(INGEST),
+                audit_api::hash_token(READ)
+            ),
         )
         .env("RUST_LOG", "error")
         .envs(env.iter().map(|(k, v)| (k, v)))

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = audit_lambda::Config::from_env()?;
     let sdk = audit_store_dynamodb::sdk_config().await;
-    let store = config.store(&sdk).await;
+    let store = config.store(&sdk);
     let state = config.state(store, Arc::new(NotServedHere), Arc::new(NotServedHere));
     lambda_http::run(audit_api::router_of(Surface::Query, state)).await
 }

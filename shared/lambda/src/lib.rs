@@ -75,7 +75,7 @@ impl Config {
 
     /// The DynamoDB store over the configured tables (with the SDK settings of
     /// [`audit_store_dynamodb::sdk_config`]).
-    pub async fn store(&self, sdk: &audit_store_dynamodb::SdkConfig) -> DynamoStore {
+    pub fn store(&self, sdk: &audit_store_dynamodb::SdkConfig) -> DynamoStore {
         DynamoStore::new(
             audit_store_dynamodb::dynamodb_client(sdk),
             self.names.clone(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, Utc};
 use event_model::{Event, EventFilter, NewEvent, Order};
 use futures_util::StreamExt;
 use uuid::Uuid;
@@ -99,7 +99,7 @@ impl DynamoStore {
         if self.inner.known_days.lock().expect("days lock").contains(&day) {
             return Ok(());
         }
-        let end = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight")) + chrono::Duration::days(1);
+        let end = event_model::time::start_of(day) + chrono::Duration::days(1);
         let item = serde_dynamo::to_item(DayMarker::new(day, self.expires_at(end))).map_err(StoreError::unavailable)?;
         self.inner
             .client
@@ -438,7 +438,7 @@ impl<'a> Reader<'a> {
             }
             Some(Position::Actor(_)) => return Err(StoreError::InvalidPosition),
             None => match days.next(self).await? {
-                Some(day) => (day, vec![ShardPos::Start; shards as usize]),
+                Some(day) => (day, Position::day_start(day, shards).shards()),
                 None => return Ok(EventPage::default()),
             },
         };
@@ -461,41 +461,19 @@ impl<'a> Reader<'a> {
                     next: Some(next),
                 });
             }
-            let full = self.events.len() >= self.limit;
-            if !full && self.requests >= READ_BUDGET {
-                // Out of budget between days: carry on from the next day's start.
-                let next = days.next(self).await?.map(|d| {
-                    Position::Time {
-                        day: d,
-                        shards: vec![ShardPos::Start; shards as usize],
-                    }
-                    .encode()
-                });
-                return Ok(EventPage {
-                    events: std::mem::take(&mut self.events),
-                    next,
-                });
-            }
+            // The day is done: go on with the next one, unless the page is full or the budget
+            // spent, in which case the cursor starts at the next day.
+            let stop = self.events.len() >= self.limit || self.requests >= READ_BUDGET;
             match days.next(self).await? {
-                None => {
-                    return Ok(EventPage {
-                        events: std::mem::take(&mut self.events),
-                        next: None,
-                    });
-                }
-                Some(d) if full => {
-                    let next = Position::Time {
-                        day: d,
-                        shards: vec![ShardPos::Start; shards as usize],
-                    };
-                    return Ok(EventPage {
-                        events: std::mem::take(&mut self.events),
-                        next: Some(next.encode()),
-                    });
-                }
-                Some(d) => {
+                Some(d) if !stop => {
                     day = d;
-                    positions = vec![ShardPos::Start; shards as usize];
+                    positions = Position::day_start(d, shards).shards();
+                }
+                next_day => {
+                    return Ok(EventPage {
+                        events: std::mem::take(&mut self.events),
+                        next: next_day.map(|d| Position::day_start(d, shards).encode()),
+                    });
                 }
             }
         }

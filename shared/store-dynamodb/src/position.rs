@@ -28,6 +28,22 @@ pub(crate) enum Position {
 }
 
 impl Position {
+    /// The start of `day`'s time walk: no partition read yet.
+    pub fn day_start(day: NaiveDate, time_shards: u32) -> Position {
+        Position::Time {
+            day,
+            shards: vec![ShardPos::Start; time_shards as usize],
+        }
+    }
+
+    /// The partition positions of a time walk (none for an actor walk).
+    pub fn shards(self) -> Vec<ShardPos> {
+        match self {
+            Position::Time { shards, .. } => shards,
+            Position::Actor(_) => Vec::new(),
+        }
+    }
+
     pub fn encode(&self) -> String {
         fn part(p: &ShardPos) -> &str {
             match p {
