@@ -7,6 +7,7 @@
 //! - [`downloads`]: the route that serves signed export links (the local presigned URL).
 //! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
 //! - [`serve`]: the HTTP loop, with header and request timeouts and a graceful shutdown.
+//! - [`ui`]: the admin UI's page and assets at `/`.
 //! - [`run`]: build the app over a listener and serve until shutdown.
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod downloads;
 pub mod secrets;
 pub mod seed;
 pub mod serve;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,7 +68,7 @@ impl App {
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
         };
-        let mut routes = audit_api::routes(state);
+        let mut routes = audit_api::routes(state).merge(ui::router());
         if let Some(downloads) = downloads {
             routes = routes.merge(downloads);
         }

@@ -36,6 +36,7 @@ pub(crate) struct Message(pub String);
 /// jitter on throttling and 5xx (8 attempts), and a 10 s limit on each attempt.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_max_attempts(8)
@@ -48,6 +49,15 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         )
         .load()
         .await
+}
+
+/// The SDK's own hyper + rustls client, with ring as rustls's crypto instead of the SDK's default
+/// aws-lc-rs: the same TLS 1.2/1.3 for talking to AWS, about 1 MB less in every Lambda binary.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// A DynamoDB client.

@@ -1,0 +1,463 @@
+// The audit-log screen: the journal of GET /events with its filters, the event detail and the
+// CSV export of POST /exports. Plain DOM, no framework, no build step. Every value from the API
+// reaches the page through textContent, never as markup.
+'use strict';
+
+(() => {
+  const API = ((window.AUDIT_CONFIG && window.AUDIT_CONFIG.apiUrl) || '').replace(/\/+$/, '');
+  const TOKEN_KEY = 'audit-log.read-token';
+  const PAGE_SIZE = 50;
+  const SEARCH_DEBOUNCE_MS = 150;
+  const ACTOR_DEBOUNCE_MS = 300;
+  const EXPORT_POLL_MS = 500;
+  const PRESETS = { '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, props, ...children) => {
+    const node = document.createElement(tag);
+    Object.assign(node, props);
+    node.append(...children);
+    return node;
+  };
+
+  const state = {
+    categories: new Map(), // code → label, from GET /catalog
+    query: null, // the API filters of the rows shown (the cursor is bound to them)
+    cursor: null,
+    shown: 0,
+    loading: null, // AbortController of the listing in flight
+    exportRun: 0,
+    renders: 0, // listings rendered so far (tests and the benchmark wait on it)
+  };
+
+  // ---- API -------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      const title = (problem && problem.title) || `HTTP ${status}`;
+      const detail = problem && problem.detail;
+      super(detail ? `${title}: ${detail}` : title);
+      this.status = status;
+    }
+  }
+
+  async function api(path, { method = 'GET', body, signal } = {}) {
+    const headers = { Accept: 'application/json' };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(API + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        credentials: 'omit',
+      });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, { title: 'The audit-log API could not be reached', detail: e.message });
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  const queryString = (params) => {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+    const text = search.toString();
+    return text ? `?${text}` : '';
+  };
+
+  // ---- Sign-in ---------------------------------------------------------------------------
+
+  function signIn(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (state.loading) state.loading.abort();
+    $('journal').hidden = true;
+    $('sign-out').hidden = true;
+    $('signin').hidden = false;
+    $('signin-error').hidden = !message;
+    $('signin-error').textContent = message || '';
+    $('token').value = '';
+    $('token').focus();
+  }
+
+  // Failures that mean "this token will not do" send the user back to the token prompt.
+  function authProblem(error) {
+    if (error.status === 401) {
+      signIn('The token was not accepted (401). Check it and enter a read token.');
+      return true;
+    }
+    if (error.status === 403) {
+      signIn('This token may not read the audit log (403): the journal needs a token of role read.');
+      return true;
+    }
+    return false;
+  }
+
+  async function openJournal() {
+    $('signin').hidden = true;
+    $('journal').hidden = false;
+    $('sign-out').hidden = false;
+    try {
+      await loadCatalog();
+    } catch (e) {
+      if (authProblem(e)) return;
+      showError(`The catalog could not be loaded. ${e.message}`);
+      return;
+    }
+    readUrl();
+    await reload();
+  }
+
+  // ---- Filters and the URL -----------------------------------------------------------------
+
+  async function loadCatalog() {
+    if (state.categories.size) return;
+    const catalog = await api('/catalog');
+    const options = $('f-category-options');
+    options.replaceChildren();
+    for (const category of catalog.categories) {
+      state.categories.set(category.code, category.label);
+      const box = el('input', { type: 'checkbox', name: 'category', value: category.code, id: `cat-${category.code}` });
+      options.append(el('label', { className: 'check', htmlFor: box.id }, box, ` ${category.label}`));
+    }
+  }
+
+  // The filters as the form shows them.
+  function formFilters() {
+    return {
+      range: $('f-range').value,
+      from: $('f-from').value,
+      to: $('f-to').value,
+      actor: $('f-actor').value.trim(),
+      category: [...document.querySelectorAll('input[name=category]:checked')].map((b) => b.value),
+      q: $('f-q').value.trim(),
+    };
+  }
+
+  // The URL holds the form's state, so a view can be shared and reloaded. Presets stay presets
+  // ("last 7 days" is recomputed on reload); a custom range keeps its dates.
+  function writeUrl(filters) {
+    const params = {
+      range: filters.range === 'all' ? '' : filters.range,
+      from: filters.range === 'custom' ? filters.from : '',
+      to: filters.range === 'custom' ? filters.to : '',
+      actor: filters.actor,
+      category: filters.category.join(','),
+      q: filters.q,
+    };
+    const url = `${location.pathname}${queryString(params)}`;
+    if (url !== `${location.pathname}${location.search}`) history.pushState(null, '', url);
+  }
+
+  function readUrl() {
+    const params = new URLSearchParams(location.search);
+    const range = params.get('range') || 'all';
+    $('f-range').value = [...$('f-range').options].some((o) => o.value === range) ? range : 'all';
+    $('f-from').value = params.get('from') || '';
+    $('f-to').value = params.get('to') || '';
+    $('f-actor').value = params.get('actor') || '';
+    $('f-q').value = params.get('q') || '';
+    const chosen = new Set((params.get('category') || '').split(',').filter(Boolean));
+    for (const box of document.querySelectorAll('input[name=category]')) box.checked = chosen.has(box.value);
+    syncFilterControls();
+  }
+
+  function syncFilterControls() {
+    const custom = $('f-range').value === 'custom';
+    for (const field of document.querySelectorAll('[data-custom]')) field.hidden = !custom;
+    const chosen = formFilters().category;
+    $('f-category-summary').textContent =
+      chosen.length === 0
+        ? 'All categories'
+        : chosen.length === 1
+          ? state.categories.get(chosen[0]) || chosen[0]
+          : `${chosen.length} categories`;
+  }
+
+  // A local calendar day as an instant: custom dates are the browser's days, not UTC's.
+  const localDay = (date, plusDays = 0) => {
+    const [y, m, d] = date.split('-').map(Number);
+    return new Date(y, m - 1, d + plusDays);
+  };
+
+  // The form's filters as GET /events and POST /exports take them.
+  function apiFilters(filters) {
+    const query = {};
+    if (PRESETS[filters.range]) query.from = new Date(Date.now() - PRESETS[filters.range]).toISOString();
+    if (filters.range === 'custom') {
+      if (filters.from) query.from = localDay(filters.from).toISOString();
+      if (filters.to) query.to = localDay(filters.to, 1).toISOString();
+    }
+    if (filters.actor) query.actor = filters.actor;
+    if (filters.category.length) query.category = filters.category.join(',');
+    if (filters.q) query.q = filters.q;
+    return query;
+  }
+
+  function filtersChanged() {
+    syncFilterControls();
+    const filters = formFilters();
+    writeUrl(filters);
+    reload();
+  }
+
+  const debounced = (fn, ms) => {
+    let timer = null;
+    return () => {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  };
+
+  // ---- The journal -----------------------------------------------------------------------
+
+  async function reload() {
+    state.query = apiFilters(formFilters());
+    state.cursor = null;
+    state.shown = 0;
+    $('rows').replaceChildren();
+    await loadPage(true);
+  }
+
+  async function loadPage(first) {
+    if (state.loading) state.loading.abort();
+    const controller = new AbortController();
+    state.loading = controller;
+    const query = state.query;
+    document.documentElement.dataset.state = 'loading';
+    $('more').disabled = true;
+    $('events').setAttribute('aria-busy', 'true');
+    hideError();
+    let page;
+    try {
+      page = await api(`/events${queryString({ ...query, limit: PAGE_SIZE, cursor: state.cursor })}`, {
+        signal: controller.signal,
+      });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      state.loading = null;
+      document.documentElement.dataset.state = 'error';
+      $('events').removeAttribute('aria-busy');
+      if (authProblem(e)) return;
+      showError(`The journal could not be loaded. ${e.message}`);
+      $('more').disabled = false;
+      return;
+    }
+    if (state.loading !== controller) return;
+    state.loading = null;
+    const rows = page.events.map(row);
+    $('rows').append(...rows);
+    state.shown += rows.length;
+    state.cursor = page.next_cursor;
+    $('events').removeAttribute('aria-busy');
+    $('empty').hidden = !(first && state.shown === 0 && !state.cursor);
+    $('more').hidden = !state.cursor;
+    $('more').disabled = false;
+    const count = state.shown.toLocaleString();
+    $('summary').textContent = state.cursor
+      ? `${count} ${state.shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
+      : state.shown === 0
+        ? 'No events.'
+        : `All ${count} matching ${state.shown === 1 ? 'event' : 'events'} shown.`;
+    document.documentElement.dataset.state = 'ready';
+    document.documentElement.dataset.renders = String(++state.renders);
+    if (first) performance.mark('audit:first-rows');
+    window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown: state.shown } }));
+  }
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+  function row(event) {
+    const time = new Date(event.time);
+    const when = el('time', { dateTime: event.time, textContent: timeFormat.format(time) });
+    when.title = `${event.time} (UTC)\nid ${event.id}`;
+    const actor = el('span', { className: event.actor === 'system' ? 'actor system' : 'actor', textContent: event.actor });
+    if (event.actor === 'system') actor.title = 'Recorded by the system, not a user';
+    const open = el('button', { type: 'button', className: 'message', textContent: event.message });
+    open.setAttribute('aria-haspopup', 'dialog');
+    open.addEventListener('click', () => showDetail(event));
+    const duration = el('td', { className: 'duration', textContent: humanDuration(event.duration_ms) });
+    if (event.duration_ms !== undefined) duration.title = `${event.duration_ms.toLocaleString()} ms`;
+    const tr = el(
+      'tr',
+      {},
+      el('td', { className: 'time' }, when),
+      el('td', {}, actor),
+      el('td', {}, badge(event.category)),
+      el('td', {}, open),
+      duration,
+    );
+    tr.dataset.id = event.id;
+    return tr;
+  }
+
+  const badge = (category) =>
+    el('span', { className: `badge cat-${category}`, textContent: state.categories.get(category) || category });
+
+  // 92_000 → "1m 32s": the two largest units, as people say it.
+  function humanDuration(ms) {
+    if (ms === undefined || ms === null) return '—';
+    if (ms < 1000) return `${ms} ms`;
+    let seconds = Math.round(ms / 1000);
+    const units = [
+      ['d', 86400],
+      ['h', 3600],
+      ['m', 60],
+      ['s', 1],
+    ];
+    const parts = [];
+    for (const [name, size] of units) {
+      const n = Math.floor(seconds / size);
+      seconds -= n * size;
+      if (n > 0 || parts.length > 0) parts.push(n > 0 ? `${n}${name}` : '');
+      if (parts.length === 2) break;
+    }
+    return parts.filter(Boolean).join(' ');
+  }
+
+  function showError(message) {
+    $('error').textContent = message;
+    $('error').hidden = false;
+  }
+
+  function hideError() {
+    $('error').hidden = true;
+  }
+
+  // ---- Event detail ----------------------------------------------------------------------
+
+  function showDetail(event) {
+    const fields = [
+      ['Id', event.id],
+      ['Time (UTC)', event.time],
+      ['Time (local)', timeFormat.format(new Date(event.time))],
+      ['Username', event.actor],
+      ['Category', `${state.categories.get(event.category) || event.category} (${event.category})`],
+      ['Type', event.type],
+      ['Message', event.message],
+      [
+        'Duration',
+        event.duration_ms === undefined ? '—' : `${humanDuration(event.duration_ms)} (${event.duration_ms} ms)`,
+      ],
+      ['Source', event.source],
+      ['Received (UTC)', event.received_at],
+    ];
+    $('detail-fields').replaceChildren(
+      ...fields.flatMap(([name, value]) => [el('dt', { textContent: name }), el('dd', { textContent: value })]),
+    );
+    $('detail-params').textContent = JSON.stringify(event.params, null, 2);
+    $('detail').dataset.id = event.id;
+    $('detail').showModal();
+  }
+
+  // ---- Export ----------------------------------------------------------------------------
+
+  async function startExport() {
+    const run = ++state.exportRun;
+    const status = $('export-status');
+    const say = (...content) => {
+      status.hidden = false;
+      status.replaceChildren(...content);
+    };
+    $('export').disabled = true;
+    say('Starting the export…');
+    try {
+      // Exactly the filters of the rows on screen (a preset's start as computed for them).
+      const job = await api('/exports', { method: 'POST', body: state.query });
+      for (;;) {
+        const current = await api(`/exports/${encodeURIComponent(job.id)}`);
+        if (run !== state.exportRun) return;
+        if (current.status === 'succeeded') {
+          const link = el('a', {
+            href: current.download_url,
+            className: 'button',
+            textContent: `Download CSV (${current.rows.toLocaleString()} rows)`,
+          });
+          link.setAttribute('download', '');
+          const expires = current.expires_at ? ` The link works until ${timeFormat.format(new Date(current.expires_at))}.` : '';
+          say('Export ready. ', link, expires);
+          link.focus();
+          return;
+        }
+        if (current.status === 'failed') {
+          say(el('span', { className: 'error', textContent: `The export failed: ${current.error || 'no reason given'}.` }));
+          return;
+        }
+        say(`Exporting… ${current.rows.toLocaleString()} rows so far.`);
+        await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
+      }
+    } catch (e) {
+      if (authProblem(e)) return;
+      say(el('span', { className: 'error', textContent: `The export failed. ${e.message}` }));
+    } finally {
+      $('export').disabled = false;
+    }
+  }
+
+  // ---- Wiring ----------------------------------------------------------------------------
+
+  function start() {
+    $('signin-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const token = $('token').value.trim();
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      openJournal();
+    });
+    $('sign-out').addEventListener('click', () => signIn(''));
+    $('f-range').addEventListener('change', () => {
+      syncFilterControls();
+      if ($('f-range').value !== 'custom' || $('f-from').value || $('f-to').value) filtersChanged();
+      else $('f-from').focus();
+    });
+    $('f-from').addEventListener('change', filtersChanged);
+    $('f-to').addEventListener('change', filtersChanged);
+    $('f-actor').addEventListener('input', debounced(filtersChanged, ACTOR_DEBOUNCE_MS));
+    $('f-q').addEventListener('input', debounced(filtersChanged, SEARCH_DEBOUNCE_MS));
+    $('f-category-options').addEventListener('change', filtersChanged);
+    // The category list closes like a menu: on Escape (focus back on its button) or a click elsewhere.
+    $('f-category').addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape' || !$('f-category').open) return;
+      $('f-category').open = false;
+      $('f-category').querySelector('summary').focus();
+    });
+    document.addEventListener('click', (e) => {
+      if ($('f-category').open && !$('f-category').contains(e.target)) $('f-category').open = false;
+    });
+    $('filters').addEventListener('submit', (e) => {
+      e.preventDefault();
+      filtersChanged();
+    });
+    $('reset').addEventListener('click', () => {
+      history.pushState(null, '', location.pathname);
+      readUrl();
+      reload();
+    });
+    $('more').addEventListener('click', () => loadPage(false));
+    $('export').addEventListener('click', startExport);
+    $('detail-close').addEventListener('click', () => $('detail').close());
+    $('detail').addEventListener('click', (e) => {
+      if (e.target === $('detail')) $('detail').close(); // a click on the backdrop
+    });
+    window.addEventListener('popstate', () => {
+      if ($('journal').hidden) return;
+      readUrl();
+      reload();
+    });
+    if (sessionStorage.getItem(TOKEN_KEY)) openJournal();
+    else signIn('');
+  }
+
+  start();
+})();
