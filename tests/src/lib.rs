@@ -6,6 +6,7 @@
 //! The DynamoDB backend needs the emulators that `scripts/test` starts (it exports
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`); without them its tests fail.
 
+pub mod hostile;
 pub mod runtime_api;
 
 use std::net::SocketAddr;

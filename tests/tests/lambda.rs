@@ -1,11 +1,15 @@
 //! The three functions as Lambda functions, without AWS: each release binary runs under a local
 //! Lambda Runtime API (`integration_tests::runtime_api`) and is fed API Gateway HTTP API (v2)
 //! events and a DynamoDB stream event from saved fixtures (`tests/fixtures/lambda/`), against
-//! dynalite and s3s-fs: ingest → query → export → download.
+//! dynalite and s3s-fs: ingest → query → export → download. Then the security suites through
+//! the same binaries: the 96 hostile-input cases and the route × credential matrix, each request
+//! made into the API Gateway event that the template's routes would hand to one function.
 
+use base64::Engine;
+use integration_tests::hostile::{self, CURSOR_QUERY};
 use integration_tests::runtime_api::{LambdaHost, Outcome, function_binary};
 use integration_tests::{INGEST_TOKEN, READ_TOKEN, fresh_tables};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A fixture with its placeholders filled in.
 fn fixture(name: &str, fill: &[(&str, &str)]) -> Value {
@@ -107,4 +111,261 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     let audit = query.http(fixture("list_audit_events.json", &[])).await;
     let records = body(&audit);
     assert_eq!(records["events"][0]["type"], "audit.export_requested", "{records}");
+}
+
+/// The three functions, as the template wires them behind the HTTP API.
+struct Functions {
+    ingest: LambdaHost,
+    query: LambdaHost,
+    export: LambdaHost,
+}
+
+impl Functions {
+    async fn start(env: &[(String, String)]) -> Functions {
+        let functions = Functions {
+            ingest: LambdaHost::start(&function_binary("ingest"), env).await,
+            query: LambdaHost::start(&function_binary("query"), env).await,
+            export: LambdaHost::start(&function_binary("export"), env).await,
+        };
+        for host in [&functions.ingest, &functions.query, &functions.export] {
+            host.ready().await;
+        }
+        functions
+    }
+
+    /// The function and route key API Gateway picks for a request (infra/template.yaml's
+    /// routes); `None` when no route matches, which API Gateway answers itself with a 404.
+    fn route(&self, method: &str, path: &str) -> Option<(&LambdaHost, &'static str)> {
+        let path = path.split('?').next().unwrap_or_default();
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        Some(match (method, segments.as_slice()) {
+            ("POST", ["events"]) => (&self.ingest, "POST /events"),
+            ("GET", ["events"]) => (&self.query, "GET /events"),
+            ("GET", ["events", id]) if !id.is_empty() => (&self.query, "GET /events/{id}"),
+            ("GET", ["catalog"]) => (&self.query, "GET /catalog"),
+            ("GET", ["openapi.json"]) => (&self.query, "GET /openapi.json"),
+            ("GET", ["health"]) => (&self.query, "GET /health"),
+            ("POST", ["exports"]) => (&self.export, "POST /exports"),
+            ("GET", ["exports", id]) if !id.is_empty() => (&self.export, "GET /exports/{id}"),
+            _ => return None,
+        })
+    }
+
+    /// Sends a request through its route; `None` when API Gateway has no route for it.
+    /// Returns (status, content type, headers, body).
+    async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Option<(u16, String, Value, String)> {
+        let (host, route_key) = self.route(method, path_and_query)?;
+        let response = host
+            .http(gateway_event(method, route_key, path_and_query, headers, body))
+            .await;
+        let status = response["statusCode"].as_u64().expect("a status") as u16;
+        let content_type = response["headers"]["content-type"].as_str().unwrap_or("").to_owned();
+        let text = match response["body"].as_str() {
+            Some(b) if response["isBase64Encoded"] == true => {
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap()
+            }
+            Some(b) => b.to_owned(),
+            None => String::new(),
+        };
+        Some((status, content_type, response["headers"].clone(), text))
+    }
+
+    /// Every event the query function lists.
+    async fn count(&self) -> usize {
+        let mut count = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = match &cursor {
+                Some(c) => format!("/events?limit=500&cursor={}", integration_tests::urlencode(c)),
+                None => "/events?limit=500".to_owned(),
+            };
+            let auth = format!("Bearer {READ_TOKEN}");
+            let (status, _, _, text) = self
+                .send("GET", &query, &[("authorization", &auth)], None)
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{text}");
+            let page: Value = serde_json::from_str(&text).unwrap();
+            count += page["events"].as_array().unwrap().len();
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return count,
+            }
+        }
+    }
+}
+
+/// An API Gateway HTTP API (v2) event, shaped like `fixtures/lambda/*.json`: a body that is not
+/// UTF-8 arrives base64-encoded, as API Gateway sends it.
+fn gateway_event(
+    method: &str,
+    route_key: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Value {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("host".into(), json!("abc123def4.execute-api.us-east-1.amazonaws.com"));
+    header_map.insert("x-forwarded-proto".into(), json!("https"));
+    for (name, value) in headers {
+        header_map.insert(name.to_ascii_lowercase(), json!(value));
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123def4",
+            "domainName": "abc123def4.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123def4",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "hostile"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "27/Nov/2026:10:15:30 +0000",
+            "timeEpoch": 1795774530000u64
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(bytes) = body {
+        event["headers"]["content-length"] = json!(bytes.len().to_string());
+        match std::str::from_utf8(bytes) {
+            Ok(text) => event["body"] = json!(text),
+            Err(_) => {
+                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+                event["isBase64Encoded"] = json!(true);
+            }
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_functions() {
+    let cloud = fresh_tables().await;
+    let functions = Functions::start(&integration_tests::lambda_env(&cloud)).await;
+    let ingest_auth = format!("Bearer {INGEST_TOKEN}");
+    let read_auth = format!("Bearer {READ_TOKEN}");
+    let json_type = ("content-type", "application/json");
+
+    let seed = json!({"events": (1..=3).map(|i| json!({
+        "id": uuid::Uuid::new_v4(), "time": format!("2026-01-0{i}T00:00:00Z"), "actor": "seed",
+        "type": "custom.test", "message": "seeded"})).collect::<Vec<_>>()});
+    let seeded = functions
+        .send(
+            "POST",
+            "/events",
+            &[("authorization", &ingest_auth), json_type],
+            Some(seed.to_string().as_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seeded.0, 200, "{}", seeded.3);
+    let (_, _, _, page) = functions
+        .send(
+            "GET",
+            &format!("/events?{CURSOR_QUERY}"),
+            &[("authorization", &read_auth)],
+            None,
+        )
+        .await
+        .unwrap();
+    let cursor = serde_json::from_str::<Value>(&page).unwrap()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = functions.count().await;
+
+    // The hostile cases: each through the function its route reaches.
+    let cases = hostile::cases(&hostile::vars(&cursor));
+    let mut unrouted = Vec::new();
+    for case in &cases {
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(content_type) = &case.content_type {
+            headers.push(("content-type", content_type));
+        }
+        if let Some(authorization) = &case.authorization {
+            headers.push(("authorization", authorization));
+        }
+        match functions
+            .send(&case.method, &case.path, &headers, case.body.as_deref())
+            .await
+        {
+            Some((status, content_type, _, text)) => case.check(status, &content_type, &text),
+            None => unrouted.push(case.name.as_str()),
+        }
+    }
+    println!(
+        "{} hostile cases reached a function; {} have no API Gateway route (answered 404 by the gateway): {unrouted:?}",
+        cases.len() - unrouted.len(),
+        unrouted.len()
+    );
+    assert!(cases.len() - unrouted.len() >= 60, "most cases reach a function");
+    assert_eq!(functions.count().await, before, "nothing was stored");
+
+    // Every route × every kind of credential.
+    let id = "01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10";
+    let routes = [
+        ("POST", "/events".to_owned(), Some("ingest")),
+        ("GET", "/events".to_owned(), Some("read")),
+        ("GET", format!("/events/{id}"), Some("read")),
+        ("POST", "/exports".to_owned(), Some("read")),
+        ("GET", format!("/exports/{id}"), Some("read")),
+        ("GET", "/catalog".to_owned(), Some("read")),
+        ("GET", "/health".to_owned(), None),
+        ("GET", "/openapi.json".to_owned(), None),
+    ];
+    let credentials = [
+        ("none", None),
+        ("malformed", Some("Token abc".to_owned())),
+        ("unknown", Some("Bearer not-a-known-token".to_owned())),
+        ("ingest", Some(ingest_auth.clone())),
+        ("read", Some(read_auth.clone())),
+    ];
+    for (method, path, needed) in &routes {
+        for (kind, header) in &credentials {
+            let mut headers = Vec::new();
+            if let Some(h) = header {
+                headers.push(("authorization", h.as_str()));
+            }
+            let body = (*method == "POST").then_some(&b"{}"[..]);
+            if body.is_some() {
+                headers.push(json_type);
+            }
+            let (status, content_type, response_headers, _) = functions
+                .send(method, path, &headers, body)
+                .await
+                .expect("a routed request");
+            let denial = match (needed, *kind) {
+                (None, _) => None,
+                (Some(_), "none" | "malformed" | "unknown") => Some(401),
+                (Some(role), given) if *role == given => None,
+                (Some(_), _) => Some(403),
+            };
+            match denial {
+                Some(denied) => {
+                    assert_eq!(status, denied, "{method} {path} with {kind} credentials");
+                    if denied == 401 {
+                        let challenge = response_headers["www-authenticate"].as_str().unwrap_or("");
+                        assert!(challenge.starts_with("Bearer"), "{method} {path}: {challenge:?}");
+                    }
+                    assert_eq!(content_type, "application/problem+json");
+                }
+                None => assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} with {kind} credentials got {status}"
+                ),
+            }
+        }
+    }
 }
