@@ -89,3 +89,32 @@ async fn unknown_routes_and_methods_get_problem_json() {
     assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn the_admin_ui_is_served_at_the_root_with_a_strict_policy() {
+    let app = spawn_app().await;
+    let page = app.get("/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        policy.starts_with("default-src 'none'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    for asset in ["app.js", "app.css", "config.js"] {
+        assert!(html.contains(&format!("\"{asset}\"")), "the page loads {asset}");
+        let response = app.get(&format!("/{asset}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    // Nothing from another origin: no absolute URL in the page or its assets.
+    for asset in ["/", "/app.js", "/app.css"] {
+        let text = app.get(asset, None).await.text().await.unwrap();
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{asset} refers to another origin"
+        );
+    }
+}
