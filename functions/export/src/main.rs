@@ -31,7 +31,7 @@ impl ExportLauncher for StreamLauncher {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    audit_lambda::init_logs();
     let config = audit_lambda::Config::from_env()?;
     if config.names.bucket.is_empty() {
         return Err("AUDIT_EXPORT_BUCKET is not set".into());

@@ -7,7 +7,7 @@ use audit_api::{NotServedHere, Surface};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    audit_lambda::init_logs();
     let config = audit_lambda::Config::from_env()?;
     let sdk = audit_store_dynamodb::sdk_config().await;
     let store = config.store(&sdk);

@@ -20,6 +20,29 @@ use audit_storage::ExportObjects;
 use audit_store_dynamodb::{DynamoStore, Names, schema};
 use event_model::CursorKey;
 
+/// Sets up the function's logs as Lambda expects them: JSON lines when the function's log format
+/// is JSON (`AWS_LAMBDA_LOG_FORMAT`, which the template sets), at `AWS_LAMBDA_LOG_LEVEL` (or
+/// `RUST_LOG` as a plain level; INFO by default), without timestamps (CloudWatch adds them).
+/// What `lambda_http::tracing::init_default_subscriber` does, minus its regex-based `EnvFilter`
+/// (per-target directives), which costs each binary ~200 KB.
+pub fn init_logs() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| level.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
 /// The settings of a function.
 pub struct Config {
     pub names: Names,
