@@ -45,6 +45,11 @@ pub struct LambdaHost {
 impl LambdaHost {
     /// Starts the Runtime API, then `binary` with `env` (plus the variables Lambda sets).
     pub async fn start(binary: &Path, env: &[(String, String)]) -> LambdaHost {
+        LambdaHost::start_logged(binary, env, None).await
+    }
+
+    /// As [`LambdaHost::start`], with the function's logs (its stdout) written to `log`.
+    pub async fn start_logged(binary: &Path, env: &[(String, String)], log: Option<&Path>) -> LambdaHost {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -69,7 +74,10 @@ impl LambdaHost {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
+            .stdout(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::null(),
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));

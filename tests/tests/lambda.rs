@@ -121,11 +121,13 @@ struct Functions {
 }
 
 impl Functions {
-    async fn start(env: &[(String, String)]) -> Functions {
+    /// Starts the three functions, each logging into `logs/<name>.log`.
+    async fn start(env: &[(String, String)], logs: &std::path::Path) -> Functions {
+        let log = |name: &str| logs.join(format!("{name}.log"));
         let functions = Functions {
-            ingest: LambdaHost::start(&function_binary("ingest"), env).await,
-            query: LambdaHost::start(&function_binary("query"), env).await,
-            export: LambdaHost::start(&function_binary("export"), env).await,
+            ingest: LambdaHost::start_logged(&function_binary("ingest"), env, Some(&log("ingest"))).await,
+            query: LambdaHost::start_logged(&function_binary("query"), env, Some(&log("query"))).await,
+            export: LambdaHost::start_logged(&function_binary("export"), env, Some(&log("export"))).await,
         };
         for host in [&functions.ingest, &functions.query, &functions.export] {
             host.ready().await;
@@ -253,7 +255,11 @@ fn gateway_event(
 #[tokio::test]
 async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_functions() {
     let cloud = fresh_tables().await;
-    let functions = Functions::start(&integration_tests::lambda_env(&cloud)).await;
+    // Everything logged, at the most verbose level, to check that no token is ever in the logs.
+    let logs = tempfile::tempdir().unwrap();
+    let mut env = integration_tests::lambda_env(&cloud);
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+    let functions = Functions::start(&env, logs.path()).await;
     let ingest_auth = format!("Bearer {INGEST_TOKEN}");
     let read_auth = format!("Bearer {READ_TOKEN}");
     let json_type = ("content-type", "application/json");
@@ -366,6 +372,21 @@ async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_function
                     "{method} {path} with {kind} credentials got {status}"
                 ),
             }
+        }
+    }
+
+    // No token, known or not, in any function's logs (at TRACE, with every request above logged).
+    drop(functions);
+    for name in ["ingest", "query", "export"] {
+        let text = std::fs::read_to_string(logs.path().join(format!("{name}.log"))).unwrap();
+        assert!(text.lines().count() > 10, "{name} logged at TRACE: {text}");
+        for secret in [INGEST_TOKEN, READ_TOKEN, "not-a-known-token"] {
+            let leak = text.lines().find(|line| line.contains(secret));
+            assert!(
+                leak.is_none(),
+                "{name}'s logs contain a token: {:.400}",
+                leak.unwrap_or_default()
+            );
         }
     }
 }

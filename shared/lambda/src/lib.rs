@@ -24,22 +24,27 @@ use event_model::CursorKey;
 /// is JSON (`AWS_LAMBDA_LOG_FORMAT`, which the template sets), at `AWS_LAMBDA_LOG_LEVEL` (or
 /// `RUST_LOG` as a plain level; INFO by default), without timestamps (CloudWatch adds them).
 /// What `lambda_http::tracing::init_default_subscriber` does, minus its regex-based `EnvFilter`
-/// (per-target directives), which costs each binary ~200 KB.
+/// (per-target directives), which costs each binary ~200 KB — and minus lambda_runtime's TRACE
+/// records: one of them is every raw event, `Authorization` header and all, so even at TRACE a
+/// token never reaches the logs.
 pub fn init_logs() {
-    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|level| level.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let logs = tracing_subscriber::fmt()
-        .with_target(false)
-        .without_time()
-        .with_max_level(level);
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("lambda_runtime", level.min(LevelFilter::DEBUG));
+    let logs = tracing_subscriber::fmt::layer().with_target(false).without_time();
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        logs.json().init();
+        tracing_subscriber::registry()
+            .with(logs.json().with_filter(filter))
+            .init();
     } else {
-        logs.init();
+        tracing_subscriber::registry().with(logs.with_filter(filter)).init();
     }
 }
 
