@@ -33,13 +33,7 @@ fn body(response: &Value) -> Value {
 #[tokio::test]
 async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     let cloud = fresh_tables().await;
-    let env = integration_tests::lambda_env(&cloud);
-    let ingest = LambdaHost::start(&function_binary("ingest"), &env).await;
-    let query = LambdaHost::start(&function_binary("query"), &env).await;
-    let export = LambdaHost::start(&function_binary("export"), &env).await;
-    for host in [&ingest, &query, &export] {
-        host.ready().await;
-    }
+    let Functions { ingest, query, export } = Functions::start(&integration_tests::lambda_env(&cloud), None).await;
 
     let stored = ingest.http(fixture("post_events.json", &[])).await;
     assert_eq!(stored["statusCode"], 200, "{stored}");
@@ -121,13 +115,17 @@ struct Functions {
 }
 
 impl Functions {
-    /// Starts the three functions, each logging into `logs/<name>.log`.
-    async fn start(env: &[(String, String)], logs: &std::path::Path) -> Functions {
-        let log = |name: &str| logs.join(format!("{name}.log"));
+    /// Starts the three functions and waits until each is ready; with `logs`, each logs into
+    /// `logs/<name>.log`.
+    async fn start(env: &[(String, String)], logs: Option<&std::path::Path>) -> Functions {
+        let start = async |name: &str| {
+            let log = logs.map(|dir| dir.join(format!("{name}.log")));
+            LambdaHost::start_logged(&function_binary(name), env, log.as_deref()).await
+        };
         let functions = Functions {
-            ingest: LambdaHost::start_logged(&function_binary("ingest"), env, Some(&log("ingest"))).await,
-            query: LambdaHost::start_logged(&function_binary("query"), env, Some(&log("query"))).await,
-            export: LambdaHost::start_logged(&function_binary("export"), env, Some(&log("export"))).await,
+            ingest: start("ingest").await,
+            query: start("query").await,
+            export: start("export").await,
         };
         for host in [&functions.ingest, &functions.query, &functions.export] {
             host.ready().await;
@@ -259,7 +257,7 @@ async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_function
     let logs = tempfile::tempdir().unwrap();
     let mut env = integration_tests::lambda_env(&cloud);
     env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
-    let functions = Functions::start(&env, logs.path()).await;
+    let functions = Functions::start(&env, Some(logs.path())).await;
     let ingest_auth = format!("Bearer {INGEST_TOKEN}");
     let read_auth = format!("Bearer {READ_TOKEN}");
     let json_type = ("content-type", "application/json");
