@@ -24,7 +24,6 @@
     categories: new Map(), // code → label, from GET /catalog
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     cursor: null,
-    shown: 0,
     loading: null, // AbortController of the listing in flight
     exportRun: 0,
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
@@ -225,7 +224,6 @@
   async function reload() {
     state.query = apiFilters(formFilters());
     state.cursor = null;
-    state.shown = 0;
     $('rows').replaceChildren();
     await loadPage(true);
   }
@@ -256,24 +254,23 @@
     }
     if (state.loading !== controller) return;
     state.loading = null;
-    const rows = page.events.map(row);
-    $('rows').append(...rows);
-    state.shown += rows.length;
+    $('rows').append(...page.events.map(row));
+    const shown = $('rows').childElementCount;
     state.cursor = page.next_cursor;
     $('events').removeAttribute('aria-busy');
-    $('empty').hidden = !(first && state.shown === 0 && !state.cursor);
+    $('empty').hidden = !(first && shown === 0 && !state.cursor);
     $('more').hidden = !state.cursor;
     $('more').disabled = false;
-    const count = state.shown.toLocaleString();
+    const count = shown.toLocaleString();
     $('summary').textContent = state.cursor
-      ? `${count} ${state.shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
-      : state.shown === 0
+      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
+      : shown === 0
         ? 'No events.'
-        : `All ${count} matching ${state.shown === 1 ? 'event' : 'events'} shown.`;
+        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown.`;
     document.documentElement.dataset.state = 'ready';
     document.documentElement.dataset.renders = String(++state.renders);
     if (first) performance.mark('audit:first-rows');
-    window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown: state.shown } }));
+    window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown } }));
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
