@@ -41,6 +41,8 @@ pub struct Options {
     pub request_timeout: std::time::Duration,
     /// `AUDIT_TOKENS`; `None` lets the server generate tokens at first start.
     pub tokens: Option<String>,
+    /// The export folder's size budget.
+    pub export_budget_bytes: u64,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
                 audit_api::hash_token(INGEST_TOKEN),
                 audit_api::hash_token(READ_TOKEN)
             )),
+            export_budget_bytes: 1 << 30,
         }
     }
 }
@@ -102,6 +105,39 @@ impl Place {
         match &self.store {
             StoreKind::Sqlite => Arc::new(audit_store_sqlite::SqliteStore::open(self.dir.path()).expect("open store")),
             StoreKind::DynamoDb(cloud) => Arc::new(dynamo_store(cloud).await),
+        }
+    }
+
+    /// Stores, as `pending`, an export job record that this service cannot read (a bug of an
+    /// older version, a hand edit): `+10000-01-01` is what an unbounded `to` once stored.
+    pub async fn plant_unreadable_job(&self, id: uuid::Uuid) {
+        let body = format!(
+            r#"{{"id":"{id}","status":"pending","filters":{{"to":"+10000-01-01T00:00:00.000000Z"}},"rows":0,"bytes":0,"created_at":"2026-01-01T00:00:00.000000Z","requested_by":"admin"}}"#
+        );
+        match &self.store {
+            StoreKind::Sqlite => {
+                let conn =
+                    audit_store_sqlite::open_connection(&self.dir.path().join("audit.db")).expect("open the database");
+                conn.execute(
+                    "INSERT INTO export_jobs (id, status, job) VALUES (?1, 'pending', ?2)",
+                    [id.to_string(), body],
+                )
+                .expect("plant a job row");
+            }
+            StoreKind::DynamoDb(cloud) => {
+                use audit_store_dynamodb::schema;
+                use aws_sdk_dynamodb::types::AttributeValue;
+                let sdk = audit_store_dynamodb::sdk_config().await;
+                audit_store_dynamodb::dynamodb_client(&sdk)
+                    .put_item()
+                    .table_name(&cloud.names.jobs_table)
+                    .item(schema::JOB_ID, AttributeValue::S(id.to_string()))
+                    .item(schema::JOB, AttributeValue::S(body))
+                    .item(schema::OPEN, AttributeValue::S(schema::OPEN_VALUE.into()))
+                    .send()
+                    .await
+                    .expect("plant a job item");
+            }
         }
     }
 
@@ -196,6 +232,7 @@ pub async fn spawn_app_with(place: Arc<Place>, options: Options) -> TestApp {
         link_ttl: options.link_ttl,
         header_timeout: options.header_timeout,
         request_timeout: options.request_timeout,
+        export_budget_bytes: options.export_budget_bytes,
         ..place.config()
     };
     let (tx, rx) = oneshot::channel::<()>();

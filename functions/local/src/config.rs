@@ -28,6 +28,12 @@ pub struct ServeConfig {
     pub header_timeout: std::time::Duration,
     /// How long a request may take, body upload included (default 30 s).
     pub request_timeout: std::time::Duration,
+    /// How long export files are kept (`AUDIT_EXPORT_EXPIRY_HOURS`, default 24 hours, like the
+    /// bucket's lifecycle rule).
+    pub export_expiry: std::time::Duration,
+    /// The export folder's size budget (`AUDIT_EXPORT_BUDGET_MB`, default 1024 MiB): over it,
+    /// new exports are refused until old ones expire.
+    pub export_budget_bytes: u64,
 }
 
 impl ServeConfig {
@@ -43,6 +49,8 @@ impl ServeConfig {
             export_concurrency: 2,
             header_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(30),
+            export_expiry: std::time::Duration::from_secs(24 * 3600),
+            export_budget_bytes: 1024 << 20,
         }
     }
 }

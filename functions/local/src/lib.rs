@@ -40,7 +40,12 @@ pub struct App {
     /// Tokens made at this start because none were configured (to be shown once).
     pub generated_tokens: Option<GeneratedTokens>,
     launcher: Arc<TaskLauncher>,
+    /// The export files, when they are local (expired on a timer).
+    files: Option<FileExports>,
 }
+
+/// How often expired export files are looked for.
+const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl App {
     /// Opens the store and builds every route. `base_url` is where local download links point.
@@ -53,6 +58,7 @@ impl App {
             objects,
             downloads,
             sqlite,
+            files,
         } = Stores::open(config, &secret, base_url).await?;
         let worker = ExportWorker {
             events: events.clone(),
@@ -79,7 +85,26 @@ impl App {
             jobs,
             generated_tokens,
             launcher,
+            files,
         })
+    }
+
+    /// Removes expired export files now and every [`EXPIRY_SWEEP_EVERY`] after, for as long as
+    /// the runtime runs.
+    pub fn expire_exports(&self) {
+        let Some(files) = self.files.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                let removed = files.remove_expired().await;
+                if removed > 0 {
+                    tracing::info!(removed, "expired export files removed");
+                }
+            }
+        });
     }
 
     /// Launches the exports a previous run left unfinished.
@@ -99,6 +124,7 @@ struct Stores {
     objects: Arc<dyn ExportObjects>,
     downloads: Option<axum::Router>,
     sqlite: Option<SqliteStore>,
+    files: Option<FileExports>,
 }
 
 impl Stores {
@@ -108,14 +134,16 @@ impl Stores {
                 let store = SqliteStore::open(&config.data_dir)
                     .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
                 let signer = DownloadSigner::new(secret, base_url, config.link_ttl);
-                let files = FileExports::new(&config.data_dir, signer);
+                let files = FileExports::new(&config.data_dir, signer)
+                    .with_limits(config.export_expiry, config.export_budget_bytes);
                 let shared = Arc::new(store.clone());
                 Stores {
                     events: shared.clone(),
                     jobs: shared,
                     objects: Arc::new(files.clone()),
-                    downloads: Some(downloads::router(files)),
+                    downloads: Some(downloads::router(files.clone())),
                     sqlite: Some(store),
+                    files: Some(files),
                 }
             }
             StoreKind::DynamoDb(cloud) => {
@@ -136,6 +164,7 @@ impl Stores {
                     objects: Arc::new(s3),
                     downloads: None,
                     sqlite: None,
+                    files: None,
                 }
             }
         })
@@ -156,6 +185,7 @@ pub async fn run(
         println!("{}", tokens.announcement(&config.data_dir));
     }
     let resumed = app.resume_exports().await?;
+    app.expire_exports();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), resumed_exports = resumed, "audit-local is serving");
     serve::serve(listener, app.router, config.header_timeout, shutdown).await?;
     tracing::info!("audit-local stopped");

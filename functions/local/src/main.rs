@@ -40,6 +40,13 @@ enum Command {
         link_ttl_secs: i64,
         #[arg(long, env = "AUDIT_STORE", value_enum, default_value_t = Store::Sqlite)]
         store: Store,
+        /// Hours export files are kept in the data folder before they are removed.
+        #[arg(long, env = "AUDIT_EXPORT_EXPIRY_HOURS", default_value_t = 24,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        export_expiry_hours: u64,
+        /// Size budget of the data folder's export files, in MiB: over it, new exports are refused.
+        #[arg(long, env = "AUDIT_EXPORT_BUDGET_MB", default_value_t = 1024)]
+        export_budget_mb: u64,
         #[command(flatten)]
         cloud: CloudArgs,
     },
@@ -116,6 +123,8 @@ async fn main() -> anyhow::Result<()> {
             public_url,
             link_ttl_secs,
             store,
+            export_expiry_hours,
+            export_budget_mb,
             cloud,
         } => {
             let config = ServeConfig {
@@ -127,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
                 tokens: std::env::var("AUDIT_TOKENS").ok(),
                 public_url,
                 link_ttl: chrono::Duration::seconds(link_ttl_secs.max(1)),
+                export_expiry: std::time::Duration::from_secs(export_expiry_hours.saturating_mul(3600)),
+                export_budget_bytes: export_budget_mb.saturating_mul(1 << 20),
                 ..ServeConfig::new(data_dir)
             };
             let listener = tokio::net::TcpListener::bind(addr)

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use audit_api::{TokenSet, hash_token};
+use audit_store_sqlite::private;
 use rand::RngCore;
 
 const KEY_FILE: &str = "signing.key";
@@ -81,15 +82,18 @@ pub fn new_token() -> String {
     format!("aud_{}", hex::encode(bytes))
 }
 
+/// Writes a new file `0600` in the data folder, creating the folder (`0700`) if needed.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
+    if let Some(dir) = path.parent() {
+        private::create_dir(dir).with_context(|| format!("creating the data folder {}", dir.display()))?;
+    }
+    let mut file = private::file_options()
+        .write(true)
+        .create_new(true)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
+    private::restrict(path)?;
     Ok(())
 }

@@ -38,6 +38,8 @@ pub enum ApiError {
     RequestTimeout,
     #[error("the store is unavailable; retry later")]
     Unavailable,
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error(transparent)]
     Unexpected(#[from] audit_storage::StoreError),
 }
@@ -94,6 +96,11 @@ impl ApiError {
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::InsufficientStorage(_) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient-storage",
+                "Insufficient storage",
+            ),
             ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }

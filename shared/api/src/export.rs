@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use audit_storage::{EventStore, ExportJob, ExportJobStore, ExportObjects, ExportStatus, ExportUpload, StoreError};
+use audit_storage::{
+    DEAD_WORKER_MESSAGE, EventStore, ExportJob, ExportJobStore, ExportObjects, ExportStatus, ExportUpload, RUN_LEASE,
+    StoreError,
+};
 use chrono::Utc;
 use event_model::csv_row::CsvWriter;
 use tokio::sync::Semaphore;
@@ -20,8 +23,10 @@ use uuid::Uuid;
 const PAGE: usize = 5_000;
 /// Bytes gathered before a chunk is handed to the object.
 const CHUNK_BYTES: usize = 1 << 20;
-/// How often progress is recorded.
+/// How often progress is recorded (with a fresh lease).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How often a running job renews its token's export slot.
+const SLOT_RENEWAL_EVERY: Duration = Duration::from_secs(30);
 
 /// Starts export jobs somewhere other than the request that created them.
 #[async_trait]
@@ -39,6 +44,8 @@ pub struct ExportWorker {
 
 impl ExportWorker {
     /// Runs job `job_id` (from the start, if it was interrupted before) unless it has finished.
+    /// The job is leased while it runs ([`RUN_LEASE`], renewed with every progress record); if
+    /// it is taken away meanwhile (marked failed because the lease passed), the work stops.
     #[tracing::instrument(skip(self))]
     pub async fn run(&self, job_id: Uuid) -> Result<(), StoreError> {
         let Some(mut job) = self.jobs.get_job(job_id).await? else {
@@ -46,17 +53,22 @@ impl ExportWorker {
             return Ok(());
         };
         if job.status.is_finished() {
-            return Ok(());
+            return self.jobs.release_slot(&job.requested_by, job.id).await;
         }
         job.status = ExportStatus::Running;
         job.rows = 0;
         job.bytes = 0;
-        self.jobs.update_job(&job).await?;
+        if !self.record_progress(&mut job).await? {
+            return Ok(());
+        }
+        self.jobs
+            .renew_slot(&job.requested_by, job.id, Utc::now() + RUN_LEASE)
+            .await?;
 
         let upload = self.objects.start(&job.object_key()).await;
         let result = match upload {
             Ok(upload) => self.write_rows(&mut job, upload).await,
-            Err(e) => Err(e),
+            Err(e) => Err(WriteError::Store(e)),
         };
         match result {
             Ok(bytes) => {
@@ -64,19 +76,31 @@ impl ExportWorker {
                 job.bytes = bytes;
                 tracing::info!(rows = job.rows, bytes, "export finished");
             }
-            Err(e) => {
+            Err(WriteError::TakenAway) => {
+                tracing::warn!("the export job was marked finished by someone else; its work is dropped");
+                return Ok(());
+            }
+            Err(WriteError::Store(e)) => {
                 tracing::error!(error = %e, "export failed");
                 job.status = ExportStatus::Failed;
                 job.error = Some("the export failed because of a storage error; request it again".into());
             }
         }
         job.finished_at = Some(Utc::now());
-        self.jobs.update_job(&job).await
+        job.lease_until = None;
+        self.jobs.update_job(&job).await?;
+        self.jobs.release_slot(&job.requested_by, job.id).await
     }
 
-    async fn write_rows(&self, job: &mut ExportJob, mut upload: Box<dyn ExportUpload>) -> Result<u64, StoreError> {
+    /// Writes the job with a fresh lease; `false` if it has finished meanwhile.
+    async fn record_progress(&self, job: &mut ExportJob) -> Result<bool, StoreError> {
+        job.lease_until = Some(Utc::now() + RUN_LEASE);
+        self.jobs.update_job(job).await
+    }
+
+    async fn write_rows(&self, job: &mut ExportJob, mut upload: Box<dyn ExportUpload>) -> Result<u64, WriteError> {
         match self.write_all(job, upload.as_mut()).await {
-            Ok(()) => upload.finish().await,
+            Ok(()) => Ok(upload.finish().await?),
             Err(e) => {
                 upload.abort().await;
                 Err(e)
@@ -84,7 +108,7 @@ impl ExportWorker {
         }
     }
 
-    async fn write_all(&self, job: &mut ExportJob, upload: &mut dyn ExportUpload) -> Result<(), StoreError> {
+    async fn write_all(&self, job: &mut ExportJob, upload: &mut dyn ExportUpload) -> Result<(), WriteError> {
         let header = CsvWriter::new(Vec::new())
             .and_then(|w| Ok(w.into_inner()?))
             .map_err(StoreError::unavailable)?;
@@ -92,6 +116,7 @@ impl ExportWorker {
         chunk.extend_from_slice(&header);
         let mut after: Option<String> = None;
         let mut last_progress = Instant::now();
+        let mut last_slot_renewal = Instant::now();
         loop {
             let page = self
                 .events
@@ -110,11 +135,55 @@ impl ExportWorker {
                 return Ok(());
             }
             if last_progress.elapsed() >= PROGRESS_EVERY {
-                self.jobs.update_job(job).await?;
+                if !self.record_progress(job).await? {
+                    return Err(WriteError::TakenAway);
+                }
                 last_progress = Instant::now();
+            }
+            if last_slot_renewal.elapsed() >= SLOT_RENEWAL_EVERY {
+                self.jobs
+                    .renew_slot(&job.requested_by, job.id, Utc::now() + RUN_LEASE)
+                    .await?;
+                last_slot_renewal = Instant::now();
             }
         }
     }
+}
+
+/// Why writing an export's rows stopped.
+enum WriteError {
+    Store(StoreError),
+    /// The job was finished by someone else (marked failed once its lease passed).
+    TakenAway,
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+/// Marks a running job whose lease has passed as failed (its worker is gone: process killed,
+/// Lambda timeout) and frees its slot; returns the job as it now stands.
+pub async fn settle_dead_worker(
+    jobs: &dyn ExportJobStore,
+    mut job: ExportJob,
+    now: chrono::DateTime<Utc>,
+) -> Result<ExportJob, StoreError> {
+    if !job.worker_is_dead(now) {
+        return Ok(job);
+    }
+    tracing::warn!(job = %job.id, lease_until = ?job.lease_until, "an export's worker stopped answering; the job is marked failed");
+    job.status = ExportStatus::Failed;
+    job.error = Some(DEAD_WORKER_MESSAGE.to_owned());
+    job.finished_at = Some(now);
+    job.lease_until = None;
+    if !jobs.update_job(&job).await? {
+        // Finished meanwhile: report what was stored.
+        return Ok(jobs.get_job(job.id).await?.unwrap_or(job));
+    }
+    jobs.release_slot(&job.requested_by, job.id).await?;
+    Ok(job)
 }
 
 /// Runs exports as tokio tasks in this process, at most `concurrency` at a time (the others wait

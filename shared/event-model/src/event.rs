@@ -139,11 +139,8 @@ impl NewEvent {
         let supplied_time = match obj.get("time") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => match time::parse_instant(s) {
-                Some(t) if t < time::earliest() => {
-                    errors.push(FieldError::new(
-                        field("time"),
-                        "must not be before 1970-01-01T00:00:00Z",
-                    ));
+                Some(t) if !time::in_range(&t) => {
+                    errors.push(FieldError::new(field("time"), time::RANGE_MESSAGE));
                     None
                 }
                 Some(t) if t > now + Duration::seconds(limits::MAX_CLOCK_SKEW_SECS) => {

@@ -325,9 +325,9 @@ fn bound(value: Option<Value>, name: &str, end_of_day: bool, errors: &mut Vec<Fi
         })
     });
     match parsed {
-        Some(t) if t >= time::earliest() && t <= time::latest() + Duration::microseconds(1) => Some(t),
+        Some(t) if time::in_range(&t) => Some(t),
         Some(_) => {
-            errors.push(FieldError::new(name, "must be between 1970-01-01 and 9999-12-31"));
+            errors.push(FieldError::new(name, time::RANGE_MESSAGE));
             None
         }
         None => {
@@ -446,6 +446,17 @@ mod tests {
         assert_eq!(error_fields("user=alice"), ["user"]);
         assert_eq!(error_fields("actor=a&actor=b"), ["actor"]);
         assert_eq!(error_fields("to=0001-01-01"), ["to"]);
+    }
+
+    #[test]
+    fn bounds_outside_the_range_every_store_reads_back_are_refused() {
+        assert_eq!(error_fields("to=9999-12-31"), ["to"]);
+        assert_eq!(error_fields("from=9999-12-31T23:59:59.999999Z&to=10000-01-01"), ["to"]);
+        assert_eq!(error_fields("from=1969-12-31T23:59:59Z"), ["from"]);
+        assert!(query("to=9999-12-30").is_ok());
+        assert!(query("from=9999-12-31T23:59:59.999999Z").is_ok());
+        let err = EventFilter::from_json(&json!({"to": "9999-12-31"})).unwrap_err();
+        assert_eq!(err[0].field, "to");
     }
 
     #[test]

@@ -52,11 +52,21 @@ pub fn earliest() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
 }
 
-/// The latest instant a query bound may name (end of year 9999), for the same fixed width.
+/// The latest instant anything may name (the last microsecond of year 9999): the fixed-width text
+/// form has a four-digit year, and every store reads back what it wrote only within that range.
 pub fn latest() -> DateTime<Utc> {
     start_of(NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date")) + chrono::Duration::days(1)
         - chrono::Duration::microseconds(1)
 }
+
+/// Whether `t` is within [`earliest`]..=[`latest`], the range every instant the service accepts
+/// (an event's `time`, a filter's `from` and `to`) must be in.
+pub fn in_range(t: &DateTime<Utc>) -> bool {
+    (earliest()..=latest()).contains(t)
+}
+
+/// What a client is told when an instant is out of [`in_range`].
+pub const RANGE_MESSAGE: &str = "must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (a date-only `to` ends at the next midnight, so 9999-12-30 at the latest)";
 
 /// `#[serde(with = "event_model::time::rfc3339")]`: an instant in the fixed-width form.
 pub mod rfc3339 {
@@ -106,6 +116,18 @@ mod tests {
     fn nanoseconds_are_truncated_to_microseconds() {
         let t = parse_instant("2026-11-27T10:15:30.123456789Z").unwrap();
         assert_eq!(format(&t), "2026-11-27T10:15:30.123456Z");
+    }
+
+    #[test]
+    fn every_instant_in_range_formats_and_parses_back() {
+        for t in [earliest(), latest()] {
+            assert!(in_range(&t));
+            assert_eq!(parse_instant(&format(&t)), Some(t));
+        }
+        let past_the_end = latest() + chrono::Duration::microseconds(1);
+        assert!(!in_range(&past_the_end));
+        assert_eq!(parse_instant(&format(&past_the_end)), None, "why the range ends there");
+        assert!(!in_range(&(earliest() - chrono::Duration::microseconds(1))));
     }
 
     #[test]

@@ -136,7 +136,28 @@ pub struct ExportJob {
     pub error: Option<String>,
     /// The name of the token that asked for it.
     pub requested_by: String,
+    /// While running: the worker renews this with every progress record; once it has passed, the
+    /// worker is taken for dead (process killed, Lambda timeout) and the job for failed.
+    #[serde(
+        default,
+        with = "event_model::time::rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lease_until: Option<DateTime<Utc>>,
 }
+
+/// How long a running job's worker may go without recording progress (it records it every
+/// second) before the job is taken for dead.
+pub const RUN_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a token's export slot is held for a job that has not started running yet (on AWS,
+/// until the jobs table's stream starts it; locally, while it waits for a free worker).
+pub const PENDING_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// What a client is told about a job whose worker stopped answering.
+pub const DEAD_WORKER_MESSAGE: &str =
+    "the export stopped before it finished (its worker stopped answering); request it again";
+/// What a client is told about a job whose stored record could not be read.
+pub const UNREADABLE_JOB_MESSAGE: &str = "this export's record could not be read; request it again";
 
 impl ExportJob {
     pub fn new(filters: EventFilter, requested_by: &str, now: DateTime<Utc>) -> Self {
@@ -150,7 +171,37 @@ impl ExportJob {
             finished_at: None,
             error: None,
             requested_by: requested_by.to_owned(),
+            lease_until: None,
         }
+    }
+
+    /// The job a store reports for a row it cannot read (set apart and marked failed): its id,
+    /// and the creation time that a UUID v7 id carries.
+    pub fn unreadable(id: Uuid) -> Self {
+        let created_at = id
+            .get_timestamp()
+            .and_then(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                DateTime::from_timestamp(secs as i64, nanos)
+            })
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        ExportJob {
+            id,
+            status: ExportStatus::Failed,
+            filters: EventFilter::default(),
+            rows: 0,
+            bytes: 0,
+            created_at,
+            finished_at: Some(created_at),
+            error: Some(UNREADABLE_JOB_MESSAGE.to_owned()),
+            requested_by: String::new(),
+            lease_until: None,
+        }
+    }
+
+    /// Whether the job is running under a lease that has passed: its worker is gone.
+    pub fn worker_is_dead(&self, now: DateTime<Utc>) -> bool {
+        self.status == ExportStatus::Running && self.lease_until.is_some_and(|lease| lease < now)
     }
 
     /// The key of the job's CSV object.
@@ -164,14 +215,34 @@ impl ExportJob {
     }
 }
 
+/// Export jobs, and the slots that cap how many one token may have at once.
+///
+/// A row a store cannot read never stops it: it is logged with its id, set apart (kept, but
+/// marked failed) and reported as [`ExportJob::unreadable`].
 #[async_trait]
 pub trait ExportJobStore: Send + Sync + 'static {
     async fn create_job(&self, job: &ExportJob) -> Result<(), StoreError>;
     async fn get_job(&self, id: Uuid) -> Result<Option<ExportJob>, StoreError>;
-    /// Records the job's progress or outcome.
-    async fn update_job(&self, job: &ExportJob) -> Result<(), StoreError>;
+    /// Records the progress or outcome of a job that is not finished yet; `false` (nothing
+    /// written) if it has finished meanwhile, e.g. marked failed because its lease passed.
+    async fn update_job(&self, job: &ExportJob) -> Result<bool, StoreError>;
     /// Jobs not yet finished (pending or running), so a restarted server can resume them.
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError>;
+    /// Atomically takes one of the `limit` export slots of `token` for `job` until `until`,
+    /// unless all are held (slots whose lease has passed are free again). Concurrent claims
+    /// never take more than `limit` slots between them.
+    async fn claim_slot(
+        &self,
+        token: &str,
+        job: Uuid,
+        limit: usize,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Extends the lease of `job`'s slot (a no-op if it holds none).
+    async fn renew_slot(&self, token: &str, job: Uuid, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Frees `job`'s slot (a no-op if it holds none).
+    async fn release_slot(&self, token: &str, job: Uuid) -> Result<(), StoreError>;
 }
 
 /// A download link and when it stops working.
@@ -188,6 +259,11 @@ pub trait ExportObjects: Send + Sync + 'static {
     async fn start(&self, key: &str) -> Result<Box<dyn ExportUpload>, StoreError>;
     /// A short-lived link that downloads `key` as an attachment named `file_name`.
     async fn download_link(&self, key: &str, file_name: &str) -> Result<DownloadLink, StoreError>;
+    /// Whether there is room for another export (a local folder has a size budget; a bucket
+    /// has none).
+    async fn has_room(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// An object being written. Chunks may be any size; the adapter buffers as its backend needs.

@@ -1,16 +1,23 @@
 //! Export jobs in their own table: the job as JSON, and the sparse `open` attribute that puts a
-//! pending or running job in the [`schema::OPEN_JOBS`] index.
+//! pending or running job in the [`schema::OPEN_JOBS`] index. Each token's export slots are
+//! items of the same table, claimed with a conditional write (DynamoDB has no conditional
+//! count, and the emulators have no transactions).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{DynamoStore, schema};
 use audit_storage::{ExportJob, ExportJobStore, StoreError};
 
-fn item(job: &ExportJob) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
+type Item = HashMap<String, AttributeValue>;
+
+fn item(job: &ExportJob) -> Result<Item, StoreError> {
     let body = serde_json::to_string(job).map_err(StoreError::unavailable)?;
-    let mut item = std::collections::HashMap::from([
+    let mut item = HashMap::from([
         (schema::JOB_ID.to_owned(), AttributeValue::S(job.id.to_string())),
         (schema::JOB.to_owned(), AttributeValue::S(body)),
     ]);
@@ -23,18 +30,20 @@ fn item(job: &ExportJob) -> Result<std::collections::HashMap<String, AttributeVa
     Ok(item)
 }
 
-fn parse(item: &std::collections::HashMap<String, AttributeValue>) -> Result<ExportJob, StoreError> {
-    match item.get(schema::JOB) {
-        Some(AttributeValue::S(body)) => {
-            serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("export job: {e}")))
-        }
-        _ => Err(StoreError::Corrupt("export job without a body".into())),
-    }
+/// Whether an SDK error is a refused condition.
+fn condition_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .is_some_and(|s| s.code() == Some("ConditionalCheckFailedException"))
 }
 
 impl DynamoStore {
-    async fn put_job(&self, job: &ExportJob, condition: &str) -> Result<(), StoreError> {
-        self.inner
+    /// Writes `job` if `condition` holds: `Ok(false)` if it does not.
+    async fn put_job(&self, job: &ExportJob, condition: &str) -> Result<bool, StoreError> {
+        let written = self
+            .inner
             .client
             .put_item()
             .table_name(&self.inner.names.jobs_table)
@@ -42,16 +51,65 @@ impl DynamoStore {
             .condition_expression(condition)
             .expression_attribute_names("#id", schema::JOB_ID)
             .send()
-            .await
-            .map(drop)
-            .map_err(StoreError::unavailable)
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
+    }
+
+    /// The job in `item`; if it cannot be read, the item is logged, set apart (its text moved to
+    /// [`schema::UNREADABLE_JOB`], a failed stub in its place, out of the open-jobs index) and
+    /// reported as [`ExportJob::unreadable`].
+    async fn read_or_set_apart(&self, item: &Item) -> Result<ExportJob, StoreError> {
+        let id = match item.get(schema::JOB_ID) {
+            Some(AttributeValue::S(id)) => id.clone(),
+            _ => return Err(StoreError::Corrupt("an export job item without an id".into())),
+        };
+        let body = match item.get(schema::JOB) {
+            Some(AttributeValue::S(body)) => body.clone(),
+            _ => String::new(),
+        };
+        let error = match serde_json::from_str::<ExportJob>(&body) {
+            Ok(job) => return Ok(job),
+            Err(e) => e,
+        };
+        tracing::error!(job = %id, error = %error, "an export job's record is unreadable; it is set apart and marked failed");
+        let stub = ExportJob::unreadable(Uuid::parse_str(&id).unwrap_or_default());
+        let stub_body = serde_json::to_string(&stub).map_err(StoreError::unavailable)?;
+        let marked = self
+            .inner
+            .client
+            .update_item()
+            .table_name(&self.inner.names.jobs_table)
+            .key(schema::JOB_ID, AttributeValue::S(id.clone()))
+            .update_expression("SET #u = :u, #j = :j REMOVE #o")
+            .condition_expression("#j = :u")
+            .expression_attribute_names("#u", schema::UNREADABLE_JOB)
+            .expression_attribute_names("#j", schema::JOB)
+            .expression_attribute_names("#o", schema::OPEN)
+            .expression_attribute_values(":u", AttributeValue::S(body))
+            .expression_attribute_values(":j", AttributeValue::S(stub_body))
+            .send()
+            .await;
+        if let Err(e) = marked
+            && !condition_failed(&e)
+        {
+            tracing::warn!(job = %id, error = %e, "could not mark an unreadable export job failed");
+        }
+        Ok(stub)
     }
 }
 
 #[async_trait]
 impl ExportJobStore for DynamoStore {
     async fn create_job(&self, job: &ExportJob) -> Result<(), StoreError> {
-        self.put_job(job, "attribute_not_exists(#id)").await
+        if self.put_job(job, "attribute_not_exists(#id)").await? {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("export job {} exists already", job.id)))
+        }
     }
 
     async fn get_job(&self, id: Uuid) -> Result<Option<ExportJob>, StoreError> {
@@ -65,11 +123,29 @@ impl ExportJobStore for DynamoStore {
             .send()
             .await
             .map_err(StoreError::unavailable)?;
-        out.item.as_ref().map(parse).transpose()
+        match &out.item {
+            None => Ok(None),
+            Some(item) => self.read_or_set_apart(item).await.map(Some),
+        }
     }
 
-    async fn update_job(&self, job: &ExportJob) -> Result<(), StoreError> {
-        self.put_job(job, "attribute_exists(#id)").await
+    async fn update_job(&self, job: &ExportJob) -> Result<bool, StoreError> {
+        // Only an open job is updated: a job marked failed (its lease passed) stays failed.
+        let written = self
+            .inner
+            .client
+            .put_item()
+            .table_name(&self.inner.names.jobs_table)
+            .set_item(Some(item(job)?))
+            .condition_expression("attribute_exists(#o)")
+            .expression_attribute_names("#o", schema::OPEN)
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError> {
@@ -89,7 +165,7 @@ impl ExportJobStore for DynamoStore {
             .await;
         let mut jobs = Vec::new();
         for item in pages {
-            let job = parse(&item.map_err(StoreError::unavailable)?)?;
+            let job = self.read_or_set_apart(&item.map_err(StoreError::unavailable)?).await?;
             // The index is eventually consistent: a job finished a moment ago may still be listed.
             if !job.status.is_finished() {
                 jobs.push(job);
@@ -97,4 +173,94 @@ impl ExportJobStore for DynamoStore {
         }
         Ok(jobs)
     }
+
+    async fn claim_slot(
+        &self,
+        token: &str,
+        job: Uuid,
+        limit: usize,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        for n in 0..limit {
+            // Free if never taken or its lease has passed; already ours if the SDK retried a
+            // claim whose answer was lost.
+            let claimed = self
+                .inner
+                .client
+                .put_item()
+                .table_name(&self.inner.names.jobs_table)
+                .item(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
+                .item(schema::SLOT_JOB, AttributeValue::S(job.to_string()))
+                .item(
+                    schema::SLOT_LEASE,
+                    AttributeValue::N(until.timestamp_micros().to_string()),
+                )
+                .condition_expression("attribute_not_exists(#id) OR #l < :now OR #j = :job")
+                .expression_attribute_names("#id", schema::JOB_ID)
+                .expression_attribute_names("#l", schema::SLOT_LEASE)
+                .expression_attribute_names("#j", schema::SLOT_JOB)
+                .expression_attribute_values(":now", AttributeValue::N(now.timestamp_micros().to_string()))
+                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .send()
+                .await;
+            match claimed {
+                Ok(_) => return Ok(true),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(StoreError::unavailable(e)),
+            }
+        }
+        Ok(false)
+    }
+
+    async fn renew_slot(&self, token: &str, job: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+        for n in 0..MAX_SLOTS_SEARCHED {
+            let renewed = self
+                .inner
+                .client
+                .update_item()
+                .table_name(&self.inner.names.jobs_table)
+                .key(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
+                .update_expression("SET #l = :l")
+                .condition_expression("#j = :job")
+                .expression_attribute_names("#l", schema::SLOT_LEASE)
+                .expression_attribute_names("#j", schema::SLOT_JOB)
+                .expression_attribute_values(":l", AttributeValue::N(until.timestamp_micros().to_string()))
+                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .send()
+                .await;
+            match renewed {
+                Ok(_) => return Ok(()),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(StoreError::unavailable(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn release_slot(&self, token: &str, job: Uuid) -> Result<(), StoreError> {
+        for n in 0..MAX_SLOTS_SEARCHED {
+            let released = self
+                .inner
+                .client
+                .delete_item()
+                .table_name(&self.inner.names.jobs_table)
+                .key(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
+                .condition_expression("#j = :job")
+                .expression_attribute_names("#j", schema::SLOT_JOB)
+                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .send()
+                .await;
+            match released {
+                Ok(_) => return Ok(()),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(StoreError::unavailable(e)),
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Slot numbers looked through to find a job's slot (the cap is 3; a few more in case it was
+/// configured higher once).
+const MAX_SLOTS_SEARCHED: usize = 8;

@@ -19,7 +19,9 @@
 //! days from the [`DAYS_BUCKET`] partition of [`BY_TIME`] instead of walking empty days.
 //!
 //! **Export-jobs table** (partition key [`JOB_ID`]): the job as JSON in [`JOB`], and [`OPEN`] set
-//! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`].
+//! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`]. The same
+//! table holds each token's export slots ([`slot_id`], with [`SLOT_JOB`] and [`SLOT_LEASE`]),
+//! claimed with conditional writes so the per-token cap holds under concurrent requests.
 
 /// Partition key of the events table.
 pub const ID: &str = "id";
@@ -55,6 +57,20 @@ pub const OPEN: &str = "open";
 pub const OPEN_VALUE: &str = "open";
 /// Sparse global secondary index over ([`OPEN`], [`JOB_ID`]): the unfinished jobs.
 pub const OPEN_JOBS: &str = "open_jobs";
+/// The unreadable text of a job that was set apart (its [`JOB`] then holds a failed stub).
+pub const UNREADABLE_JOB: &str = "unreadable_job";
+/// Prefix of an export slot's [`JOB_ID`]: `slot#<token>#<n>` (never a UUID, so never a job's id,
+/// and the export function ignores its stream record).
+pub const SLOT_PREFIX: &str = "slot#";
+/// The job holding a slot.
+pub const SLOT_JOB: &str = "job_id";
+/// Until when (epoch microseconds, N) a slot is held.
+pub const SLOT_LEASE: &str = "lease_until";
+
+/// The [`JOB_ID`] of slot `n` of `token`.
+pub fn slot_id(token: &str, n: usize) -> String {
+    format!("{SLOT_PREFIX}{token}#{n}")
+}
 
 /// Partitions each day's events are spread over in [`BY_TIME`] unless configured otherwise
 /// (`AUDIT_TIME_SHARDS`). Fixed for the life of a table: events are placed by it.

@@ -104,19 +104,68 @@ fn encode_component(text: &str) -> String {
         .collect()
 }
 
-/// Export files under a folder.
+/// Export files under a folder. Like the bucket's lifecycle rule, files older than `expiry` are
+/// removed ([`FileExports::remove_expired`]); new exports are refused while the files take more
+/// than `budget_bytes`.
 #[derive(Clone)]
 pub struct FileExports {
     root: PathBuf,
     signer: DownloadSigner,
+    expiry: std::time::Duration,
+    budget_bytes: u64,
 }
 
+/// The folder, under the root, that holds every export file.
+const EXPORTS_DIR: &str = "exports";
+
 impl FileExports {
+    /// Export files under `root`, kept one day, with a budget of 1 GiB.
     pub fn new(root: &Path, signer: DownloadSigner) -> Self {
         FileExports {
             root: root.to_path_buf(),
             signer,
+            expiry: std::time::Duration::from_secs(24 * 3600),
+            budget_bytes: 1 << 30,
         }
+    }
+
+    /// The same with another expiry and size budget.
+    pub fn with_limits(self, expiry: std::time::Duration, budget_bytes: u64) -> Self {
+        FileExports {
+            expiry,
+            budget_bytes,
+            ..self
+        }
+    }
+
+    /// Removes export files (finished or abandoned) last written more than the expiry ago;
+    /// returns how many were removed.
+    pub async fn remove_expired(&self) -> usize {
+        let dir = self.root.join(EXPORTS_DIR);
+        let expiry = self.expiry;
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for (path, meta) in files_in(&dir) {
+                let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
+                if age.is_some_and(|age| age > expiry) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) => tracing::warn!(error = %e, path = %path.display(), "could not remove an expired export file"),
+                    }
+                }
+            }
+            removed
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// Bytes the export files take now.
+    pub async fn used_bytes(&self) -> u64 {
+        let dir = self.root.join(EXPORTS_DIR);
+        tokio::task::spawn_blocking(move || files_in(&dir).iter().map(|(_, m)| m.len()).sum())
+            .await
+            .unwrap_or(0)
     }
 
     pub fn signer(&self) -> &DownloadSigner {
@@ -136,17 +185,40 @@ impl FileExports {
     }
 }
 
+/// The files directly in `dir` (exports are flat), with their metadata; none if it is missing.
+fn files_in(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .filter(|(_, m)| m.is_file())
+        .collect()
+}
+
 #[async_trait]
 impl ExportObjects for FileExports {
+    async fn has_room(&self) -> Result<bool, StoreError> {
+        Ok(self.used_bytes().await < self.budget_bytes)
+    }
+
     async fn start(&self, key: &str) -> Result<Box<dyn ExportUpload>, StoreError> {
         let path = self.path_of(key).ok_or(StoreError::InvalidPosition)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
+        if let Some(parent) = path.parent().map(Path::to_path_buf) {
+            tokio::task::spawn_blocking(move || crate::private::create_dir(&parent))
                 .await
+                .map_err(StoreError::unavailable)?
                 .map_err(StoreError::unavailable)?;
         }
         let part = path.with_extension("part");
-        let file = tokio::fs::File::create(&part).await.map_err(StoreError::unavailable)?;
+        let file = crate::private::async_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&part)
+            .await
+            .map_err(StoreError::unavailable)?;
         Ok(Box::new(FileUpload {
             file: tokio::io::BufWriter::with_capacity(1 << 20, file),
             part,

@@ -18,6 +18,7 @@ mod events;
 pub mod files;
 mod jobs;
 mod pool;
+pub mod private;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,14 @@ CREATE TABLE IF NOT EXISTS export_jobs (
     status   TEXT NOT NULL,
     job      TEXT NOT NULL                -- the ExportJob as JSON
 );
+-- A token's export slots (see ExportJobStore::claim_slot): a slot is held until its lease passes.
+CREATE TABLE IF NOT EXISTS export_slots (
+    token          TEXT NOT NULL,
+    slot           INTEGER NOT NULL,
+    job            TEXT NOT NULL,
+    lease_until_us INTEGER NOT NULL,
+    PRIMARY KEY (token, slot)
+) WITHOUT ROWID;
 "#;
 
 /// The SQLite event and export-job store. Cheap to clone.
@@ -90,8 +99,9 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(StoreError::unavailable)?;
+        private::create_dir(data_dir).map_err(StoreError::unavailable)?;
         let path = data_dir.join(DB_FILE);
+        make_private(&path).map_err(StoreError::unavailable)?;
         let conn = open_connection(&path)?;
         migrate(&conn)?;
         // Checkpoints run on their own thread (see `checkpoint`), not inside a writer's commit.
@@ -144,6 +154,27 @@ impl SqliteStore {
             })
             .await
             .map(|n| n.max(0) as u64)
+    }
+}
+
+/// Creates the database file `0600` before SQLite does (SQLite gives its WAL and shared-memory
+/// files the database file's mode), and makes an existing database, WAL and shared-memory file
+/// private too (data folders of earlier versions followed the umask).
+fn make_private(db: &Path) -> std::io::Result<()> {
+    match private::file_options().write(true).create_new(true).open(db) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = db.as_os_str().to_owned();
+                name.push(suffix);
+                let path = PathBuf::from(name);
+                if path.exists() {
+                    private::restrict(&path)?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

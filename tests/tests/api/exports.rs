@@ -144,17 +144,169 @@ async fn an_export_request_is_recorded_in_the_journal_under_the_token_that_asked
 
 #[tokio::test]
 async fn a_token_with_three_unfinished_exports_gets_429() {
-    use audit_storage::ExportJob;
     let app = spawn_app().await;
-    // Three jobs that never run, as if they were still waiting for a worker.
+    // Three slots held by jobs that never run, as if they were still waiting for a worker.
     let store = app.place.jobs().await;
+    let now = chrono::Utc::now();
     for _ in 0..3 {
-        let job = ExportJob::new(event_model::EventFilter::default(), "admin", chrono::Utc::now());
-        store.create_job(&job).await.unwrap();
+        let held = store
+            .claim_slot("admin", Uuid::now_v7(), 3, now, now + chrono::Duration::minutes(5))
+            .await
+            .unwrap();
+        assert!(held);
     }
     let response = app.post_json("/exports", Some(READ_TOKEN), &json!({})).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert!(
+        app.list_all("category=audit").await.is_empty(),
+        "a refused export is not recorded"
+    );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_slot_claims_of_one_token_take_exactly_three() {
+    let app = spawn_app().await;
+    let store = app.place.jobs().await;
+    let now = chrono::Utc::now();
+    let claims: Vec<_> = (0..30)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_slot("racer", Uuid::now_v7(), 3, now, now + chrono::Duration::minutes(5))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for claim in claims {
+        taken += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(taken, 3, "claims granted out of 30");
+    assert!(
+        store
+            .claim_slot("other", Uuid::now_v7(), 3, now, now + chrono::Duration::minutes(5))
+            .await
+            .unwrap(),
+        "another token has its own slots"
+    );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_export_requests_of_one_token_are_capped() {
+    let app = spawn_app().await;
+    // Enough events that an export takes longer than the requests take to arrive.
+    let events: Vec<Value> = (0..3_000)
+        .map(|i| custom(Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", &format!("row {i}")))
+        .collect();
+    app.ingest_all(&events).await;
+    let requests: Vec<_> = (0..30)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/exports"));
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(READ_TOKEN)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for request in requests {
+        match request.await.unwrap() {
+            StatusCode::ACCEPTED => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Exports that finished while others arrived free their slot, so a few more may pass; 30
+    // would mean no cap at all.
+    assert!((3..=6).contains(&accepted), "{accepted} of 30 accepted");
+    let records = app.list_all("category=audit").await;
+    assert_eq!(records.len(), accepted, "only accepted exports are recorded");
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_reported_failed_and_frees_its_slot() {
+    use audit_storage::{ExportJob, ExportStatus};
+    let app = spawn_app().await;
+    let store = app.place.jobs().await;
+    let now = chrono::Utc::now();
+    let gone = now - chrono::Duration::seconds(1);
+    // Three jobs whose worker renewed the lease and then died (a killed process, a Lambda timeout).
+    let mut dead = Vec::new();
+    for _ in 0..3 {
+        let mut job = ExportJob::new(
+            event_model::EventFilter::default(),
+            "admin",
+            now - chrono::Duration::minutes(5),
+        );
+        job.status = ExportStatus::Running;
+        job.lease_until = Some(gone);
+        store.create_job(&job).await.unwrap();
+        assert!(store.claim_slot("admin", job.id, 3, now, gone).await.unwrap());
+        dead.push(job.id);
+    }
+    let job: Value = app
+        .get(&format!("/exports/{}", dead[0]), Some(READ_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("stopped"), "{job}");
+    let fresh = app.export(&json!({})).await;
+    assert_eq!(
+        fresh["status"], "succeeded",
+        "the dead jobs' slots are free again: {fresh}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_export_job_is_set_apart_and_neither_exports_nor_a_restart_stop() {
+    let app = spawn_app().await;
+    let bad = Uuid::now_v7();
+    app.place.plant_unreadable_job(bad).await;
+    let first = app.export(&json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    // A restart reads the unfinished jobs: the unreadable one must not stop it.
+    let place = app.stop().await;
+    let app = crate::harness::spawn_app_with(place, Default::default()).await;
+    let job: Value = app
+        .get(&format!("/exports/{bad}"), Some(READ_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("could not be read"), "{job}");
+    let again = app.export(&json!({})).await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+}
+
+#[tokio::test]
+async fn an_export_folder_over_its_budget_refuses_new_exports() {
+    let place = crate::harness::new_place().await;
+    let options = crate::harness::Options {
+        export_budget_bytes: 0,
+        ..Default::default()
+    };
+    let app = crate::harness::spawn_app_with(place, options).await;
+    let response = app.post_json("/exports", Some(READ_TOKEN), &json!({})).await;
+    if app.backend() == crate::harness::Backend::DynamoDb {
+        // A bucket has no budget.
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        return;
+    }
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("budget"), "{body}");
     assert!(
         app.list_all("category=audit").await.is_empty(),
         "a refused export is not recorded"

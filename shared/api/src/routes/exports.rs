@@ -18,7 +18,7 @@ use super::json_body;
 use crate::AppState;
 use crate::auth::Reader;
 use crate::error::ApiError;
-use audit_storage::{AppendOutcome, ExportJob, ExportStatus, StoreError};
+use audit_storage::{AppendOutcome, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
 
 /// Exports one token may have pending or running at once.
 const MAX_UNFINISHED_PER_TOKEN: usize = 3;
@@ -45,21 +45,51 @@ async fn create(
         None => EventFilter::default(),
         Some(body) => EventFilter::from_json(&body).map_err(ApiError::Validation)?,
     };
-    let unfinished = state.jobs.unfinished_jobs().await?;
-    if unfinished.iter().filter(|j| j.requested_by == caller.0.name).count() >= MAX_UNFINISHED_PER_TOKEN {
+    if !state.objects.has_room().await? {
+        return Err(ApiError::InsufficientStorage(
+            "the export folder is over its size budget; wait for old exports to expire or ask the operator to raise the budget".into(),
+        ));
+    }
+    let now = Utc::now();
+    let job = ExportJob::new(filters, &caller.0.name, now);
+    // The cap is a slot claimed atomically (a conditional write), so concurrent requests never
+    // get past it together; it is taken before anything else so a refused request leaves no trace.
+    let claimed = state
+        .jobs
+        .claim_slot(
+            &job.requested_by,
+            job.id,
+            MAX_UNFINISHED_PER_TOKEN,
+            now,
+            now + PENDING_LEASE,
+        )
+        .await?;
+    if !claimed {
         return Err(ApiError::TooManyRequests(format!(
             "this token already has {MAX_UNFINISHED_PER_TOKEN} exports pending or running; wait for one to finish"
         )));
     }
-    let job = ExportJob::new(filters, &caller.0.name, Utc::now());
+    if let Err(e) = start(&state, &job).await {
+        if let Err(release) = state.jobs.release_slot(&job.requested_by, job.id).await {
+            tracing::warn!(error = %release, job = %job.id, "could not free the export slot of a request that failed");
+        }
+        return Err(e);
+    }
+    let status_url = format!("/exports/{}", job.id);
+    let body = json!({"id": job.id, "status": job.status, "status_url": status_url});
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+}
+
+/// Records the request in the journal, creates the job and launches it.
+async fn start(state: &AppState, job: &ExportJob) -> Result<(), ApiError> {
     // The journal records who exported what before the job exists, so nobody pulls the log out
     // unseen: if that record cannot be stored, there is no job. (On AWS, creating the job is
     // what starts it.)
-    if let Err(e) = record_request(&state, &job).await {
+    if let Err(e) = record_request(state, job).await {
         tracing::error!(error = %e, job = %job.id, "could not record an export request");
         return Err(ApiError::Unavailable);
     }
-    state.jobs.create_job(&job).await?;
+    state.jobs.create_job(job).await?;
     if let Err(e) = state.launcher.launch(job.id).await {
         tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
@@ -69,9 +99,7 @@ async fn create(
         state.jobs.update_job(&failed).await?;
         return Err(ApiError::Unavailable);
     }
-    let status_url = format!("/exports/{}", job.id);
-    let body = json!({"id": job.id, "status": job.status, "status_url": status_url});
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+    Ok(())
 }
 
 /// Stores the `audit.export_requested` event of `job`.
@@ -96,6 +124,7 @@ async fn status(_reader: Reader, State(state): State<AppState>, Path(id): Path<S
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no export with id {id}")))?;
+    let job = crate::export::settle_dead_worker(state.jobs.as_ref(), job, Utc::now()).await?;
     let link = match job.status {
         ExportStatus::Succeeded => Some(state.objects.download_link(&job.object_key(), &job.file_name()).await?),
         _ => None,
