@@ -173,8 +173,8 @@ impl NewEvent {
                         field("actor"),
                         format!("must be 1 to {} characters long", limits::MAX_ACTOR_CHARS),
                     ));
-                } else if has_control(s) {
-                    errors.push(FieldError::new(field("actor"), CONTROL_MESSAGE));
+                } else if let Some(problem) = name_problem(s) {
+                    errors.push(FieldError::new(field("actor"), problem));
                 }
                 Some(s.as_str())
             }
@@ -450,6 +450,60 @@ pub(crate) fn has_control(s: &str) -> bool {
     })
 }
 
+/// What a client is told about an invisible character in a name.
+pub(crate) const INVISIBLE_MESSAGE: &str = "must not contain invisible characters (zero-width spaces and joiners, soft hyphens, word joiners, byte order marks, directional marks, line or paragraph separators, tag characters or other format characters): they make one name look like another";
+/// What a client is told about a name that is not in Unicode NFC.
+pub(crate) const NFC_MESSAGE: &str =
+    "must be in Unicode normalization form C (NFC): the same name in other forms would look alike and not match";
+
+/// Characters that show as nothing, or as nearly nothing, so that a name holding them looks like
+/// one without (`ad\u{200B}min` shows as `admin`): every character of General Category Cf
+/// (format), the line and paragraph separators (Zl, Zp), and the rest of Unicode's
+/// Default_Ignorable_Code_Point (Hangul fillers, variation selectors, the combining grapheme
+/// joiner), as of Unicode 16. Letters from other scripts that look like Latin ones (Cyrillic
+/// `ѕуѕtеm`) are not here: they are real names, and show as what they are in a font that tells
+/// scripts apart.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD                  // soft hyphen
+        | 0x034F                // combining grapheme joiner
+        | 0x0600..=0x0605       // Arabic number signs
+        | 0x061C                // Arabic letter mark
+        | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x115F..=0x1160       // Hangul fillers
+        | 0x17B4..=0x17B5       // Khmer inherent vowels
+        | 0x180B..=0x180F       // Mongolian variation selectors and vowel separator
+        | 0x200B..=0x200F       // zero-width space, non-joiner, joiner; LRM, RLM
+        | 0x2028..=0x202E       // line and paragraph separators; bidirectional embeddings and overrides
+        | 0x2060..=0x206F       // word joiner, invisible operators, isolates, deprecated format characters
+        | 0x3164 | 0xFFA0       // Hangul fillers
+        | 0xFE00..=0xFE0F       // variation selectors
+        | 0xFEFF                // zero-width no-break space, byte order mark
+        | 0xFFF0..=0xFFFB       // interlinear annotation characters (and reserved ignorables)
+        | 0x110BD | 0x110CD     // Kaithi number signs
+        | 0x13430..=0x1343F     // Egyptian hieroglyph format controls
+        | 0x1BCA0..=0x1BCA3     // shorthand format controls
+        | 0x1D173..=0x1D17A     // musical symbol format controls
+        | 0xE0000..=0xE0FFF     // tag characters, variation selectors supplement
+    )
+}
+
+/// Why `name` (an actor, or an `actor` filter) cannot be taken, if it cannot: control or
+/// bidirectional characters, invisible characters, or a form other than NFC. One name has one
+/// spelling, so what shows alike is alike.
+pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
+    if has_control(name) {
+        Some(CONTROL_MESSAGE)
+    } else if name.chars().any(is_invisible) {
+        Some(INVISIBLE_MESSAGE)
+    } else if !unicode_normalization::is_nfc(name) {
+        Some(NFC_MESSAGE)
+    } else {
+        None
+    }
+}
+
 /// What identifies an event's content: a retry of the same event has the same fingerprint. `time`
 /// counts only when the client sent it.
 fn content_fingerprint(
@@ -629,6 +683,48 @@ mod tests {
             ["params.username", "message"]
         );
         assert!(parse(json!({"actor": "a\tb", "type": "auth.logged_in"})).is_ok());
+    }
+
+    #[test]
+    fn invisible_characters_in_an_actor_are_rejected() {
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{00AD}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{E0041}',
+            '\u{180E}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{034F}',
+        ] {
+            let actor = format!("ad{c}min");
+            let errors = parse(json!({"actor": actor, "type": "auth.logged_in"})).unwrap_err();
+            assert_eq!(errors[0].field, "actor", "U+{:04X}", c as u32);
+            assert!(errors[0].message.contains("invisible"), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn an_actor_must_be_nfc_and_lookalikes_from_other_scripts_are_names() {
+        let decomposed = "Jose\u{0301}";
+        assert_eq!(
+            fields(json!({"actor": decomposed, "type": "auth.logged_in"})),
+            ["actor"]
+        );
+        assert!(parse(json!({"actor": "José", "type": "auth.logged_in"})).is_ok());
+        assert!(
+            parse(json!({"actor": "ѕуѕtеm", "type": "auth.logged_in"})).is_ok(),
+            "Cyrillic"
+        );
+        assert!(parse(json!({"actor": "иван.петров", "type": "auth.logged_in"})).is_ok());
     }
 
     #[test]

@@ -207,9 +207,26 @@ impl EventFilter {
     }
 }
 
-/// Case-insensitive substring test, folding case for every script (not only ASCII).
+/// Case-insensitive substring test, folding case for every script (not only ASCII): what `q`
+/// means. Every store matches `q` through [`fold`], so an indexed answer and a scanned answer are
+/// the same.
 pub fn contains_folded(haystack: &str, needle: &str) -> bool {
-    haystack.to_lowercase().contains(&needle.to_lowercase())
+    fold(haystack).contains(&fold(needle))
+}
+
+/// The one case folding of the service, used wherever `q` is matched (the scan, the SQLite
+/// trigram index, DynamoDB's `search` attribute): each character lower-cased on its own with
+/// Rust's Unicode tables, and the Greek final sigma `ς` taken as `σ`. Character by character,
+/// not word by word, so `ΟΔΟΣ` (folded `οδοσ`) is found in `ΟΔΟΣΑ` (folded `οδοσα`), which
+/// context-sensitive lower-casing (`οδος`) would miss.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        for lower in c.to_lowercase() {
+            out.push(if lower == 'ς' { 'σ' } else { lower });
+        }
+    }
+    out
 }
 
 fn type_category(code: &str) -> Category {
@@ -340,8 +357,22 @@ fn bound(value: Option<Value>, name: &str, end_of_day: bool, errors: &mut Vec<Fi
     }
 }
 
+/// A text filter (`actor` or `q`). `actor` is held to the rules of actors (no invisible
+/// characters, NFC); `q` may not hold invisible characters either (it could never be told apart
+/// from the same text without them), nor control characters.
 fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let value = value?;
+    let problem = |s: &str| {
+        if name == "actor" {
+            crate::event::name_problem(s)
+        } else if s.chars().any(char::is_control) || crate::event::has_control(s) {
+            Some(crate::event::CONTROL_MESSAGE)
+        } else if s.chars().any(crate::event::is_invisible) {
+            Some(crate::event::INVISIBLE_MESSAGE)
+        } else {
+            None
+        }
+    };
     match value.as_str() {
         Some(s) if s.chars().count() > MAX_FILTER_CHARS => {
             errors.push(FieldError::new(
@@ -350,11 +381,13 @@ fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Optio
             ));
             None
         }
-        Some(s) if s.chars().any(char::is_control) || crate::event::has_control(s) => {
-            errors.push(FieldError::new(name, crate::event::CONTROL_MESSAGE));
-            None
-        }
-        Some(s) => Some(s.to_owned()),
+        Some(s) => match problem(s) {
+            Some(message) => {
+                errors.push(FieldError::new(name, message));
+                None
+            }
+            None => Some(s.to_owned()),
+        },
         None => {
             errors.push(FieldError::new(name, "must be a string"));
             None
@@ -505,5 +538,13 @@ mod tests {
     fn search_folds_case_beyond_ascii() {
         assert!(contains_folded("ÄRGER im Büro", "ärger"));
         assert!(contains_folded("Analysis Finished", "FINISHED"));
+    }
+
+    #[test]
+    fn search_folds_greek_final_sigma_georgian_and_cherokee() {
+        assert!(contains_folded("ΟΔΟΣΑ", "ΟΔΟΣ"));
+        assert!(contains_folded("οδος", "ΟΔΟΣ"));
+        assert!(contains_folded("ოდა", "ᲝᲓᲐ"), "Georgian Mtavruli folds to Mkhedruli");
+        assert!(contains_folded("Ꭰ", "ꭰ"), "Cherokee");
     }
 }

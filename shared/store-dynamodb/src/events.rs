@@ -293,7 +293,8 @@ impl Filter {
         list(&mut f, "ft", schema::TYPE, &filter.types);
         if let Some(q) = &filter.q {
             f.names.insert("#fs".into(), schema::SEARCH.into());
-            f.values.insert(":fq".into(), AttributeValue::S(q.to_lowercase()));
+            f.values
+                .insert(":fq".into(), AttributeValue::S(event_model::filter::fold(q)));
             parts.push("contains(#fs, :fq)".into());
         }
         if !parts.is_empty() {

@@ -10,7 +10,7 @@
 //! | [`TIME_BUCKET`] | S | `YYYY-MM-DD#<shard>`: partition key of [`BY_TIME`]; [`DAYS_BUCKET`] for day markers |
 //! | [`ACTOR`] | S | partition key of [`BY_ACTOR`] |
 //! | [`TIME_ID`] | S | `<time>#<id>` (fixed width): sort key of both indexes; `YYYY-MM-DD` for day markers |
-//! | [`SEARCH`] | S | lower-cased message, a line feed, lower-cased actor: what `q` looks in |
+//! | [`SEARCH`] | S | folded message, a line feed, folded actor ([`search_text`]): what `q` looks in |
 //! | [`EXPIRES_AT`] | N | TTL in epoch seconds, when a retention period is configured |
 //! | `time`, `category`, `type`, `message`, `duration_ms`, `params` (JSON text), `source`, `received_at`, `fingerprint`, `write_id` | | the rest of the event |
 //!
@@ -102,10 +102,11 @@ pub fn time_bucket(day: chrono::NaiveDate, shard: u32) -> String {
     format!("{}#{shard}", day.format("%Y-%m-%d"))
 }
 
-/// The lower-cased text `q` is looked for in. The line feed keeps a match from spanning message
-/// and actor (`q` may not hold control characters).
+/// The folded text (`event_model::filter::fold`) `q` is looked for in. The line feed keeps a
+/// match from spanning message and actor (`q` may not hold control characters).
 pub fn search_text(message: &str, actor: &str) -> String {
-    format!("{}\n{}", message.to_lowercase(), actor.to_lowercase())
+    use event_model::filter::fold;
+    format!("{}\n{}", fold(message), fold(actor))
 }
 
 #[cfg(test)]

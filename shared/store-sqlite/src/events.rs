@@ -296,12 +296,13 @@ fn page_sql(
     let mut rare_terms = None;
     let mut needle = None;
     if let Some(q) = &filter.q {
-        if let Some(terms) = fts_trigrams(q)
+        let folded = event_model::filter::fold(q);
+        if let Some(terms) = fts_trigrams(&folded)
             && count_matches(conn, &terms, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS
         {
             rare_terms = Some(arg(terms.into()));
         }
-        needle = Some(arg(q.to_lowercase().into()));
+        needle = Some(arg(folded.into()));
     }
 
     enum Driver {

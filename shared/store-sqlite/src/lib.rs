@@ -58,8 +58,10 @@ CREATE TABLE IF NOT EXISTS category_index (
     category TEXT NOT NULL, time_us INTEGER NOT NULL, id BLOB NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (category, time_us, id)
 ) WITHOUT ROWID;
+-- Holds audit_fold(message) and audit_fold(actor): the service's own case folding, so the index
+-- and the confirming check agree (the tokenizer's folding uses SQLite's older Unicode tables).
 CREATE VIRTUAL TABLE IF NOT EXISTS events_search
-    USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 0', detail = none, columnsize = 0);
+    USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 1', detail = none, columnsize = 0);
 CREATE TABLE IF NOT EXISTS index_state (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     indexed_upto INTEGER NOT NULL         -- events with seq <= this are in every batch-filled index
@@ -178,10 +180,30 @@ fn make_private(db: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The schema's version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema's version, kept in `PRAGMA user_version`. Version 2: the trigram index holds
+/// folded text (`audit_fold`) and is case-sensitive; version 1's is rebuilt when opened.
+const SCHEMA_VERSION: i64 = 2;
 
-/// Creates the schema in a new database, or checks that an existing one has this version's.
+/// Rebuilds version 1's trigram index (the tokenizer folded case) over folded text, in one
+/// transaction: the events already indexed are indexed again; the rest the writer indexes as usual.
+fn upgrade_from_1(conn: &Connection) -> Result<(), StoreError> {
+    tracing::info!("upgrading the database to schema version 2: rebuilding the search index (once)");
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DROP TABLE events_search;
+         CREATE VIRTUAL TABLE events_search
+             USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 1', detail = none, columnsize = 0);
+         INSERT INTO events_search (rowid, message, actor)
+             SELECT seq, audit_fold(message), audit_fold(actor) FROM events
+             WHERE seq <= (SELECT indexed_upto FROM index_state);
+         PRAGMA user_version = 2;
+         COMMIT;",
+    )
+    .map_err(StoreError::unavailable)
+}
+
+/// Creates the schema in a new database, or checks that an existing one has this version's
+/// (upgrading version 1).
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -193,7 +215,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             |r| r.get(0),
         )
         .map_err(StoreError::unavailable)?;
-    if has_events && version != SCHEMA_VERSION {
+    if has_events && version == 1 {
+        upgrade_from_1(conn)?;
+    } else if has_events && version != SCHEMA_VERSION {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {version}, this build reads version {SCHEMA_VERSION}"
         )));
@@ -215,6 +239,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(StoreError::unavailable)?;
+    pool::register_functions(&conn).map_err(StoreError::unavailable)?;
     Ok(conn)
 }
 
@@ -473,6 +498,35 @@ mod tests {
         drop(conn);
         let err = SqliteStore::open(dir.path()).err().expect("refused");
         assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_gets_its_search_index_rebuilt_over_folded_text() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store.append(vec![event(ID, "a", "ᲛᲐᲠᲗᲚᲘ სიტყვა")]).await;
+        store.close().await;
+        // Make it what version 1 wrote: the tokenizer's own folding over the raw text.
+        let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TABLE events_search;
+             CREATE VIRTUAL TABLE events_search USING fts5 (message, actor, content = '',
+                 tokenize = 'trigram case_sensitive 0', detail = none, columnsize = 0);
+             INSERT INTO events_search (rowid, message, actor) SELECT seq, message, actor FROM events;
+             UPDATE index_state SET indexed_upto = (SELECT max(seq) FROM events);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let filter = EventFilter {
+            q: Some("მართლი".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(store.query(&filter, 10, None).await.unwrap().events.len(), 1);
+        let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[tokio::test]

@@ -51,34 +51,30 @@ impl ReaderPool {
         let conn = super::open_connection(&self.path)?;
         conn.execute_batch("PRAGMA query_only = 1;")
             .map_err(StoreError::unavailable)?;
-        register_functions(&conn).map_err(StoreError::unavailable)?;
         Ok(conn)
     }
 }
 
-/// `audit_contains(message, actor, needle)`: whether `needle` (already lower-cased) is a
-/// case-insensitive substring of the message or the actor, folding case for every script. It
-/// confirms the trigram index's candidates and filters scans for terms too short or too common
-/// for the index to help.
-fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    conn.create_scalar_function(
-        "audit_contains",
-        3,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let message = ctx
-                .get_raw(0)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let actor = ctx
-                .get_raw(1)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let needle = ctx
-                .get_raw(2)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            Ok(message.to_lowercase().contains(needle) || actor.to_lowercase().contains(needle))
-        },
-    )
+/// The store's SQL functions, on every connection (see [`super::open_connection`]):
+/// - `audit_fold(text)`: [`event_model::filter::fold`], the service's one case folding; the
+///   trigram index holds folded text (its tokenizer's own folding uses older Unicode tables).
+/// - `audit_contains(message, actor, needle)`: whether `needle` (already folded) is a substring
+///   of the folded message or actor. It confirms the trigram index's candidates and filters scans
+///   for terms too short or too common for the index to help.
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let text = |ctx: &rusqlite::functions::Context<'_>, i: usize| -> rusqlite::Result<String> {
+        ctx.get_raw(i)
+            .as_str()
+            .map(str::to_owned)
+            .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+    };
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("audit_fold", 1, flags, move |ctx| {
+        Ok(event_model::filter::fold(&text(ctx, 0)?))
+    })?;
+    conn.create_scalar_function("audit_contains", 3, flags, move |ctx| {
+        let needle = text(ctx, 2)?;
+        Ok(event_model::filter::fold(&text(ctx, 0)?).contains(&needle)
+            || event_model::filter::fold(&text(ctx, 1)?).contains(&needle))
+    })
 }

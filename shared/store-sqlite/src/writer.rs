@@ -162,7 +162,7 @@ fn fill_indexes(conn: &mut Connection, min: i64) {
         }
         let to = last.min(from + INDEX_MAX);
         for fill in [
-            "INSERT INTO events_search (rowid, message, actor) SELECT seq, message, actor FROM events WHERE seq > ?1 AND seq <= ?2",
+            "INSERT INTO events_search (rowid, message, actor) SELECT seq, audit_fold(message), audit_fold(actor) FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO actor_index SELECT actor, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO category_index SELECT category, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
         ] {
