@@ -243,10 +243,11 @@ async function main() {
   await link.waitFor({ timeout: 30000 });
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
   const csv = await readFile(await download.path(), 'utf8');
-  const lines = csv.trimEnd().split(/\r?\n/);
-  assert.equal(lines[0], 'time,actor,category,type,message,duration_ms,id');
+  assert.ok(csv.startsWith('\ufeff'), 'the CSV starts with the BOM that Excel needs');
+  const lines = csv.slice(1).trimEnd().split(/\r?\n/);
+  assert.equal(lines[0], 'time,actor,category,type,message,duration_ms,id,received_at,source');
   const expected = await apiIds(exportFilters);
-  assert.deepEqual(lines.slice(1).map((l) => l.split(',').at(-1)), expected, 'the CSV holds the listing');
+  assert.deepEqual(lines.slice(1).map((l) => l.split(',').at(-3)), expected, 'the CSV holds the listing');
   assert.ok(expected.length > 0);
   assert.match(download.suggestedFilename(), /^audit-log-.*\.csv$/);
   log(`export: ${expected.length} rows downloaded as ${download.suggestedFilename()}, equal to the listing`);

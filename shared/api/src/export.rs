@@ -113,6 +113,9 @@ impl ExportWorker {
             .and_then(|w| Ok(w.into_inner()?))
             .map_err(StoreError::unavailable)?;
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024 * 1024);
+        if job.bom {
+            chunk.extend_from_slice(event_model::csv_row::UTF8_BOM);
+        }
         chunk.extend_from_slice(&header);
         let mut after: Option<String> = None;
         let mut last_progress = Instant::now();

@@ -1,5 +1,7 @@
 //! The CSV form of the journal (SPEC §3.4): RFC 4180 quoting (by the `csv` crate), a fixed
-//! header, and cells that a spreadsheet would run as a formula defused with a leading `'`.
+//! header, and cells that a spreadsheet would run as a formula defused with a `'` (see
+//! [`defuse`]). The seed's seven columns come first; `received_at` and `source` follow, so a
+//! backdated `time` (sent by a client) or a row from an unexpected sender can be told apart.
 
 use std::io::Write;
 
@@ -7,7 +9,21 @@ use crate::event::Event;
 use crate::time;
 
 /// The header row.
-pub const HEADER: [&str; 7] = ["time", "actor", "category", "type", "message", "duration_ms", "id"];
+pub const HEADER: [&str; 9] = [
+    "time",
+    "actor",
+    "category",
+    "type",
+    "message",
+    "duration_ms",
+    "id",
+    "received_at",
+    "source",
+];
+
+/// The UTF-8 byte order mark: Excel reads a CSV file as UTF-8 only when it starts with one
+/// (without it, `иван.петров` shows as mojibake in the local code page).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Writes the header, then one row per event.
 pub struct CsvWriter<W: Write> {
@@ -41,6 +57,8 @@ impl<W: Write> CsvWriter<W> {
             message: &event.message,
             duration_ms: event.duration_ms,
             id: event.id,
+            received_at: event.received_at,
+            source: &event.source,
         })
     }
 
@@ -51,6 +69,7 @@ impl<W: Write> CsvWriter<W> {
         let duration = row.duration_ms.map(|d| d.to_string()).unwrap_or_default();
         let mut id = uuid::Uuid::encode_buffer();
         let id = row.id.hyphenated().encode_lower(&mut id);
+        let received_at = time::format(&row.received_at);
         self.inner.write_record([
             time.as_str(),
             &defuse(row.actor),
@@ -59,6 +78,8 @@ impl<W: Write> CsvWriter<W> {
             &defuse(row.message),
             &duration,
             id,
+            received_at.as_str(),
+            &defuse(row.source),
         ])
     }
 
@@ -78,14 +99,47 @@ pub struct CsvRow<'a> {
     pub message: &'a str,
     pub duration_ms: Option<u64>,
     pub id: uuid::Uuid,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub source: &'a str,
 }
 
-/// Prefixes `'` to a cell a spreadsheet would read as a formula (OWASP's CSV injection advice).
+/// Whether a spreadsheet may take text starting with `c` as a formula: `=`, `+`, `-`, `@`, tab
+/// and CR (OWASP's list), and their fullwidth and small forms (`＝＋－＠`, `﹦﹢﹣﹫`), which
+/// spreadsheets in East Asian locales read as the ASCII ones.
+fn starts_formula(c: char) -> bool {
+    matches!(
+        c,
+        '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠' | '﹦' | '﹢' | '﹣' | '﹫'
+    )
+}
+
+/// Defuses a cell a spreadsheet could run as a formula, with a `'` (which spreadsheets read as
+/// "text follows" and do not show):
+/// - before a cell that starts like a formula (OWASP's CSV injection advice);
+/// - after every `;` that is followed by a formula start. Spreadsheets whose list separator is
+///   `;` (Excel and LibreOffice in most of continental Europe) open a CSV by splitting each line
+///   at every `;`, and honour quotes only at the start of a piece, so `ok;=1+1;x` inside one
+///   quoted cell would become three cells, the middle one a formula. `;'=1+1` stays text there.
 pub fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
+    let leading = cell.chars().next().is_some_and(starts_formula);
+    let after_semicolon = cell
+        .char_indices()
+        .any(|(i, c)| c == ';' && cell[i + 1..].chars().next().is_some_and(starts_formula));
+    if !leading && !after_semicolon {
+        return cell.into();
     }
+    let mut out = String::with_capacity(cell.len() + 2);
+    if leading {
+        out.push('\'');
+    }
+    let mut chars = cell.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ';' && chars.peek().copied().is_some_and(starts_formula) {
+            out.push('\'');
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -97,7 +151,7 @@ mod tests {
     fn event(actor: &str, message: &str) -> Event {
         let now = time::parse_instant("2026-11-27T10:00:00Z").unwrap();
         NewEvent::parse(
-            &json!({"id": "01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10", "actor": actor, "type": "custom.x", "message": message, "duration_ms": 7}),
+            &json!({"id": "01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10", "time": "2026-11-27T09:00:00Z", "actor": actor, "type": "custom.x", "message": message, "duration_ms": 7}),
             "",
             now,
             "s",
@@ -114,13 +168,44 @@ mod tests {
         String::from_utf8(w.into_inner().unwrap()).unwrap()
     }
 
+    const HEADER_LINE: &str = "time,actor,category,type,message,duration_ms,id,received_at,source\r\n";
+
     #[test]
     fn the_header_comes_first_and_rows_end_in_crlf() {
-        assert_eq!(csv_of(&[]), "time,actor,category,type,message,duration_ms,id\r\n");
+        assert_eq!(csv_of(&[]), HEADER_LINE);
         assert_eq!(
             csv_of(&[event("alice", "Hello")]),
-            "time,actor,category,type,message,duration_ms,id\r\n2026-11-27T10:00:00.000000Z,alice,custom,custom.x,Hello,7,01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10\r\n"
+            format!(
+                "{HEADER_LINE}2026-11-27T09:00:00.000000Z,alice,custom,custom.x,Hello,7,01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10,2026-11-27T10:00:00.000000Z,s\r\n"
+            ),
+            "a backdated time shows beside when it was received, and who sent it"
         );
+    }
+
+    #[test]
+    fn fullwidth_and_small_formula_starts_are_defused_like_ascii_ones() {
+        for start in ["＝", "＋", "－", "＠", "﹦", "﹢", "﹣", "﹫"] {
+            assert_eq!(defuse(&format!("{start}1+1")), format!("'{start}1+1"));
+        }
+    }
+
+    #[test]
+    fn a_semicolon_cannot_start_a_formula_in_a_spreadsheet_that_splits_on_it() {
+        let out = csv_of(&[event("a", "ok;=1+1;x")]);
+        let row = out.lines().nth(1).unwrap();
+        assert_eq!(
+            row,
+            "2026-11-27T09:00:00.000000Z,a,custom,custom.x,ok;'=1+1;x,7,01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10,2026-11-27T10:00:00.000000Z,s"
+        );
+        // Split as a `;` spreadsheet does: no piece starts a formula.
+        for piece in row.split(';') {
+            assert!(
+                !piece.chars().next().is_some_and(starts_formula),
+                "{piece:?} in {row:?}"
+            );
+        }
+        assert_eq!(defuse("a;b; =c"), "a;b; =c", "a space before `=` is text already");
+        assert_eq!(defuse("=a;@b"), "'=a;'@b");
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub struct ExportJob {
         skip_serializing_if = "Option::is_none"
     )]
     pub lease_until: Option<DateTime<Utc>>,
+    /// Whether the file starts with the UTF-8 byte order mark (which Excel needs to read UTF-8).
+    #[serde(default)]
+    pub bom: bool,
 }
 
 /// How long a running job's worker may go without recording progress (it records it every
@@ -172,6 +175,7 @@ impl ExportJob {
             error: None,
             requested_by: requested_by.to_owned(),
             lease_until: None,
+            bom: true,
         }
     }
 
@@ -196,6 +200,7 @@ impl ExportJob {
             error: Some(UNREADABLE_JOB_MESSAGE.to_owned()),
             requested_by: String::new(),
             lease_until: None,
+            bom: false,
         }
     }
 

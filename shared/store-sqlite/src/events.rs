@@ -34,8 +34,8 @@ use crate::{SharedError, SqliteStore};
 const RARE_TERM_ROWS: usize = 5_000;
 
 const COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
-/// The columns of a CSV row, first in [`COLUMNS`]' order.
-const CSV_COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms";
+/// The columns of a CSV row (the first seven in [`COLUMNS`]' order).
+const CSV_COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, source, received_at";
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -129,6 +129,10 @@ impl EventStore for SqliteStore {
                     let time = chrono::DateTime::from_timestamp_micros(time_us)
                         .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(1, time_us))?;
                     let duration: Option<i64> = row.get(6)?;
+                    let received_at = row.get_ref(8)?.as_str()?;
+                    let received_at = event_model::time::parse_instant(received_at).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, "received_at".into())
+                    })?;
                     writer
                         .write_row(&CsvRow {
                             time,
@@ -138,6 +142,8 @@ impl EventStore for SqliteStore {
                             message: row.get_ref(5)?.as_str()?,
                             duration_ms: duration.map(|d| d as u64),
                             id,
+                            received_at,
+                            source: row.get_ref(7)?.as_str()?,
                         })
                         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                     rows += 1;

@@ -3,7 +3,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+const HEADER: &str = "time,actor,category,type,message,duration_ms,id,received_at,source\r\n";
+
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').expect("the file starts with the UTF-8 BOM");
     csv::Reader::from_reader(text.as_bytes())
         .records()
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())
@@ -52,7 +55,7 @@ async fn an_export_holds_exactly_the_paged_listing_as_csv() {
     );
     let text = response.text().await.unwrap();
     assert_eq!(job["bytes"], text.len());
-    assert!(text.starts_with("time,actor,category,type,message,duration_ms,id\r\n"));
+    assert!(text.starts_with(&format!("\u{feff}{HEADER}")));
 
     let rows = csv_rows(&text);
     assert_eq!(rows.len(), listing.len());
@@ -71,6 +74,8 @@ async fn an_export_holds_exactly_the_paged_listing_as_csv() {
             shown,
             event["duration_ms"].as_u64().map(|d| d.to_string()).unwrap_or_default(),
             event["id"].as_str().unwrap().to_owned(),
+            event["received_at"].as_str().unwrap().to_owned(),
+            event["source"].as_str().unwrap().to_owned(),
         ];
         assert_eq!(row[..], expected[..]);
     }
@@ -94,7 +99,19 @@ async fn an_export_with_no_match_is_the_header_only() {
         .text()
         .await
         .unwrap();
-    assert_eq!(text, "time,actor,category,type,message,duration_ms,id\r\n");
+    assert_eq!(text, format!("\u{feff}{HEADER}"));
+    let plain = app.export(&json!({"actor": "nobody", "bom": false})).await;
+    assert_eq!(plain["bom"], false);
+    let text = app
+        .client
+        .get(plain["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, HEADER, "without the BOM when asked");
 }
 
 #[tokio::test]
