@@ -56,8 +56,9 @@ pub fn routes(state: AppState) -> Router {
     routes::of(Surface::All).with_state(state)
 }
 
-/// The layers every route gets: each request gets an `x-request-id` (kept if the caller sent
-/// one) that is echoed in the response and recorded in the request's log span.
+/// The layers every route gets: each request gets an `x-request-id` (kept if the caller sent a
+/// safe one, see [`is_safe_request_id`]) that is echoed in the response and recorded in the
+/// request's log span.
 pub fn layers(router: Router) -> Router {
     router
         .layer(
@@ -68,4 +69,28 @@ pub fn layers(router: Router) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// Longest request id kept from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a caller's request id may go into the logs as it is: 1 to 128 ASCII letters, digits,
+/// `-`, `_`, `.` or `:` (UUIDs, ULIDs, W3C trace ids and AWS request ids all fit). Anything else
+/// could forge log lines or fields, so it is replaced by a new id.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// Removes a request id that is not [`is_safe_request_id`], so a new one is made for the request.
+async fn drop_unsafe_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let unsafe_ids = request
+        .headers()
+        .get_all(&REQUEST_ID)
+        .iter()
+        .any(|v| !is_safe_request_id(v.as_bytes()));
+    if unsafe_ids || request.headers().get_all(&REQUEST_ID).iter().count() > 1 {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }

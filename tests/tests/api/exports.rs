@@ -6,7 +6,9 @@ use uuid::Uuid;
 const HEADER: &str = "time,actor,category,type,message,duration_ms,id,received_at,source\r\n";
 
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    let text = text.strip_prefix('\u{feff}').expect("the file starts with the UTF-8 BOM");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("the file starts with the UTF-8 BOM");
     csv::Reader::from_reader(text.as_bytes())
         .records()
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())

@@ -23,6 +23,38 @@ async fn health_is_public_and_every_response_has_a_request_id() {
 }
 
 #[tokio::test]
+async fn a_request_id_that_could_forge_log_lines_is_replaced() {
+    let app = spawn_app().await;
+    let long = "a".repeat(129);
+    for forged in [
+        "x\" level=error msg=\"admin logged in",
+        "tab\tseparated",
+        "ünïcode",
+        long.as_str(),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", forged)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, forged);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "a new id: {id}");
+    }
+    let kept = "1-67891233-abcdef012345678912345678:span.7_x";
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], kept);
+}
+
+#[tokio::test]
 async fn the_catalog_lists_the_59_product_types_and_the_audit_type_with_labels_and_params() {
     let app = spawn_app().await;
     let body: Value = app.get("/catalog", Some(READ_TOKEN)).await.json().await.unwrap();

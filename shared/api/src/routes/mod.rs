@@ -3,6 +3,7 @@
 mod events;
 mod exports;
 mod meta;
+mod numbers;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
@@ -72,9 +73,17 @@ pub(crate) fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice::<Strict>(&body)
-        .map(|Strict(value)| Some(value))
-        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))
+    let Strict(value) = serde_json::from_slice::<Strict>(&body)
+        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
+    if let Some(number) = numbers::first_inexact(&body) {
+        return Err(ApiError::Validation(vec![event_model::FieldError::new(
+            "body",
+            format!(
+                "the number {number} cannot be kept exactly (beyond a 64-bit integer or a double's precision); send it as a string"
+            ),
+        )]));
+    }
+    Ok(Some(value))
 }
 
 /// A JSON value whose objects have no repeated key: `{"actor": "a", "actor": "b"}` is refused,
