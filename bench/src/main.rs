@@ -65,6 +65,19 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// Clients that give up on slow searches: `clients` searches for a term no event holds, too
+    /// short for the trigram index (a whole scan each), whose clients hang up after `hang_up_ms`;
+    /// prints the CPU-seconds the server spends on them in all (seeds `data_dir` like `read`).
+    Hangups {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 12)]
+        clients: usize,
+        #[arg(long, default_value_t = 300)]
+        hang_up_ms: u64,
+    },
     /// Many clients mixing ingest, queries and exports against the local server (embedded store).
     Load {
         #[arg(long, default_value_t = 50)]
@@ -139,6 +152,12 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             samples,
         } => read(&server_bin, events, &data_dir, samples).await,
+        Bench::Hangups {
+            events,
+            data_dir,
+            clients,
+            hang_up_ms,
+        } => hangups(&server_bin, events, &data_dir, clients, hang_up_ms).await,
         Bench::Load { clients, secs } => load::run(&server_bin, clients, secs).await,
         Bench::Lambda {
             bin_dir,
@@ -421,7 +440,8 @@ async fn store_append(mut batches: Vec<Vec<event_model::NewEvent>>, appenders: u
     Ok(started.elapsed().as_secs_f64())
 }
 
-async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> anyhow::Result<()> {
+/// Seeds `data_dir` up to `events` events (keeping what it holds); returns how many it holds.
+async fn seed_to(data_dir: &Path, events: usize) -> anyhow::Result<u64> {
     let store = SqliteStore::open(data_dir)?;
     let have = store.count_events().await?;
     if have < events as u64 {
@@ -451,7 +471,70 @@ async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> any
     }
     let total = store.count_events().await?;
     store.close().await;
+    Ok(total)
+}
 
+/// CPU-seconds (user + system) process `pid` has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at `) `; utime and stime are
+    // fields 14 and 15, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn hangups(bin: &Path, events: usize, data_dir: &Path, clients: usize, hang_up_ms: u64) -> anyhow::Result<()> {
+    let total = seed_to(data_dir, events).await?;
+    let server = Server::start(bin, data_dir).await?;
+    // Let start-up work (index catch-up) settle before measuring.
+    let mut last = cpu_secs(server.pid());
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = cpu_secs(server.pid());
+        if now - last < 0.02 {
+            break;
+        }
+        last = now;
+    }
+    println!("\n== hang-ups: {clients} searches for `zq` on {total} events, clients gone after {hang_up_ms} ms ==");
+    let before = cpu_secs(server.pid());
+    let started = Instant::now();
+    let searches: Vec<_> = (0..clients)
+        .map(|_| {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_millis(hang_up_ms))
+                .build()
+                .expect("a client");
+            let url = format!("{}/events?q=zq", server.base);
+            tokio::spawn(async move { client.get(url).bearer_auth(READ_TOKEN).send().await.is_ok() })
+        })
+        .collect();
+    let mut answered = 0;
+    for search in searches {
+        answered += usize::from(search.await?);
+    }
+    // Wait until the server is idle again.
+    let mut last = cpu_secs(server.pid());
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = cpu_secs(server.pid());
+        if now - last < 0.01 {
+            break;
+        }
+        last = now;
+    }
+    let spent = cpu_secs(server.pid()) - before;
+    println!(
+        "{answered} of {clients} answered before the hang-up; the server spent {spent:.2} CPU-seconds on them (idle again {:.1} s after the first request)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> anyhow::Result<()> {
+    let total = seed_to(data_dir, events).await?;
     let server = Server::start(bin, data_dir).await?;
     println!("\n== query: first page (limit 50) on {total} events, {samples} samples per shape ==");
     let day = (chrono::Utc::now() - chrono::Duration::days(3))

@@ -77,6 +77,7 @@ impl EventStore for SqliteStore {
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
             .transpose()?;
         let filter = filter.clone();
+        let _search = self.search_permit(&filter).await?;
         let rows = self
             .inner
             .readers
@@ -106,6 +107,7 @@ impl EventStore for SqliteStore {
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
             .transpose()?;
         let filter = filter.clone();
+        let _search = self.search_permit(&filter).await?;
         let written = self
             .inner
             .readers
@@ -245,6 +247,24 @@ fn query_page(
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), read_row)?;
     rows.collect()
+}
+
+impl SqliteStore {
+    /// A permit to run a read with `q` (see `Inner::searches`); none needed without `q`.
+    async fn search_permit(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, StoreError> {
+        if filter.q.is_none() {
+            return Ok(None);
+        }
+        self.inner
+            .searches
+            .acquire()
+            .await
+            .map(Some)
+            .map_err(StoreError::unavailable)
+    }
 }
 
 /// The SELECT of one page of `columns` (plain column names) under `filter`, and its arguments.

@@ -95,6 +95,9 @@ pub struct SqliteStore {
 struct Inner {
     writer: writer::Writer,
     readers: pool::ReaderPool,
+    /// Permits for reads with `q`, which may scan rather than use the trigram index: at most one
+    /// per core runs at once, so a burst of unindexed searches cannot take every core.
+    searches: tokio::sync::Semaphore,
     path: PathBuf,
 }
 
@@ -111,8 +114,14 @@ impl SqliteStore {
             .map_err(StoreError::unavailable)?;
         let writer = writer::Writer::start(conn, open_connection(&path)?);
         let readers = pool::ReaderPool::new(path.clone());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(SqliteStore {
-            inner: Arc::new(Inner { writer, readers, path }),
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                searches: tokio::sync::Semaphore::new(cores.max(2)),
+                path,
+            }),
         })
     }
 
@@ -140,6 +149,11 @@ impl SqliteStore {
         if let Ok(inner) = Arc::try_unwrap(self.inner) {
             let _ = tokio::task::spawn_blocking(move || inner.writer.close()).await;
         }
+    }
+
+    /// Reads running now (a read whose caller went away counts until SQLite has stopped it).
+    pub fn reads_in_progress(&self) -> usize {
+        self.inner.readers.running()
     }
 
     /// How many stored events are not yet in the batch-filled indexes (they are still found,
@@ -527,6 +541,46 @@ mod tests {
         let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_whose_caller_goes_away_is_interrupted() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let now = chrono::Utc::now();
+        for chunk in 0..60 {
+            let batch: Vec<NewEvent> = (0..5_000)
+                .map(|i| {
+                    let input = json!({"id": uuid::Uuid::now_v7(), "time": "2026-01-01T00:00:00Z",
+                        "actor": format!("user{}", i % 30), "type": "custom.t",
+                        "message": format!("a message that does not hold the term, {chunk}/{i}")});
+                    NewEvent::parse(&input, "", now, "test").unwrap()
+                })
+                .collect();
+            store.append(batch).await;
+        }
+        // A term too short for the trigram index, found nowhere: a scan of all 300,000 events.
+        let filter = EventFilter {
+            q: Some("zq".into()),
+            ..EventFilter::default()
+        };
+        let started = std::time::Instant::now();
+        let whole = store.query(&filter, 50, None).await.unwrap();
+        let scan = started.elapsed();
+        assert!(whole.events.is_empty());
+        let cut = scan / 4;
+        let abandoned = tokio::time::timeout(cut, store.query(&filter, 50, None)).await;
+        assert!(abandoned.is_err(), "the caller gave up after {cut:?}");
+        let gave_up = std::time::Instant::now();
+        while store.reads_in_progress() > 0 && gave_up.elapsed() < scan {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let stopped_after = gave_up.elapsed();
+        assert_eq!(store.reads_in_progress(), 0);
+        assert!(
+            stopped_after < scan / 4,
+            "the abandoned scan stopped {stopped_after:?} after its caller left; a whole scan takes {scan:?}"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use audit_storage::StoreError;
 use rusqlite::Connection;
@@ -14,6 +15,31 @@ const MAX_IDLE: usize = 8;
 pub(crate) struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Reads running on a blocking thread now.
+    running: std::sync::Arc<AtomicUsize>,
+}
+
+/// Interrupts a read whose caller has gone (the future was dropped: the client hung up, or the
+/// request timed out), so SQLite stops at its next step instead of scanning on for nobody.
+/// Disarmed once the read has returned.
+struct InterruptOnDrop(Option<rusqlite::InterruptHandle>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.interrupt();
+            tracing::debug!("a read was abandoned by its caller and interrupted");
+        }
+    }
+}
+
+/// Counts a read as running until its blocking work ends (even after its caller has gone).
+struct Running(std::sync::Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ReaderPool {
@@ -21,10 +47,17 @@ impl ReaderPool {
         ReaderPool {
             path,
             idle: Mutex::new(Vec::new()),
+            running: std::sync::Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Runs `f` on a pooled connection on a blocking thread.
+    /// Reads running now, abandoned ones included until SQLite has stopped them.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread. If the returned future is dropped
+    /// before `f` is done, the connection is interrupted and not returned to the pool.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -34,12 +67,17 @@ impl ReaderPool {
             Some(conn) => conn,
             None => self.connect()?,
         };
+        let mut interrupt = InterruptOnDrop(Some(conn.get_interrupt_handle()));
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let running = Running(self.running.clone());
         let (conn, result) = tokio::task::spawn_blocking(move || {
+            let _running = running;
             let result = f(&conn);
             (conn, result)
         })
         .await
         .map_err(StoreError::unavailable)?;
+        interrupt.0 = None;
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < MAX_IDLE {
             idle.push(conn);
