@@ -43,6 +43,8 @@ pub struct Options {
     pub tokens: Option<String>,
     /// The export folder's size budget.
     pub export_budget_bytes: u64,
+    /// Requests per second and burst per token; none by default (tests send in bursts).
+    pub rate_limit: Option<(std::num::NonZeroU32, std::num::NonZeroU32)>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
                 audit_api::hash_token(READ_TOKEN)
             )),
             export_budget_bytes: 1 << 30,
+            rate_limit: None,
         }
     }
 }
@@ -233,6 +236,7 @@ pub async fn spawn_app_with(place: Arc<Place>, options: Options) -> TestApp {
         header_timeout: options.header_timeout,
         request_timeout: options.request_timeout,
         export_budget_bytes: options.export_budget_bytes,
+        rate_limit: options.rate_limit,
         ..place.config()
     };
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,6 +1,7 @@
 //! Settings of `audit-local serve`. Flags win over their environment twins.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use audit_store_dynamodb::Names;
@@ -34,6 +35,9 @@ pub struct ServeConfig {
     /// The export folder's size budget (`AUDIT_EXPORT_BUDGET_MB`, default 1024 MiB): over it,
     /// new exports are refused until old ones expire.
     pub export_budget_bytes: u64,
+    /// Requests per second and burst allowed to each token (`AUDIT_RATE_LIMIT`, default 100 a
+    /// second with bursts of 200); `None` for no limit.
+    pub rate_limit: Option<(NonZeroU32, NonZeroU32)>,
 }
 
 impl ServeConfig {
@@ -51,6 +55,10 @@ impl ServeConfig {
             request_timeout: std::time::Duration::from_secs(30),
             export_expiry: std::time::Duration::from_secs(24 * 3600),
             export_budget_bytes: 1024 << 20,
+            rate_limit: Some((
+                NonZeroU32::new(100).expect("non-zero"),
+                NonZeroU32::new(200).expect("non-zero"),
+            )),
         }
     }
 }

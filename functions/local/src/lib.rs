@@ -5,6 +5,7 @@
 //! - [`config`]: the settings of `serve`, from flags and environment.
 //! - [`secrets`]: the data folder's signing key and the first-start token generation.
 //! - [`downloads`]: the route that serves signed export links (the local presigned URL).
+//! - [`ratelimit`]: requests per token (429 with `Retry-After` beyond them).
 //! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
 //! - [`serve`]: the HTTP loop, with header and request timeouts and a graceful shutdown.
 //! - [`ui`]: the admin UI's page and assets at `/`.
@@ -12,6 +13,7 @@
 
 pub mod config;
 pub mod downloads;
+pub mod ratelimit;
 pub mod secrets;
 pub mod seed;
 pub mod serve;
@@ -73,6 +75,9 @@ impl App {
             launcher: launcher.clone(),
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
+            limits: config
+                .rate_limit
+                .map(|(per_second, burst)| Arc::new(ratelimit::TokenRateLimit::new(per_second, burst)) as _),
         };
         let mut routes = audit_api::routes(state).merge(ui::router());
         if let Some(downloads) = downloads {

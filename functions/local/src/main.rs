@@ -47,6 +47,9 @@ enum Command {
         /// Size budget of the data folder's export files, in MiB: over it, new exports are refused.
         #[arg(long, env = "AUDIT_EXPORT_BUDGET_MB", default_value_t = 1024)]
         export_budget_mb: u64,
+        /// Requests each token may send per second (a burst may be twice that); 0 for no limit.
+        #[arg(long, env = "AUDIT_RATE_LIMIT", default_value_t = 100)]
+        rate_limit: u32,
         #[command(flatten)]
         cloud: CloudArgs,
     },
@@ -125,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
             store,
             export_expiry_hours,
             export_budget_mb,
+            rate_limit,
             cloud,
         } => {
             let config = ServeConfig {
@@ -138,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
                 link_ttl: chrono::Duration::seconds(link_ttl_secs.max(1)),
                 export_expiry: std::time::Duration::from_secs(export_expiry_hours.saturating_mul(3600)),
                 export_budget_bytes: export_budget_mb.saturating_mul(1 << 20),
+                rate_limit: std::num::NonZeroU32::new(rate_limit)
+                    .map(|r| (r, r.saturating_mul(std::num::NonZeroU32::new(2).expect("non-zero")))),
                 ..ServeConfig::new(data_dir)
             };
             let listener = tokio::net::TcpListener::bind(addr)

@@ -140,6 +140,9 @@ fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller,
     if entry.role != needed {
         return Err(ApiError::Forbidden(needed));
     }
+    if let Some(limits) = &state.limits {
+        limits.check(&entry.name).map_err(ApiError::RateLimited)?;
+    }
     Ok(Caller {
         name: entry.name.clone(),
         role: entry.role,

@@ -34,6 +34,8 @@ pub enum ApiError {
     LinkRefused(String),
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("this token has sent too many requests; retry after {} s", retry_after_secs(.0))]
+    RateLimited(std::time::Duration),
     #[error("the request took longer than the server allows; send it again, faster")]
     RequestTimeout,
     #[error("the store is unavailable; retry later")]
@@ -57,6 +59,11 @@ impl std::fmt::Display for FieldErrors<'_> {
 }
 
 struct FieldErrors<'a>(&'a [FieldError]);
+
+/// Whole seconds to wait, rounded up (`Retry-After` takes seconds), at least 1.
+fn retry_after_secs(wait: &std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -95,6 +102,7 @@ impl ApiError {
             ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::InsufficientStorage(_) => (
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -134,6 +142,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::RateLimited(wait) = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
                 ApiError::BadToken => r#"Bearer error="invalid_token""#,

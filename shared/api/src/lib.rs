@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker, NotServedHere, TaskLauncher};
+// `RateLimit` is defined below, beside `AppState`.
 pub use routes::Surface;
 
 /// What the handlers share: the stores, the token set, the cursor key and the export launcher.
@@ -36,6 +37,15 @@ pub struct AppState {
     pub launcher: Arc<dyn ExportLauncher>,
     pub tokens: Arc<TokenSet>,
     pub cursor_key: CursorKey,
+    /// Requests per token, when this entry point limits them (the local server; on AWS, API
+    /// Gateway's throttling does).
+    pub limits: Option<Arc<dyn RateLimit>>,
+}
+
+/// A limit on how often one caller (a token's name) may call.
+pub trait RateLimit: Send + Sync + 'static {
+    /// `Err(wait)` when `caller` has used up its requests for now and may call again after `wait`.
+    fn check(&self, caller: &str) -> Result<(), std::time::Duration>;
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -126,6 +126,7 @@ impl Config {
             launcher,
             tokens: Arc::new(self.tokens),
             cursor_key: CursorKey::new(&self.signing_key),
+            limits: None,
         }
     }
 }

@@ -79,3 +79,61 @@ async fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_flooding_token_gets_429_with_retry_after_and_does_not_starve_another_token() {
+    use std::num::NonZeroU32;
+    const OTHER_READ: &str = "another-read-token";
+    let options = crate::harness::Options {
+        tokens: Some(format!(
+            "svc-ingest:ingest:{},admin:read:{},auditor:read:{}",
+            audit_api::hash_token(crate::harness::INGEST_TOKEN),
+            audit_api::hash_token(crate::harness::READ_TOKEN),
+            audit_api::hash_token(OTHER_READ)
+        )),
+        rate_limit: Some((NonZeroU32::new(5).unwrap(), NonZeroU32::new(10).unwrap())),
+        ..Default::default()
+    };
+    let app = crate::harness::spawn_app_with(crate::harness::new_place().await, options).await;
+    let app = std::sync::Arc::new(app);
+    // One token floods with 200 requests, 20 at a time.
+    let flood: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut limited = Vec::new();
+                for _ in 0..10 {
+                    let response = app.get("/events?limit=1", Some(crate::harness::READ_TOKEN)).await;
+                    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        let retry_after = response.headers()["retry-after"]
+                            .to_str()
+                            .unwrap()
+                            .parse::<u64>()
+                            .unwrap();
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        limited.push((retry_after, body["type"].as_str().unwrap().to_owned()));
+                    }
+                }
+                limited
+            })
+        })
+        .collect();
+    // Meanwhile the other token reads, within its own limit.
+    for _ in 0..5 {
+        let response = app.get("/events?limit=1", Some(OTHER_READ)).await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "the other token is not starved"
+        );
+    }
+    let mut limited = Vec::new();
+    for task in flood {
+        limited.extend(task.await.unwrap());
+    }
+    assert!(limited.len() >= 150, "{} of 200 flood requests limited", limited.len());
+    for (retry_after, kind) in &limited {
+        assert!((1..=2).contains(retry_after), "Retry-After: {retry_after}");
+        assert_eq!(kind, "urn:audit-log:problem:rate-limited");
+    }
+}
