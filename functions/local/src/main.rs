@@ -113,6 +113,47 @@ impl CloudArgs {
     }
 }
 
+/// Progress of `seed` on a terminal (stderr): events written, rate and time left, redrawn at
+/// most twice a second. Nothing when stderr is not a terminal (a log, a pipe).
+struct Progress {
+    total: usize,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    on_terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let now = std::time::Instant::now();
+        Progress {
+            total,
+            started: now,
+            last: now,
+            on_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    fn show(&mut self, done: usize) {
+        if !self.on_terminal || self.last.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / secs.max(0.001);
+        let left = (self.total.saturating_sub(done)) as f64 / rate.max(1.0);
+        eprint!(
+            "\rseeding: {done} of {} events, {rate:.0} events/s, about {left:.0} s left   ",
+            self.total
+        );
+    }
+
+    fn finish(&self) {
+        if self.on_terminal {
+            eprint!("\r{:70}\r", "");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -184,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
                 })
             });
             let (mut created, mut existing) = (0usize, 0usize);
+            let mut progress = Progress::new(events);
             while let Some(batch) = rx.recv().await {
                 for outcome in store.append(batch).await {
                     match outcome {
@@ -192,7 +234,9 @@ async fn main() -> anyhow::Result<()> {
                         AppendOutcome::Failed(e) => return Err(e).context("storing seeded events"),
                     }
                 }
+                progress.show(created + existing);
             }
+            progress.finish();
             producer.await?;
             store.close().await;
             println!(

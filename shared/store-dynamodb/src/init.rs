@@ -67,9 +67,18 @@ pub async fn create_tables(client: &Client, names: &Names) -> anyhow::Result<()>
     for table in [&names.events_table, &names.jobs_table] {
         wait_active(client, table).await?;
     }
+    for table in [&names.events_table, &names.jobs_table] {
+        enable_ttl(client, table).await;
+    }
+    Ok(())
+}
+
+/// Turns on TTL (on [`schema::EXPIRES_AT`]) for `table`. An endpoint without TTL (dynalite) gets
+/// one readable warning line; the SDK's detail goes to the debug log.
+async fn enable_ttl(client: &Client, table: &str) {
     let ttl = client
         .update_time_to_live()
-        .table_name(&names.events_table)
+        .table_name(table)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
                 .attribute_name(schema::EXPIRES_AT)
@@ -80,10 +89,16 @@ pub async fn create_tables(client: &Client, names: &Names) -> anyhow::Result<()>
         .send()
         .await;
     if let Err(e) = ttl {
-        // dynalite has no TTL; on AWS the template turns it on as well.
-        tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "TTL not enabled");
+        let code = e
+            .as_service_error()
+            .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+            .unwrap_or("no answer");
+        tracing::warn!(
+            "TTL is not on for table {table} ({code}): items are kept until removed by hand. \
+             Emulators such as dynalite have no TTL; on AWS the SAM template turns it on."
+        );
+        tracing::debug!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "UpdateTimeToLive");
     }
-    Ok(())
 }
 
 fn created<O>(

@@ -20,6 +20,7 @@ fn item(job: &ExportJob) -> Result<Item, StoreError> {
     let mut item = HashMap::from([
         (schema::JOB_ID.to_owned(), AttributeValue::S(job.id.to_string())),
         (schema::JOB.to_owned(), AttributeValue::S(body)),
+        (schema::EXPIRES_AT.to_owned(), expires_after(job.created_at)),
     ]);
     if !job.status.is_finished() {
         item.insert(
@@ -28,6 +29,12 @@ fn item(job: &ExportJob) -> Result<Item, StoreError> {
         );
     }
     Ok(item)
+}
+
+/// The TTL value [`schema::JOB_RETENTION_DAYS`] after `t`.
+fn expires_after(t: DateTime<Utc>) -> AttributeValue {
+    let at = t + chrono::Duration::days(schema::JOB_RETENTION_DAYS);
+    AttributeValue::N(at.timestamp().to_string())
 }
 
 /// Whether an SDK error is a refused condition.

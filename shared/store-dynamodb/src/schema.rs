@@ -33,7 +33,8 @@ pub const ACTOR: &str = "actor";
 pub const TIME_ID: &str = "time_id";
 /// What `q` is matched against with `contains()`.
 pub const SEARCH: &str = "search";
-/// The TTL attribute.
+/// The TTL attribute (epoch seconds), of events (when a retention period is configured) and of
+/// export jobs and slots ([`JOB_RETENTION_DAYS`]).
 pub const EXPIRES_AT: &str = "expires_at";
 pub const CATEGORY: &str = "category";
 pub const TYPE: &str = "type";
@@ -59,6 +60,10 @@ pub const OPEN_VALUE: &str = "open";
 pub const OPEN_JOBS: &str = "open_jobs";
 /// The unreadable text of a job that was set apart (its [`JOB`] then holds a failed stub).
 pub const UNREADABLE_JOB: &str = "unreadable_job";
+/// How long a job's item is kept after it was created (the jobs table's TTL, on
+/// [`EXPIRES_AT`]); a slot's item is kept this long after its lease.
+pub const JOB_RETENTION_DAYS: i64 = 30;
+
 /// Prefix of an export slot's [`JOB_ID`]: `slot#<token>#<n>` (never a UUID, so never a job's id,
 /// and the export function ignores its stream record).
 pub const SLOT_PREFIX: &str = "slot#";
