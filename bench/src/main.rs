@@ -443,7 +443,12 @@ async fn store_append(mut batches: Vec<Vec<event_model::NewEvent>>, appenders: u
 }
 
 /// Seeds `data_dir` up to `events` events (keeping what it holds); returns how many it holds.
+/// With `events` 0 the folder is not opened at all (so a server of another version can be
+/// measured on it).
 async fn seed_to(data_dir: &Path, events: usize) -> anyhow::Result<u64> {
+    if events == 0 {
+        return Ok(0);
+    }
     let store = SqliteStore::open(data_dir)?;
     let have = store.count_events().await?;
     if have < events as u64 {

@@ -65,7 +65,23 @@ where
     S::Error: std::fmt::Debug,
 {
     let LambdaEvent { payload, context } = event;
-    if let Some(records) = payload.get("Records").and_then(Value::as_array) {
+    let records = payload.get("Records").and_then(Value::as_array);
+    if let Some(records) = records.filter(|r| r.iter().any(|r| r["eventSource"] == "aws:sqs")) {
+        // The on-failure queue: stream batches that failed every retry. Their jobs never started.
+        for (from, to) in given_up_batches(records) {
+            let margin = chrono::Duration::seconds(2);
+            let failed = audit_api::export::fail_never_started(
+                worker.jobs.as_ref(),
+                from - margin,
+                to + margin,
+                chrono::Utc::now(),
+            )
+            .await?;
+            tracing::warn!(failed, "a stream batch was given up; its jobs are marked failed");
+        }
+        return Ok(json!({ "batchItemFailures": [] }));
+    }
+    if let Some(records) = records {
         for id in new_jobs(records) {
             // The worker records a failure in the job itself; an error here is the store's, and
             // failing the invocation lets the event source mapping retry it.
@@ -91,9 +107,37 @@ fn new_jobs(records: &[Value]) -> Vec<Uuid> {
         .collect()
 }
 
+/// The arrival times (first, last) of each stream batch named by the on-failure queue's messages
+/// (Lambda's `DDBStreamBatchInfo`; the message does not carry the records themselves).
+fn given_up_batches(records: &[Value]) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let instant = |v: &Value| v.as_str().and_then(event_model::time::parse_instant);
+    records
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
+        .filter_map(|body| {
+            let info = &body["DDBStreamBatchInfo"];
+            Some((
+                instant(&info["approximateArrivalOfFirstRecord"])?,
+                instant(&info["approximateArrivalOfLastRecord"])?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_up_batch_is_read_from_the_on_failure_message() {
+        let body = json!({"requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"approximateArrivalOfFirstRecord": "2026-12-01T10:00:00.100Z",
+                                   "approximateArrivalOfLastRecord": "2026-12-01T10:00:00.900Z", "batchSize": 1}});
+        let records = json!([{"eventSource": "aws:sqs", "body": body.to_string()}, {"eventSource": "aws:sqs", "body": "not json"}]);
+        let batches = given_up_batches(records.as_array().unwrap());
+        assert_eq!(batches.len(), 1);
+        assert_eq!(event_model::time::format(&batches[0].0), "2026-12-01T10:00:00.100000Z");
+    }
 
     #[test]
     fn only_inserted_jobs_are_run() {

@@ -166,6 +166,38 @@ impl From<StoreError> for WriteError {
     }
 }
 
+/// What a client is told about a job that was never started (on AWS: the jobs table's stream
+/// record that starts it failed every retry and was given up).
+pub const NEVER_STARTED_MESSAGE: &str =
+    "the export could not be started (starting it failed and was given up); request it again";
+
+/// Marks failed the jobs still pending (never started) that were created between `from` and
+/// `to` (the arrival times of a stream batch that Lambda gave up on, as its on-failure message
+/// gives them), and frees their slots; returns how many. A job that started is left to its
+/// lease.
+pub async fn fail_never_started(
+    jobs: &dyn ExportJobStore,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut failed = 0;
+    for mut job in jobs.unfinished_jobs().await? {
+        if job.status != ExportStatus::Pending || job.created_at < from || job.created_at > to {
+            continue;
+        }
+        tracing::warn!(job = %job.id, "an export was never started; the job is marked failed");
+        job.status = ExportStatus::Failed;
+        job.error = Some(NEVER_STARTED_MESSAGE.to_owned());
+        job.finished_at = Some(now);
+        if jobs.update_job(&job).await? {
+            jobs.release_slot(&job.requested_by, job.id).await?;
+            failed += 1;
+        }
+    }
+    Ok(failed)
+}
+
 /// Marks a running job whose lease has passed as failed (its worker is gone: process killed,
 /// Lambda timeout) and frees its slot; returns the job as it now stands.
 pub async fn settle_dead_worker(
