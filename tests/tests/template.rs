@@ -114,3 +114,149 @@ fn each_function_is_a_binary_of_the_workspace() {
         assert!(text.contains(&format!("name = \"{binary}\"")), "{binary} is a [[bin]]");
     }
 }
+
+/// `!Tag value` as ("Tag", value text), e.g. ("GetAtt", "ExportJobsTable.StreamArn").
+fn tagged(value: &Value) -> (String, String) {
+    match value {
+        Value::Tagged(t) => (
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            t.value.as_str().unwrap_or_default().to_owned(),
+        ),
+        other => (String::new(), other.as_str().unwrap_or_default().to_owned()),
+    }
+}
+
+#[test]
+fn the_jobs_table_expires_jobs_and_is_protected() {
+    let t = template();
+    let props = &t["Resources"]["ExportJobsTable"]["Properties"];
+    assert_eq!(props["TimeToLiveSpecification"]["AttributeName"], schema::EXPIRES_AT);
+    assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(props["DeletionProtectionEnabled"], true);
+}
+
+#[test]
+fn the_export_function_reads_only_its_own_stream_and_gives_up_into_a_queue() {
+    let t = template();
+    let function = &t["Resources"]["ExportFunction"]["Properties"];
+    assert_eq!(tagged(&function["Role"]), ("GetAtt".into(), "ExportRole.Arn".into()));
+    assert!(
+        function["Policies"].is_null(),
+        "no SAM policies (they would add the managed stream role)"
+    );
+    let stream = &function["Events"]["NewJobs"]["Properties"];
+    assert_eq!(
+        tagged(&stream["DestinationConfig"]["OnFailure"]["Destination"]),
+        ("GetAtt".into(), "ExportStartFailures.Arn".into())
+    );
+    let given_up = &function["Events"]["GivenUpStarts"];
+    assert_eq!(given_up["Type"], "SQS");
+    assert_eq!(
+        tagged(&given_up["Properties"]["Queue"]),
+        ("GetAtt".into(), "ExportStartFailures.Arn".into())
+    );
+
+    let statements = t["Resources"]["ExportRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .clone();
+    let actions = |s: &Value| -> Vec<String> {
+        s["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for statement in &statements {
+        assert_ne!(statement["Resource"].as_str(), Some("*"), "{statement:?}");
+    }
+    let stream_reads = statements
+        .iter()
+        .find(|s| actions(s).contains(&"dynamodb:GetRecords".to_owned()))
+        .expect("a statement for the stream");
+    assert_eq!(
+        tagged(&stream_reads["Resource"]),
+        ("GetAtt".into(), "ExportJobsTable.StreamArn".into())
+    );
+    let on_jobs = statements
+        .iter()
+        .find(|s| actions(s).contains(&"dynamodb:DeleteItem".to_owned()))
+        .expect("a statement for the jobs table");
+    for needed in [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ] {
+        assert!(
+            actions(on_jobs).contains(&needed.to_owned()),
+            "{needed}: the slots need it"
+        );
+    }
+}
+
+#[test]
+fn the_api_is_throttled_and_logged_and_downloads_are_logged() {
+    let t = template();
+    let api = &t["Resources"]["HttpApi"]["Properties"];
+    assert_eq!(
+        tagged(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]),
+        ("Ref".into(), "ApiRateLimit".into())
+    );
+    for route in ["POST /events", "POST /exports"] {
+        assert_eq!(
+            tagged(&api["RouteSettings"][route]["ThrottlingBurstLimit"]).0,
+            "Ref",
+            "{route}"
+        );
+    }
+    assert_eq!(
+        tagged(&api["AccessLogSettings"]["DestinationArn"]),
+        ("GetAtt".into(), "ApiAccessLogs.Arn".into())
+    );
+    let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(format).is_ok(), "JSON lines");
+    assert!(!format.to_lowercase().contains("authorization"));
+    let bucket = &t["Resources"]["ExportsBucket"]["Properties"];
+    assert_eq!(
+        tagged(&bucket["LoggingConfiguration"]["DestinationBucketName"]),
+        ("Ref".into(), "AccessLogsBucket".into())
+    );
+}
+
+#[test]
+fn every_function_has_error_and_throttle_alarms_and_the_queue_and_table_have_theirs() {
+    let t = template();
+    let alarms: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    let watches = |metric: &str, dimension: &str| {
+        alarms.iter().any(|a| {
+            a["Properties"]["MetricName"] == metric
+                && a["Properties"]["Dimensions"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|d| tagged(&d["Value"]).1.starts_with(dimension))
+        })
+    };
+    for function in ["IngestFunction", "QueryFunction", "ExportFunction"] {
+        assert!(watches("Errors", function), "{function} errors");
+        assert!(watches("Throttles", function), "{function} throttles");
+    }
+    assert!(watches("ApproximateNumberOfMessagesVisible", "ExportStartFailures"));
+    for metric in ["WriteThrottleEvents", "ReadThrottleEvents", "SystemErrors"] {
+        assert!(watches(metric, "EventsTable"), "{metric}");
+    }
+    for alarm in alarms {
+        assert_eq!(
+            tagged(&alarm["Properties"]["AlarmActions"]).0,
+            "If",
+            "notifies the topic when one is set"
+        );
+    }
+}
