@@ -107,6 +107,56 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     assert_eq!(records["events"][0]["type"], "audit.export_requested", "{records}");
 }
 
+#[tokio::test]
+async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_queue() {
+    use audit_storage::{ExportJob, ExportJobStore, ExportStatus};
+    let cloud = fresh_tables().await;
+    let store = integration_tests::dynamo_store(&cloud).await;
+    let now = chrono::Utc::now();
+    // A job created now whose stream record failed every retry: it never started.
+    let lost = ExportJob::new(event_model::EventFilter::default(), "admin", now);
+    store.create_job(&lost).await.unwrap();
+    assert!(
+        store
+            .claim_slot("admin", lost.id, 1, now, now + chrono::Duration::minutes(15))
+            .await
+            .unwrap()
+    );
+    // One created an hour before, still waiting: not part of that batch.
+    let older = ExportJob::new(
+        event_model::EventFilter::default(),
+        "admin",
+        now - chrono::Duration::hours(1),
+    );
+    store.create_job(&older).await.unwrap();
+
+    let Functions { export, .. } = Functions::start(&integration_tests::lambda_env(&cloud), None).await;
+    let arrived = event_model::time::format(&now);
+    let message = fixture(
+        "export_start_given_up.json",
+        &[
+            ("ARRIVED", &arrived),
+            ("NOW", &event_model::time::format(&chrono::Utc::now())),
+        ],
+    );
+    match export.invoke(message).await {
+        Outcome::Response(r) => assert_eq!(r["batchItemFailures"], json!([])),
+        Outcome::Error(e) => panic!("the on-failure message was not handled: {e}"),
+    }
+    let failed = store.get_job(lost.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert!(failed.error.unwrap().contains("could not be started"));
+    assert!(
+        store
+            .claim_slot("admin", uuid::Uuid::now_v7(), 1, now, now)
+            .await
+            .unwrap(),
+        "its slot is free again"
+    );
+    let untouched = store.get_job(older.id).await.unwrap().unwrap();
+    assert_eq!(untouched.status, ExportStatus::Pending);
+}
+
 /// The three functions, as the template wires them behind the HTTP API.
 struct Functions {
     ingest: LambdaHost,
