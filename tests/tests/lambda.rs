@@ -2,7 +2,7 @@
 //! Lambda Runtime API (`integration_tests::runtime_api`) and is fed API Gateway HTTP API (v2)
 //! events and a DynamoDB stream event from saved fixtures (`tests/fixtures/lambda/`), against
 //! dynalite and s3s-fs: ingest → query → export → download. Then the security suites through
-//! the same binaries: the 96 hostile-input cases and the route × credential matrix, each request
+//! the same binaries: the 113 hostile-input cases and the route × credential matrix, each request
 //! made into the API Gateway event that the template's routes would hand to one function.
 
 use base64::Engine;
