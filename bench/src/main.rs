@@ -492,19 +492,24 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Waits until process `pid` uses less than `cpu` CPU-seconds in a `period`.
+async fn wait_idle(pid: u32, period: Duration, cpu: f64) {
+    let mut last = cpu_secs(pid);
+    loop {
+        tokio::time::sleep(period).await;
+        let now = cpu_secs(pid);
+        if now - last < cpu {
+            return;
+        }
+        last = now;
+    }
+}
+
 async fn hangups(bin: &Path, events: usize, data_dir: &Path, clients: usize, hang_up_ms: u64) -> anyhow::Result<()> {
     let total = seed_to(data_dir, events).await?;
     let server = Server::start(bin, data_dir).await?;
     // Let start-up work (index catch-up) settle before measuring.
-    let mut last = cpu_secs(server.pid());
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = cpu_secs(server.pid());
-        if now - last < 0.02 {
-            break;
-        }
-        last = now;
-    }
+    wait_idle(server.pid(), Duration::from_millis(500), 0.02).await;
     println!("\n== hang-ups: {clients} searches for `zq` on {total} events, clients gone after {hang_up_ms} ms ==");
     let before = cpu_secs(server.pid());
     let started = Instant::now();
@@ -522,16 +527,7 @@ async fn hangups(bin: &Path, events: usize, data_dir: &Path, clients: usize, han
     for search in searches {
         answered += usize::from(search.await?);
     }
-    // Wait until the server is idle again.
-    let mut last = cpu_secs(server.pid());
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = cpu_secs(server.pid());
-        if now - last < 0.01 {
-            break;
-        }
-        last = now;
-    }
+    wait_idle(server.pid(), Duration::from_millis(250), 0.01).await;
     let spent = cpu_secs(server.pid()) - before;
     println!(
         "{answered} of {clients} answered before the hang-up; the server spent {spent:.2} CPU-seconds on them (idle again {:.1} s after the first request)",

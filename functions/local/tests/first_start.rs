@@ -90,50 +90,30 @@ async fn the_first_command_of_the_readme_works_in_an_empty_folder() {
     }
     assert!(up, "the server answers on the default address");
 
-    let sent: Value = client
-        .post(format!("{base}/events"))
-        .bearer_auth(&ingest)
-        .json(&json!({"actor": "newcomer", "type": "custom.first", "message": "my first event"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json =
+        |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().json::<Value>().await.unwrap() };
+    let sent = json(
+        client
+            .post(format!("{base}/events"))
+            .bearer_auth(&ingest)
+            .json(&json!({"actor": "newcomer", "type": "custom.first", "message": "my first event"})),
+    )
+    .await;
     assert_eq!(sent["results"][0]["status"], "created", "{sent}");
-    let page: Value = client
-        .get(format!("{base}/events?actor=newcomer"))
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = json(client.get(format!("{base}/events?actor=newcomer")).bearer_auth(&read)).await;
     assert_eq!(page["events"][0]["message"], "my first event", "{page}");
 
-    let export: Value = client
-        .post(format!("{base}/exports"))
-        .bearer_auth(&read)
-        .json(&json!({"actor": "newcomer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export = json(
+        client
+            .post(format!("{base}/exports"))
+            .bearer_auth(&read)
+            .json(&json!({"actor": "newcomer"})),
+    )
+    .await;
     let status_url = format!("{base}{}", export["status_url"].as_str().expect("an export job"));
     let mut finished = Value::Null;
     for _ in 0..500 {
-        let job: Value = client
-            .get(&status_url)
-            .bearer_auth(&read)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = json(client.get(&status_url).bearer_auth(&read)).await;
         if job["status"] == "succeeded" || job["status"] == "failed" {
             finished = job;
             break;

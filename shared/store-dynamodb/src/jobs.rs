@@ -46,6 +46,19 @@ where
         .is_some_and(|s| s.code() == Some("ConditionalCheckFailedException"))
 }
 
+/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not hold.
+fn conditional<T, E, R>(result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::unavailable(e)),
+    }
+}
+
 impl DynamoStore {
     /// Writes `job` if `condition` holds: `Ok(false)` if it does not.
     async fn put_job(&self, job: &ExportJob, condition: &str) -> Result<bool, StoreError> {
@@ -59,11 +72,7 @@ impl DynamoStore {
             .expression_attribute_names("#id", schema::JOB_ID)
             .send()
             .await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        conditional(written)
     }
 
     /// The job in `item`; if it cannot be read, the item is logged, set apart (its text moved to
@@ -148,11 +157,7 @@ impl ExportJobStore for DynamoStore {
             .expression_attribute_names("#o", schema::OPEN)
             .send()
             .await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        conditional(written)
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError> {
@@ -211,57 +216,62 @@ impl ExportJobStore for DynamoStore {
                 .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
                 .send()
                 .await;
-            match claimed {
-                Ok(_) => return Ok(true),
-                Err(e) if condition_failed(&e) => continue,
-                Err(e) => return Err(StoreError::unavailable(e)),
+            if conditional(claimed)? {
+                return Ok(true);
             }
         }
         Ok(false)
     }
 
     async fn renew_slot(&self, token: &str, job: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
-        for n in 0..MAX_SLOTS_SEARCHED {
-            let renewed = self
-                .inner
+        let lease = AttributeValue::N(until.timestamp_micros().to_string());
+        self.on_slot_of(token, job, |slot, job| {
+            self.inner
                 .client
                 .update_item()
                 .table_name(&self.inner.names.jobs_table)
-                .key(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
+                .key(schema::JOB_ID, slot)
                 .update_expression("SET #l = :l")
                 .condition_expression("#j = :job")
                 .expression_attribute_names("#l", schema::SLOT_LEASE)
                 .expression_attribute_names("#j", schema::SLOT_JOB)
-                .expression_attribute_values(":l", AttributeValue::N(until.timestamp_micros().to_string()))
-                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .expression_attribute_values(":l", lease.clone())
+                .expression_attribute_values(":job", job)
                 .send()
-                .await;
-            match renewed {
-                Ok(_) => return Ok(()),
-                Err(e) if condition_failed(&e) => continue,
-                Err(e) => return Err(StoreError::unavailable(e)),
-            }
-        }
-        Ok(())
+        })
+        .await
     }
 
     async fn release_slot(&self, token: &str, job: Uuid) -> Result<(), StoreError> {
-        for n in 0..MAX_SLOTS_SEARCHED {
-            let released = self
-                .inner
+        self.on_slot_of(token, job, |slot, job| {
+            self.inner
                 .client
                 .delete_item()
                 .table_name(&self.inner.names.jobs_table)
-                .key(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
+                .key(schema::JOB_ID, slot)
                 .condition_expression("#j = :job")
                 .expression_attribute_names("#j", schema::SLOT_JOB)
-                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .expression_attribute_values(":job", job)
                 .send()
-                .await;
-            match released {
-                Ok(_) => return Ok(()),
-                Err(e) if condition_failed(&e) => continue,
-                Err(e) => return Err(StoreError::unavailable(e)),
+        })
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Runs `write` (conditional on the slot holding `job`) on each of `token`'s slots until one
+    /// holds; a job that holds none is left as it is.
+    async fn on_slot_of<F, Fut, T, E, R>(&self, token: &str, job: Uuid, write: F) -> Result<(), StoreError>
+    where
+        F: Fn(AttributeValue, AttributeValue) -> Fut,
+        Fut: std::future::Future<Output = Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>>,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        for n in 0..MAX_SLOTS_SEARCHED {
+            let slot = AttributeValue::S(schema::slot_id(token, n));
+            if conditional(write(slot, AttributeValue::S(job.to_string())).await)? {
+                return Ok(());
             }
         }
         Ok(())

@@ -92,28 +92,17 @@ async fn an_export_with_no_match_is_the_header_only() {
         (job["status"].as_str(), job["rows"].as_u64()),
         (Some("succeeded"), Some(0))
     );
-    let text = app
-        .client
-        .get(job["download_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(text, format!("\u{feff}{HEADER}"));
+    let download = |job: Value| {
+        let client = app.client.clone();
+        async move {
+            let url = job["download_url"].as_str().unwrap().to_owned();
+            client.get(url).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    assert_eq!(download(job).await, format!("\u{feff}{HEADER}"));
     let plain = app.export(&json!({"actor": "nobody", "bom": false})).await;
     assert_eq!(plain["bom"], false);
-    let text = app
-        .client
-        .get(plain["download_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(text, HEADER, "without the BOM when asked");
+    assert_eq!(download(plain).await, HEADER, "without the BOM when asked");
 }
 
 #[tokio::test]
