@@ -144,6 +144,52 @@ impl Place {
         }
     }
 
+    /// Stores an event row this service cannot read (its `params` are not JSON, its `received_at`
+    /// not an instant), at `time` by actor `mallory`, as a bug of another version or a hand
+    /// edit might. On DynamoDB the day of `time` must already have events (its day marker).
+    pub async fn plant_unreadable_event(&self, id: uuid::Uuid, time: &str) {
+        let at = event_model::time::parse_instant(time).expect("an instant");
+        match &self.store {
+            StoreKind::Sqlite => {
+                let conn =
+                    audit_store_sqlite::open_connection(&self.dir.path().join("audit.db")).expect("open the database");
+                conn.execute(
+                    "INSERT INTO events (id, time_us, actor, category, type, message, duration_ms, params, source, received_at, fingerprint)
+                     VALUES (?1, ?2, 'mallory', 'custom', 'custom.t', 'unreadable', NULL, 'not json', 'svc', 'yesterday', 'x')",
+                    rusqlite::params![id.as_bytes().to_vec(), at.timestamp_micros()],
+                )
+                .expect("plant an event row");
+            }
+            StoreKind::DynamoDb(cloud) => {
+                use audit_store_dynamodb::schema;
+                use aws_sdk_dynamodb::types::AttributeValue;
+                let shard = schema::shard_of(&id, cloud.names.time_shards);
+                let s = |v: &str| AttributeValue::S(v.to_owned());
+                let sdk = audit_store_dynamodb::sdk_config().await;
+                audit_store_dynamodb::dynamodb_client(&sdk)
+                    .put_item()
+                    .table_name(&cloud.names.events_table)
+                    .item(schema::ID, s(&id.to_string()))
+                    .item(schema::TIME_BUCKET, s(&schema::time_bucket(at.date_naive(), shard)))
+                    .item(schema::ACTOR, s("mallory"))
+                    .item(schema::TIME_ID, s(&event_model::time::time_id(&at, &id)))
+                    .item(schema::SEARCH, s("unreadable\nmallory"))
+                    .item("time", s(&event_model::time::format(&at)))
+                    .item(schema::CATEGORY, s("custom"))
+                    .item(schema::TYPE, s("custom.t"))
+                    .item("message", s("unreadable"))
+                    .item("params", s("not json"))
+                    .item("source", s("svc"))
+                    .item("received_at", s("yesterday"))
+                    .item("fingerprint", s("x"))
+                    .item("write_id", s("x"))
+                    .send()
+                    .await
+                    .expect("plant an event item");
+            }
+        }
+    }
+
     /// A second handle on the place's export-job store.
     pub async fn jobs(&self) -> Arc<dyn ExportJobStore> {
         match &self.store {

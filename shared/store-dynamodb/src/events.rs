@@ -540,7 +540,14 @@ impl<'a> Reader<'a> {
             };
             let item = streams[best].buf.pop_front().expect("non-empty");
             streams[best].pos = ShardPos::After(item.time_id.clone());
-            let event = item.into_event()?;
+            let event = match item.into_event() {
+                Ok(event) => event,
+                Err(e) => {
+                    // Set apart: logged with its id and left out, so it stops no listing or export.
+                    tracing::error!(error = %e, "an unreadable event is set apart: left out of this page");
+                    continue;
+                }
+            };
             // The FilterExpression already applied; this also covers lists too long for one.
             if self.filter.matches(&event) {
                 self.events.push(event);

@@ -83,13 +83,15 @@ impl EventStore for SqliteStore {
             .readers
             .run(move |conn| query_page(conn, &filter, limit + 1, after))
             .await?;
-        let mut events = rows.into_iter().collect::<Result<Vec<Event>, StoreError>>()?;
-        let next = if events.len() > limit {
-            events.truncate(limit);
-            events.last().map(Event::time_id)
+        let mut rows = rows;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            let last = rows.last().and_then(|(position, _)| position.clone());
+            Some(last.ok_or_else(|| StoreError::Corrupt("an event row without a readable id or time".into()))?)
         } else {
             None
         };
+        let events = rows.into_iter().filter_map(|(_, event)| readable(event)).collect();
         Ok(EventPage { events, next })
     }
 
@@ -113,43 +115,50 @@ impl EventStore for SqliteStore {
             .readers
             .run(move |conn| {
                 let mut writer = CsvWriter::continuing(buf);
-                let mut rows = 0usize;
+                let (mut seen, mut rows) = (0usize, 0usize);
                 let mut last: Option<(i64, Uuid)> = None;
                 let mut more = false;
                 let sql = page_sql(conn, &filter, CSV_COLUMNS, limit + 1, after)?;
                 let mut stmt = conn.prepare_cached(&sql.0)?;
                 let mut cursor = stmt.query(params_from_iter(sql.1))?;
                 while let Some(row) = cursor.next()? {
-                    if rows == limit {
+                    if seen == limit {
                         more = true;
                         break;
                     }
+                    seen += 1;
                     let id = Uuid::from_slice(row.get_ref(0)?.as_blob()?).map_err(|e| {
                         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
                     })?;
                     let time_us: i64 = row.get(1)?;
-                    let time = chrono::DateTime::from_timestamp_micros(time_us)
-                        .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(1, time_us))?;
-                    let duration: Option<i64> = row.get(6)?;
-                    let received_at = row.get_ref(8)?.as_str()?;
-                    let received_at = event_model::time::parse_instant(received_at).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, "received_at".into())
-                    })?;
-                    writer
-                        .write_row(&CsvRow {
-                            time,
-                            actor: row.get_ref(2)?.as_str()?,
-                            category: row.get_ref(3)?.as_str()?,
-                            event_type: row.get_ref(4)?.as_str()?,
-                            message: row.get_ref(5)?.as_str()?,
-                            duration_ms: duration.map(|d| d as u64),
-                            id,
-                            received_at,
-                            source: row.get_ref(7)?.as_str()?,
-                        })
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                    rows += 1;
                     last = Some((time_us, id));
+                    let written = (|| {
+                        let time = chrono::DateTime::from_timestamp_micros(time_us)
+                            .ok_or(rusqlite::Error::IntegralValueOutOfRange(1, time_us))?;
+                        let duration: Option<i64> = row.get(6)?;
+                        let received_at = event_model::time::parse_instant(row.get_ref(8)?.as_str()?).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, "received_at".into())
+                        })?;
+                        writer
+                            .write_row(&CsvRow {
+                                time,
+                                actor: row.get_ref(2)?.as_str()?,
+                                category: row.get_ref(3)?.as_str()?,
+                                event_type: row.get_ref(4)?.as_str()?,
+                                message: row.get_ref(5)?.as_str()?,
+                                duration_ms: duration.map(|d| d as u64),
+                                id,
+                                received_at,
+                                source: row.get_ref(7)?.as_str()?,
+                            })
+                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+                    })();
+                    match written {
+                        Ok(()) => rows += 1,
+                        Err(e) => {
+                            tracing::error!(event = %id, error = %e, "an unreadable event is set apart: left out of this export");
+                        }
+                    }
                 }
                 let csv = writer
                     .into_inner()
@@ -237,16 +246,36 @@ fn append_all(conn: &Connection, rows: &[Row]) -> rusqlite::Result<Vec<AppendOut
     Ok(outcomes)
 }
 
+/// One page of rows: each with its position (`None` if even its id or time cannot be read) and
+/// the event, or why it cannot be read.
 fn query_page(
     conn: &Connection,
     filter: &EventFilter,
     limit: usize,
     after: Option<(i64, [u8; 16])>,
-) -> rusqlite::Result<Vec<Result<Event, StoreError>>> {
+) -> rusqlite::Result<Vec<(Option<String>, Result<Event, StoreError>)>> {
     let (sql, args) = page_sql(conn, filter, COLUMNS, limit, after)?;
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), read_row)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| {
+        let position = Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?)
+            .ok()
+            .zip(chrono::DateTime::from_timestamp_micros(row.get(1)?))
+            .map(|(id, time)| event_model::time::time_id(&time, &id));
+        Ok((position, read_row(row)?))
+    })?;
     rows.collect()
+}
+
+/// The event, or `None` for a row that cannot be read, which is logged with its id and left out
+/// (set apart) so that it stops no listing or export.
+fn readable(event: Result<Event, StoreError>) -> Option<Event> {
+    match event {
+        Ok(event) => Some(event),
+        Err(e) => {
+            tracing::error!(error = %e, "an unreadable event is set apart: left out of this page");
+            None
+        }
+    }
 }
 
 impl SqliteStore {

@@ -73,3 +73,44 @@ async fn first_start_generates_tokens_once_and_keeps_their_hashes() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_event_is_set_apart_and_stops_no_listing_export_or_restart() {
+    let app = spawn_app().await;
+    let good: Vec<serde_json::Value> = (0..3)
+        .map(|i| {
+            custom(
+                uuid::Uuid::new_v4(),
+                &format!("2026-05-01T10:00:0{i}Z"),
+                "alice",
+                "fine",
+            )
+        })
+        .collect();
+    app.ingest_all(&good).await;
+    app.place
+        .plant_unreadable_event(uuid::Uuid::now_v7(), "2026-05-01T10:00:01.500000Z")
+        .await;
+    // Paged one by one, the bad row sits in the middle of a page and at the end of another.
+    for limit in [1, 2, 50] {
+        let listed = app
+            .list_all(&format!("from=2026-05-01&to=2026-05-01&limit={limit}"))
+            .await;
+        assert_eq!(
+            listed.len(),
+            3,
+            "limit {limit}: every readable event, the bad one left out"
+        );
+    }
+    let job = app
+        .export(&serde_json::json!({"from": "2026-05-01", "to": "2026-05-01"}))
+        .await;
+    assert_eq!(
+        (job["status"].as_str(), job["rows"].as_u64()),
+        (Some("succeeded"), Some(3)),
+        "{job}"
+    );
+    let place = app.stop().await;
+    let app = spawn_app_with(place, Options::default()).await;
+    assert_eq!(app.list_all("from=2026-05-01&to=2026-05-01").await.len(), 3);
+}
