@@ -68,7 +68,7 @@ async fn the_first_command_of_the_readme_works_in_an_empty_folder() {
     });
     let lines = tokio::time::timeout(Duration::from_secs(60), rx)
         .await
-        .expect("the tokens are printed at first start")
+        .expect("the tokens are printed at first start (the default address, 127.0.0.1:8080, must be free)")
         .unwrap();
     let ingest = token_after(&lines, "ingest token");
     let read = token_after(&lines, "read token");
