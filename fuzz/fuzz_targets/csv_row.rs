@@ -20,6 +20,8 @@ fuzz_target!(|data: &[u8]| {
         message,
         duration_ms: None,
         id: uuid::Uuid::nil(),
+        received_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 1).unwrap(),
+        source: "svc",
     };
     let mut writer = CsvWriter::new(Vec::new()).unwrap();
     writer.write_row(&row).unwrap();
@@ -33,5 +35,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(cells[4], defuse(message));
     for cell in cells {
         assert!(!matches!(cell.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')));
+        // Nor in a spreadsheet that splits lines at `;`.
+        for piece in cell.split(';').skip(1) {
+            assert!(!matches!(piece.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')));
+        }
     }
 });
