@@ -58,7 +58,7 @@ async fn timed(host: &LambdaHost, event: Value, want: u64) -> anyhow::Result<Dur
 
 pub async fn run(bin_dir: &Path, starts: usize, samples: usize) -> anyhow::Result<()> {
     let cloud = integration_tests::fresh_tables().await;
-    let env = integration_tests::lambda_env(&cloud);
+    let env = integration_tests::lambda_env(&cloud).await;
     println!(
         "\n== Lambda functions from {} under a local Runtime API ==",
         bin_dir.display()

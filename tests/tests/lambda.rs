@@ -33,7 +33,8 @@ fn body(response: &Value) -> Value {
 #[tokio::test]
 async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     let cloud = fresh_tables().await;
-    let Functions { ingest, query, export } = Functions::start(&integration_tests::lambda_env(&cloud), None).await;
+    let Functions { ingest, query, export } =
+        Functions::start(&integration_tests::lambda_env(&cloud).await, None).await;
 
     let stored = ingest.http(fixture("post_events.json", &[])).await;
     assert_eq!(stored["statusCode"], 200, "{stored}");
@@ -108,6 +109,30 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
 }
 
 #[tokio::test]
+async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cannot_read() {
+    let cloud = fresh_tables().await;
+    // The other tests run every function with the token hashes and signing key read from SSM and
+    // Secrets Manager (moto); here the parameter does not exist.
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.retain(|(k, _)| k != "AUDIT_TOKENS_PARAMETER");
+    env.push(("AUDIT_TOKENS_PARAMETER".into(), "/no/such/token-hashes".into()));
+    let out = std::process::Command::new(function_binary("ingest"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the function does not start without its token hashes"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/no/such/token-hashes") && stderr.contains("AUDIT_TOKENS_PARAMETER"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_queue() {
     use audit_storage::{ExportJob, ExportJobStore, ExportStatus};
     let cloud = fresh_tables().await;
@@ -130,7 +155,7 @@ async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_que
     );
     store.create_job(&older).await.unwrap();
 
-    let Functions { export, .. } = Functions::start(&integration_tests::lambda_env(&cloud), None).await;
+    let Functions { export, .. } = Functions::start(&integration_tests::lambda_env(&cloud).await, None).await;
     let arrived = event_model::time::format(&now);
     let message = fixture(
         "export_start_given_up.json",
@@ -305,7 +330,7 @@ async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_function
     let cloud = fresh_tables().await;
     // Everything logged, at the most verbose level, to check that no token is ever in the logs.
     let logs = tempfile::tempdir().unwrap();
-    let mut env = integration_tests::lambda_env(&cloud);
+    let mut env = integration_tests::lambda_env(&cloud).await;
     env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
     let functions = Functions::start(&env, Some(logs.path())).await;
     let ingest_auth = format!("Bearer {INGEST_TOKEN}");

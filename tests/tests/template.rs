@@ -260,3 +260,48 @@ fn every_function_has_error_and_throttle_alarms_and_the_queue_and_table_have_the
         );
     }
 }
+
+#[test]
+fn no_secret_is_in_the_functions_configuration_and_each_function_may_read_the_two_it_needs() {
+    let t = template();
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"))
+        .unwrap();
+    assert!(
+        !text.contains("{{resolve:"),
+        "nothing is resolved into the template at deploy"
+    );
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        tagged(&env["AUDIT_TOKENS_PARAMETER"]),
+        ("Ref".into(), "TokenHashesParameter".into())
+    );
+    assert_eq!(
+        tagged(&env["AUDIT_SIGNING_KEY_SECRET"]),
+        ("Ref".into(), "SigningKeySecret".into())
+    );
+    assert!(env["AUDIT_TOKENS"].is_null() && env["AUDIT_SIGNING_KEY"].is_null());
+    let statements = |resource: &str| -> Vec<Value> {
+        let r = &t["Resources"][resource];
+        let policies = if r["Type"] == "AWS::IAM::Role" {
+            &r["Properties"]["Policies"][0]["PolicyDocument"]
+        } else {
+            &r["Properties"]["Policies"][0]
+        };
+        policies["Statement"].as_sequence().unwrap().clone()
+    };
+    for resource in ["IngestFunction", "QueryFunction", "ExportRole"] {
+        let grants = statements(resource);
+        for (action, name) in [
+            ("ssm:GetParameter", "TokenHashesParameter"),
+            ("secretsmanager:GetSecretValue", "SigningKeySecret"),
+        ] {
+            let grant = grants
+                .iter()
+                .find(|s| s["Action"].as_sequence().unwrap().iter().any(|a| a == action))
+                .unwrap_or_else(|| panic!("{resource} may {action}"));
+            let (tag, arn) = tagged(&grant["Resource"]);
+            assert_eq!(tag, "Sub");
+            assert!(arn.contains(&format!("${{{name}}}")), "{resource}: {arn}");
+        }
+    }
+}

@@ -32,11 +32,11 @@ impl ExportLauncher for StreamLauncher {
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     audit_lambda::init_logs();
-    let config = audit_lambda::Config::from_env()?;
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let config = audit_lambda::Config::load(&sdk).await?;
     if config.names.bucket.is_empty() {
         return Err("AUDIT_EXPORT_BUCKET is not set".into());
     }
-    let sdk = audit_store_dynamodb::sdk_config().await;
     let store = config.store(&sdk);
     let objects = Arc::new(S3Exports::new(
         audit_store_dynamodb::s3_client(&sdk),

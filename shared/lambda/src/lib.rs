@@ -1,5 +1,6 @@
-//! What the three Lambda functions share: their settings, read once from the environment the SAM
-//! template gives them, and the API state over the DynamoDB store.
+//! What the three Lambda functions share: their settings, read once per execution environment
+//! (at cold start) from the environment the SAM template gives them and from SSM and Secrets
+//! Manager, and the API state over the DynamoDB store.
 //!
 //! | variable | required | |
 //! |---|---|---|
@@ -7,10 +8,14 @@
 //! | `AUDIT_JOBS_TABLE` | yes | the export-jobs table |
 //! | `AUDIT_TIME_SHARDS` | no (4) | partitions per day of `by_time`; the table's own, fixed value |
 //! | `AUDIT_RETENTION_DAYS` | no | sets each event's TTL |
-//! | `AUDIT_TOKENS` | yes | `name:role:sha256hex,…` — token hashes, resolved by CloudFormation from an SSM parameter |
-//! | `AUDIT_SIGNING_KEY` | yes | ≥ 32 characters that sign cursors, resolved from a Secrets Manager secret |
+//! | `AUDIT_TOKENS_PARAMETER` | this or `AUDIT_TOKENS` | the SSM parameter (String or SecureString) holding `name:role:sha256hex,…` |
+//! | `AUDIT_SIGNING_KEY_SECRET` | this or `AUDIT_SIGNING_KEY` | the Secrets Manager secret holding ≥ 32 characters that sign cursors |
+//! | `AUDIT_TOKENS`, `AUDIT_SIGNING_KEY` | | the same values given directly (local runs); the template never sets them, so no secret is in the function's configuration |
 //! | `AUDIT_EXPORT_BUCKET` | export only | the exports bucket |
 //! | `AUDIT_LINK_TTL_SECS` | no (900) | lifetime of presigned download links |
+//!
+//! Read at cold start, the values are cached for the life of the execution environment: a
+//! rotated token or key takes effect as environments are replaced, with no deploy.
 
 use std::sync::Arc;
 
@@ -75,18 +80,64 @@ fn optional<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     }
 }
 
+/// The token hashes: from the SSM parameter named by `AUDIT_TOKENS_PARAMETER`, else from
+/// `AUDIT_TOKENS`.
+async fn token_hashes(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
+    let Some(name) = optional::<String>("AUDIT_TOKENS_PARAMETER")? else {
+        return var("AUDIT_TOKENS");
+    };
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "reading the SSM parameter {name} (AUDIT_TOKENS_PARAMETER): {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            )
+        })?;
+    out.parameter
+        .and_then(|p| p.value)
+        .with_context(|| format!("the SSM parameter {name} (AUDIT_TOKENS_PARAMETER) has no value"))
+}
+
+/// The cursor signing key: from the Secrets Manager secret named by `AUDIT_SIGNING_KEY_SECRET`,
+/// else from `AUDIT_SIGNING_KEY`.
+async fn signing_key(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
+    let Some(id) = optional::<String>("AUDIT_SIGNING_KEY_SECRET")? else {
+        return var("AUDIT_SIGNING_KEY");
+    };
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "reading the secret {id} (AUDIT_SIGNING_KEY_SECRET): {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?;
+    out.secret_string
+        .with_context(|| format!("the secret {id} (AUDIT_SIGNING_KEY_SECRET) has no string value"))
+}
+
 impl Config {
-    /// Reads the settings. The bucket is needed only by the export function, so it may be empty.
-    pub fn from_env() -> anyhow::Result<Config> {
+    /// Reads the settings, the token hashes and the signing key (see the module's table). The
+    /// bucket is needed only by the export function, so it may be empty. An error names what is
+    /// missing or unreadable, never a value.
+    pub async fn load(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         let time_shards = optional::<u32>("AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
         if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
             bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
         }
-        let signing_key = var("AUDIT_SIGNING_KEY")?.into_bytes();
+        let signing_key = signing_key(sdk).await?.into_bytes();
         if signing_key.len() < 32 {
-            bail!("AUDIT_SIGNING_KEY must be at least 32 characters");
+            bail!("the cursor signing key must be at least 32 characters");
         }
-        let tokens = TokenSet::parse(&var("AUDIT_TOKENS")?).context("AUDIT_TOKENS")?;
+        let tokens = TokenSet::parse(&token_hashes(sdk).await?).context("the token hashes")?;
         Ok(Config {
             names: Names {
                 events_table: var("AUDIT_EVENTS_TABLE")?,
