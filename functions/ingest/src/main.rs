@@ -9,7 +9,7 @@ use audit_api::{NotServedHere, Surface};
 async fn main() -> Result<(), lambda_http::Error> {
     audit_lambda::init_logs();
     let sdk = audit_store_dynamodb::sdk_config().await;
-    let config = audit_lambda::Config::load(&sdk).await?;
+    let config = audit_lambda::Config::load_without_cursors(&sdk).await?;
     let store = config.store(&sdk);
     let state = config.state(store, Arc::new(NotServedHere), Arc::new(NotServedHere));
     lambda_http::run(audit_api::router_of(Surface::Ingest, state)).await

@@ -129,15 +129,32 @@ impl Config {
     /// bucket is needed only by the export function, so it may be empty. An error names what is
     /// missing or unreadable, never a value.
     pub async fn load(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
+        // Both reads at once: they are the cold start's only network round trips.
+        let (signing_key, hashes) = tokio::try_join!(signing_key(sdk), token_hashes(sdk))?;
+        Config::assemble(signing_key.into_bytes(), &hashes)
+    }
+
+    /// The same for a function that makes and reads no cursors (ingest): without the signing
+    /// key, so it needs no Secrets Manager client (about half a megabyte of binary). Its state
+    /// gets a random key of its own that signs nothing it hands out.
+    pub async fn load_without_cursors(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
+        let hashes = token_hashes(sdk).await?;
+        let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        Config::assemble(key, &hashes)
+    }
+
+    fn assemble(signing_key: Vec<u8>, hashes: &str) -> anyhow::Result<Config> {
         let time_shards = optional::<u32>("AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
         if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
             bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
         }
-        let signing_key = signing_key(sdk).await?.into_bytes();
         if signing_key.len() < 32 {
             bail!("the cursor signing key must be at least 32 characters");
         }
-        let tokens = TokenSet::parse(&token_hashes(sdk).await?).context("the token hashes")?;
+        let tokens = TokenSet::parse(hashes).context("the token hashes")?;
         Ok(Config {
             names: Names {
                 events_table: var("AUDIT_EVENTS_TABLE")?,
