@@ -236,38 +236,36 @@ pub async fn fresh_tables() -> CloudConfig {
 }
 
 /// The environment of a Lambda function over `cloud`, as the SAM template sets it: the test
-/// tokens' hashes in an SSM parameter and a signing key in a Secrets Manager secret (both made
-/// now in moto, under names of their own), which the function reads at cold start. The
-/// emulator endpoints and credentials are inherited from the test's own.
+/// tokens' hashes and a signing key in two Secrets Manager secrets (made now in moto, under
+/// names of their own), which the function reads at cold start. The emulator endpoints and
+/// credentials are inherited from the test's own.
 pub async fn lambda_env(cloud: &CloudConfig) -> Vec<(String, String)> {
     let n = &cloud.names;
-    let (parameter, secret) = (
-        format!("/{}/token-hashes", n.events_table),
+    let (hashes, key) = (
+        format!("{}/token-hashes", n.events_table),
         format!("{}/signing-key", n.events_table),
     );
     let sdk = audit_store_dynamodb::sdk_config().await;
-    aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name(&parameter)
-        .value(Options::default().tokens.expect("test tokens"))
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("an SSM parameter in moto (AWS_ENDPOINT_URL_SSM; scripts/with-emulators starts it)");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&secret)
-        .secret_string("a-test-signing-key-of-at-least-32-characters")
-        .send()
-        .await
-        .expect("a secret in moto (AWS_ENDPOINT_URL_SECRETS_MANAGER; scripts/with-emulators starts it)");
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    for (name, value) in [
+        (&hashes, Options::default().tokens.expect("test tokens")),
+        (&key, "a-test-signing-key-of-at-least-32-characters".to_owned()),
+    ] {
+        secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("a secret in moto (AWS_ENDPOINT_URL_SECRETS_MANAGER; scripts/with-emulators starts it)");
+    }
     [
         ("AUDIT_EVENTS_TABLE", n.events_table.clone()),
         ("AUDIT_JOBS_TABLE", n.jobs_table.clone()),
         ("AUDIT_EXPORT_BUCKET", n.bucket.clone()),
         ("AUDIT_TIME_SHARDS", n.time_shards.to_string()),
-        ("AUDIT_TOKENS_PARAMETER", parameter),
-        ("AUDIT_SIGNING_KEY_SECRET", secret),
+        ("AUDIT_TOKENS_SECRET", hashes),
+        ("AUDIT_SIGNING_KEY_SECRET", key),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -111,11 +111,11 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
 #[tokio::test]
 async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cannot_read() {
     let cloud = fresh_tables().await;
-    // The other tests run every function with the token hashes and signing key read from SSM and
-    // Secrets Manager (moto); here the parameter does not exist.
+    // The other tests run every function with the token hashes and signing key read from
+    // Secrets Manager (moto); here the token hashes' secret does not exist.
     let mut env = integration_tests::lambda_env(&cloud).await;
-    env.retain(|(k, _)| k != "AUDIT_TOKENS_PARAMETER");
-    env.push(("AUDIT_TOKENS_PARAMETER".into(), "/no/such/token-hashes".into()));
+    env.retain(|(k, _)| k != "AUDIT_TOKENS_SECRET");
+    env.push(("AUDIT_TOKENS_SECRET".into(), "no/such/token-hashes".into()));
     let out = std::process::Command::new(function_binary("ingest"))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
@@ -127,7 +127,7 @@ async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cann
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("/no/such/token-hashes") && stderr.contains("AUDIT_TOKENS_PARAMETER"),
+        stderr.contains("no/such/token-hashes") && stderr.contains("AUDIT_TOKENS_SECRET"),
         "{stderr}"
     );
 }

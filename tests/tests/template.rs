@@ -272,36 +272,45 @@ fn no_secret_is_in_the_functions_configuration_and_each_function_may_read_the_tw
     );
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(
-        tagged(&env["AUDIT_TOKENS_PARAMETER"]),
-        ("Ref".into(), "TokenHashesParameter".into())
+        tagged(&env["AUDIT_TOKENS_SECRET"]),
+        ("Ref".into(), "TokenHashesSecret".into())
     );
     assert_eq!(
         tagged(&env["AUDIT_SIGNING_KEY_SECRET"]),
         ("Ref".into(), "SigningKeySecret".into())
     );
     assert!(env["AUDIT_TOKENS"].is_null() && env["AUDIT_SIGNING_KEY"].is_null());
-    let statements = |resource: &str| -> Vec<Value> {
+    for resource in ["IngestFunction", "QueryFunction", "ExportRole"] {
         let r = &t["Resources"][resource];
-        let policies = if r["Type"] == "AWS::IAM::Role" {
+        let document = if r["Type"] == "AWS::IAM::Role" {
             &r["Properties"]["Policies"][0]["PolicyDocument"]
         } else {
             &r["Properties"]["Policies"][0]
         };
-        policies["Statement"].as_sequence().unwrap().clone()
-    };
-    for resource in ["IngestFunction", "QueryFunction", "ExportRole"] {
-        let grants = statements(resource);
-        for (action, name) in [
-            ("ssm:GetParameter", "TokenHashesParameter"),
-            ("secretsmanager:GetSecretValue", "SigningKeySecret"),
-        ] {
-            let grant = grants
-                .iter()
-                .find(|s| s["Action"].as_sequence().unwrap().iter().any(|a| a == action))
-                .unwrap_or_else(|| panic!("{resource} may {action}"));
-            let (tag, arn) = tagged(&grant["Resource"]);
-            assert_eq!(tag, "Sub");
-            assert!(arn.contains(&format!("${{{name}}}")), "{resource}: {arn}");
+        let grant = document["Statement"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["Action"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "secretsmanager:GetSecretValue")
+            })
+            .unwrap_or_else(|| panic!("{resource} may read the secrets"));
+        let arns: Vec<String> = grant["Resource"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|r| tagged(r).1)
+            .collect();
+        assert_eq!(arns.len(), 2, "{resource}: these two and no others");
+        for name in ["TokenHashesSecret", "SigningKeySecret"] {
+            assert!(
+                arns.iter().any(|a| a.contains(&format!("${{{name}}}-??????"))),
+                "{resource}: {name}"
+            );
         }
     }
 }

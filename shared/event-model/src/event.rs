@@ -497,7 +497,7 @@ pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
         Some(CONTROL_MESSAGE)
     } else if name.chars().any(is_invisible) {
         Some(INVISIBLE_MESSAGE)
-    } else if !unicode_normalization::is_nfc(name) {
+    } else if !icu_normalizer::ComposingNormalizerBorrowed::new_nfc().is_normalized(name) {
         Some(NFC_MESSAGE)
     } else {
         None

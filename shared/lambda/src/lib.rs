@@ -1,6 +1,6 @@
 //! What the three Lambda functions share: their settings, read once per execution environment
-//! (at cold start) from the environment the SAM template gives them and from SSM and Secrets
-//! Manager, and the API state over the DynamoDB store.
+//! (at cold start) from the environment the SAM template gives them and from Secrets Manager,
+//! and the API state over the DynamoDB store.
 //!
 //! | variable | required | |
 //! |---|---|---|
@@ -8,7 +8,7 @@
 //! | `AUDIT_JOBS_TABLE` | yes | the export-jobs table |
 //! | `AUDIT_TIME_SHARDS` | no (4) | partitions per day of `by_time`; the table's own, fixed value |
 //! | `AUDIT_RETENTION_DAYS` | no | sets each event's TTL |
-//! | `AUDIT_TOKENS_PARAMETER` | this or `AUDIT_TOKENS` | the SSM parameter (String or SecureString) holding `name:role:sha256hex,…` |
+//! | `AUDIT_TOKENS_SECRET` | this or `AUDIT_TOKENS` | the Secrets Manager secret holding `name:role:sha256hex,…` |
 //! | `AUDIT_SIGNING_KEY_SECRET` | this or `AUDIT_SIGNING_KEY` | the Secrets Manager secret holding ≥ 32 characters that sign cursors |
 //! | `AUDIT_TOKENS`, `AUDIT_SIGNING_KEY` | | the same values given directly (local runs); the template never sets them, so no secret is in the function's configuration |
 //! | `AUDIT_EXPORT_BUCKET` | export only | the exports bucket |
@@ -80,48 +80,40 @@ fn optional<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     }
 }
 
-/// The token hashes: from the SSM parameter named by `AUDIT_TOKENS_PARAMETER`, else from
+/// The token hashes: from the Secrets Manager secret named by `AUDIT_TOKENS_SECRET`, else from
 /// `AUDIT_TOKENS`.
 async fn token_hashes(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
-    let Some(name) = optional::<String>("AUDIT_TOKENS_PARAMETER")? else {
-        return var("AUDIT_TOKENS");
-    };
-    let out = aws_sdk_ssm::Client::new(sdk)
-        .get_parameter()
-        .name(&name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "reading the SSM parameter {name} (AUDIT_TOKENS_PARAMETER): {}",
-                aws_sdk_ssm::error::DisplayErrorContext(&e)
-            )
-        })?;
-    out.parameter
-        .and_then(|p| p.value)
-        .with_context(|| format!("the SSM parameter {name} (AUDIT_TOKENS_PARAMETER) has no value"))
+    match optional::<String>("AUDIT_TOKENS_SECRET")? {
+        Some(id) => secret(sdk, &id, "AUDIT_TOKENS_SECRET").await,
+        None => var("AUDIT_TOKENS"),
+    }
 }
 
 /// The cursor signing key: from the Secrets Manager secret named by `AUDIT_SIGNING_KEY_SECRET`,
 /// else from `AUDIT_SIGNING_KEY`.
 async fn signing_key(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
-    let Some(id) = optional::<String>("AUDIT_SIGNING_KEY_SECRET")? else {
-        return var("AUDIT_SIGNING_KEY");
-    };
+    match optional::<String>("AUDIT_SIGNING_KEY_SECRET")? {
+        Some(id) => secret(sdk, &id, "AUDIT_SIGNING_KEY_SECRET").await,
+        None => var("AUDIT_SIGNING_KEY"),
+    }
+}
+
+/// The string value of secret `id` (named by the variable `setting`). An error names the secret
+/// and the variable, never a value.
+async fn secret(sdk: &audit_store_dynamodb::SdkConfig, id: &str, setting: &str) -> anyhow::Result<String> {
     let out = aws_sdk_secretsmanager::Client::new(sdk)
         .get_secret_value()
-        .secret_id(&id)
+        .secret_id(id)
         .send()
         .await
         .map_err(|e| {
             anyhow::anyhow!(
-                "reading the secret {id} (AUDIT_SIGNING_KEY_SECRET): {}",
+                "reading the secret {id} ({setting}): {}",
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
             )
         })?;
     out.secret_string
-        .with_context(|| format!("the secret {id} (AUDIT_SIGNING_KEY_SECRET) has no string value"))
+        .with_context(|| format!("the secret {id} ({setting}) has no string value"))
 }
 
 impl Config {
@@ -135,8 +127,8 @@ impl Config {
     }
 
     /// The same for a function that makes and reads no cursors (ingest): without the signing
-    /// key, so it needs no Secrets Manager client (about half a megabyte of binary). Its state
-    /// gets a random key of its own that signs nothing it hands out.
+    /// key, one read fewer at cold start. Its state gets a random key of its own that signs
+    /// nothing it hands out.
     pub async fn load_without_cursors(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         let hashes = token_hashes(sdk).await?;
         let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
