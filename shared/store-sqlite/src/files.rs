@@ -322,6 +322,29 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn files_older_than_the_expiry_are_removed_and_the_budget_counts_the_rest() {
+        let root = tempfile::TempDir::new().unwrap();
+        let files = FileExports::new(root.path(), signer()).with_limits(std::time::Duration::from_secs(3600), 100);
+        let dir = root.path().join(EXPORTS_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.csv");
+        let fresh = dir.join("fresh.csv");
+        std::fs::write(&old, vec![b'x'; 80]).unwrap();
+        std::fs::write(&fresh, vec![b'x'; 50]).unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        assert!(!files.has_room().await.unwrap(), "130 bytes are over a budget of 100");
+        assert_eq!(files.remove_expired().await, 1);
+        assert!(!old.exists() && fresh.exists());
+        assert!(files.has_room().await.unwrap(), "50 bytes are within it");
+    }
+
     #[test]
     fn keys_cannot_leave_the_folder() {
         let files = FileExports::new(Path::new("/data"), signer());

@@ -271,3 +271,17 @@ async fn a_cursor_is_refused_when_tampered_or_reused_with_other_filters() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "cursor {bad}");
     }
 }
+
+#[tokio::test]
+async fn search_folds_greek_final_sigma_and_georgian_mtavruli_on_every_store() {
+    let app = spawn_app().await;
+    let events = [
+        custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "nikos", "ΟΔΟΣΑ ΚΛΕΙΣΤΗ"),
+        custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:01Z", "nino", "ᲛᲐᲠᲗᲚᲘ ᲡᲘᲢᲧᲕᲐ"),
+    ];
+    app.ingest_all(&events).await;
+    for (q, want) in [("ΟΔΟΣ", 1), ("οδοσα", 1), ("მართლი", 1), ("ᲡᲘᲢᲧᲕᲐ", 1)] {
+        let found = app.list_all(&format!("q={}", crate::harness::urlencode(q))).await;
+        assert_eq!(found.len(), want, "q={q}");
+    }
+}
