@@ -133,7 +133,7 @@ async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cann
 }
 
 #[tokio::test]
-async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_queue() {
+async fn jobs_whose_run_was_given_up_are_marked_failed_from_the_on_failure_queue() {
     use audit_storage::{ExportJob, ExportJobStore, ExportStatus};
     let cloud = fresh_tables().await;
     let store = integration_tests::dynamo_store(&cloud).await;
@@ -147,6 +147,12 @@ async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_que
             .await
             .unwrap()
     );
+    // One of the same batch whose worker timed out on every retry while it ran (its lease has
+    // not passed yet, but no worker will come back to it).
+    let mut timed_out = ExportJob::new(event_model::EventFilter::default(), "other", now);
+    timed_out.status = ExportStatus::Running;
+    timed_out.lease_until = Some(now + chrono::Duration::minutes(2));
+    store.create_job(&timed_out).await.unwrap();
     // One created an hour before, still waiting: not part of that batch.
     let older = ExportJob::new(
         event_model::EventFilter::default(),
@@ -170,7 +176,7 @@ async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_que
     }
     let failed = store.get_job(lost.id).await.unwrap().unwrap();
     assert_eq!(failed.status, ExportStatus::Failed);
-    assert!(failed.error.unwrap().contains("could not be started"));
+    assert!(failed.error.unwrap().contains("given up"));
     assert!(
         store
             .claim_slot("admin", uuid::Uuid::now_v7(), 1, now, now)
@@ -178,6 +184,8 @@ async fn a_job_whose_start_was_given_up_is_marked_failed_from_the_on_failure_que
             .unwrap(),
         "its slot is free again"
     );
+    let timed_out = store.get_job(timed_out.id).await.unwrap().unwrap();
+    assert_eq!(timed_out.status, ExportStatus::Failed);
     let untouched = store.get_job(older.id).await.unwrap().unwrap();
     assert_eq!(untouched.status, ExportStatus::Pending);
 }

@@ -67,16 +67,12 @@ where
     let LambdaEvent { payload, context } = event;
     let records = payload.get("Records").and_then(Value::as_array);
     if let Some(records) = records.filter(|r| r.iter().any(|r| r["eventSource"] == "aws:sqs")) {
-        // The on-failure queue: stream batches that failed every retry. Their jobs never started.
+        // The on-failure queue: stream batches that failed every retry; no worker runs their jobs again.
         for (from, to) in given_up_batches(records) {
             let margin = chrono::Duration::seconds(2);
-            let failed = audit_api::export::fail_never_started(
-                worker.jobs.as_ref(),
-                from - margin,
-                to + margin,
-                chrono::Utc::now(),
-            )
-            .await?;
+            let failed =
+                audit_api::export::fail_given_up(worker.jobs.as_ref(), from - margin, to + margin, chrono::Utc::now())
+                    .await?;
             tracing::warn!(failed, "a stream batch was given up; its jobs are marked failed");
         }
         return Ok(json!({ "batchItemFailures": [] }));

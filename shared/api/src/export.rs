@@ -166,16 +166,16 @@ impl From<StoreError> for WriteError {
     }
 }
 
-/// What a client is told about a job that was never started (on AWS: the jobs table's stream
-/// record that starts it failed every retry and was given up).
-pub const NEVER_STARTED_MESSAGE: &str =
-    "the export could not be started (starting it failed and was given up); request it again";
+/// What a client is told about a job whose run was given up (on AWS: the jobs table's stream
+/// record that runs it failed every retry, before or while the export ran).
+pub const GIVEN_UP_MESSAGE: &str =
+    "the export could not be completed (running it failed every retry and was given up); request it again";
 
-/// Marks failed the jobs still pending (never started) that were created between `from` and
-/// `to` (the arrival times of a stream batch that Lambda gave up on, as its on-failure message
-/// gives them), and frees their slots; returns how many. A job that started is left to its
-/// lease.
-pub async fn fail_never_started(
+/// Marks failed the unfinished jobs created between `from` and `to` (the arrival times of a
+/// stream batch that Lambda gave up on, as its on-failure message gives them), and frees their
+/// slots; returns how many. No worker runs them again: the batch's retries are exhausted, whether
+/// the job never started or its worker failed or timed out while it ran.
+pub async fn fail_given_up(
     jobs: &dyn ExportJobStore,
     from: chrono::DateTime<Utc>,
     to: chrono::DateTime<Utc>,
@@ -183,13 +183,14 @@ pub async fn fail_never_started(
 ) -> Result<usize, StoreError> {
     let mut failed = 0;
     for mut job in jobs.unfinished_jobs().await? {
-        if job.status != ExportStatus::Pending || job.created_at < from || job.created_at > to {
+        if job.created_at < from || job.created_at > to {
             continue;
         }
-        tracing::warn!(job = %job.id, "an export was never started; the job is marked failed");
+        tracing::warn!(job = %job.id, status = ?job.status, "an export's run was given up; the job is marked failed");
         job.status = ExportStatus::Failed;
-        job.error = Some(NEVER_STARTED_MESSAGE.to_owned());
+        job.error = Some(GIVEN_UP_MESSAGE.to_owned());
         job.finished_at = Some(now);
+        job.lease_until = None;
         if jobs.update_job(&job).await? {
             jobs.release_slot(&job.requested_by, job.id).await?;
             failed += 1;
