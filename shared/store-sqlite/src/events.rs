@@ -246,14 +246,17 @@ fn append_all(conn: &Connection, rows: &[Row]) -> rusqlite::Result<Vec<AppendOut
     Ok(outcomes)
 }
 
-/// One page of rows: each with its position (`None` if even its id or time cannot be read) and
-/// the event, or why it cannot be read.
+/// A row of a page: its position (`None` if even its id or time cannot be read) and the event, or
+/// why it cannot be read.
+type PageRow = (Option<String>, Result<Event, StoreError>);
+
+/// One page of rows.
 fn query_page(
     conn: &Connection,
     filter: &EventFilter,
     limit: usize,
     after: Option<(i64, [u8; 16])>,
-) -> rusqlite::Result<Vec<(Option<String>, Result<Event, StoreError>)>> {
+) -> rusqlite::Result<Vec<PageRow>> {
     let (sql, args) = page_sql(conn, filter, COLUMNS, limit, after)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
