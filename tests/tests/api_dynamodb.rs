@@ -27,6 +27,8 @@ mod durability;
 mod dynamodb;
 #[path = "api/exports.rs"]
 mod exports;
+#[path = "api/faults.rs"]
+mod faults;
 #[path = "api/hostile.rs"]
 mod hostile;
 #[path = "api/ingest.rs"]

@@ -78,4 +78,7 @@ pub struct CloudConfig {
     pub names: Names,
     /// Days after which DynamoDB's TTL removes an event (`AUDIT_RETENTION_DAYS`); none by default.
     pub retention_days: Option<u32>,
+    /// Endpoints used instead of the SDK's configured ones (tests put a fault proxy there).
+    pub dynamodb_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
 }

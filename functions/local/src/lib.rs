@@ -153,16 +153,16 @@ impl Stores {
             }
             StoreKind::DynamoDb(cloud) => {
                 let sdk = audit_store_dynamodb::sdk_config().await;
-                let store = Arc::new(DynamoStore::new(
-                    audit_store_dynamodb::dynamodb_client(&sdk),
-                    cloud.names.clone(),
-                    cloud.retention_days,
-                ));
-                let s3 = S3Exports::new(
-                    audit_store_dynamodb::s3_client(&sdk),
-                    cloud.names.bucket.clone(),
-                    config.link_ttl,
-                );
+                let dynamodb = match &cloud.dynamodb_endpoint {
+                    Some(endpoint) => audit_store_dynamodb::dynamodb_client_at(&sdk, endpoint),
+                    None => audit_store_dynamodb::dynamodb_client(&sdk),
+                };
+                let store = Arc::new(DynamoStore::new(dynamodb, cloud.names.clone(), cloud.retention_days));
+                let s3 = match &cloud.s3_endpoint {
+                    Some(endpoint) => audit_store_dynamodb::s3_client_at(&sdk, endpoint),
+                    None => audit_store_dynamodb::s3_client(&sdk),
+                };
+                let s3 = S3Exports::new(s3, cloud.names.bucket.clone(), config.link_ttl);
                 Stores {
                     events: store.clone(),
                     jobs: store,

@@ -109,6 +109,8 @@ impl CloudArgs {
                 time_shards: self.time_shards,
             },
             retention_days: self.retention_days,
+            dynamodb_endpoint: None,
+            s3_endpoint: None,
         }
     }
 }

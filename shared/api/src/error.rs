@@ -40,11 +40,30 @@ pub enum ApiError {
     RequestTimeout,
     #[error("the store is unavailable; retry later")]
     Unavailable,
+    #[error("the store is busy; retry after the time in Retry-After")]
+    StoreBusy,
     #[error("{0}")]
     InsufficientStorage(String),
     #[error(transparent)]
-    Unexpected(#[from] audit_storage::StoreError),
+    Unexpected(audit_storage::StoreError),
 }
+
+/// The one conversion of a store's failure for clients: a busy store (throttling, 5xx, timeouts)
+/// is 503 with `Retry-After`; anything else is an opaque 500 whose cause is logged.
+impl From<audit_storage::StoreError> for ApiError {
+    fn from(e: audit_storage::StoreError) -> Self {
+        match e {
+            audit_storage::StoreError::Busy(_) => {
+                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "the store is busy");
+                ApiError::StoreBusy
+            }
+            other => ApiError::Unexpected(other),
+        }
+    }
+}
+
+/// Seconds a client is asked to wait before retrying a 503.
+pub const RETRY_AFTER_BUSY_SECS: u64 = 1;
 
 impl std::fmt::Display for FieldErrors<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +123,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store-busy", "Service unavailable"),
             ApiError::InsufficientStorage(_) => (
                 StatusCode::INSUFFICIENT_STORAGE,
                 "insufficient-storage",
@@ -144,6 +164,9 @@ impl IntoResponse for ApiError {
         );
         if let ApiError::RateLimited(wait) = &self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_BUSY_SECS));
         }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {

@@ -15,9 +15,13 @@ use uuid::Uuid;
 /// A storage failure. The cause is kept for logs; clients only ever see an opaque error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store could not be reached or refused the operation; retrying may help.
+    /// The store could not be reached or refused the operation.
     #[error("the store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store is throttling, slow or briefly failing (after the client's own retries):
+    /// retrying after a pause is expected to work. Clients are answered 503 with `Retry-After`.
+    #[error("the store is busy")]
+    Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The store holds data this code cannot read.
     #[error("the store holds unreadable data: {0}")]
     Corrupt(String),
@@ -30,6 +34,10 @@ pub enum StoreError {
 impl StoreError {
     pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Unavailable(Box::new(cause))
+    }
+
+    pub fn busy(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Busy(Box::new(cause))
     }
 }
 

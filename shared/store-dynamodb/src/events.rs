@@ -108,7 +108,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(crate::store_error)?;
         self.inner.known_days.lock().expect("days lock").insert(day);
         Ok(())
     }
@@ -146,7 +146,7 @@ impl DynamoStore {
                     Err(e) => AppendOutcome::Failed(e),
                 }
             }
-            Err(e) => AppendOutcome::Failed(StoreError::unavailable(e)),
+            Err(e) => AppendOutcome::Failed(crate::store_error(e)),
         }
     }
 
@@ -161,7 +161,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(crate::store_error)?;
         match out.item {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item)
@@ -593,7 +593,7 @@ impl<'a> Reader<'a> {
                 .exclusive_start_key(schema::TIME_ID, AttributeValue::S(after.clone()));
         }
         async move {
-            let out = request.send().await.map_err(StoreError::unavailable)?;
+            let out = request.send().await.map_err(crate::store_error)?;
             let scanned = out.scanned_count.max(0) as u64;
             let resume = match out.last_evaluated_key {
                 None => None,
@@ -696,7 +696,7 @@ impl Days {
         }
         reader.requests += 1;
         self.reads += 1;
-        let out = request.send().await.map_err(StoreError::unavailable)?;
+        let out = request.send().await.map_err(crate::store_error)?;
         reader.scanned += out.scanned_count.max(0) as u64;
         self.exhausted = out.last_evaluated_key.is_none();
         for item in out.items.unwrap_or_default() {

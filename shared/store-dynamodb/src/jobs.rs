@@ -47,15 +47,16 @@ where
 }
 
 /// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not hold.
-fn conditional<T, E, R>(result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>) -> Result<bool, StoreError>
+fn conditional<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<bool, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),
         Err(e) if condition_failed(&e) => Ok(false),
-        Err(e) => Err(StoreError::unavailable(e)),
+        Err(e) => Err(crate::store_error(e)),
     }
 }
 
@@ -122,9 +123,13 @@ impl DynamoStore {
 impl ExportJobStore for DynamoStore {
     async fn create_job(&self, job: &ExportJob) -> Result<(), StoreError> {
         if self.put_job(job, "attribute_not_exists(#id)").await? {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt(format!("export job {} exists already", job.id)))
+            return Ok(());
+        }
+        // The id is new to this request, so a job already under it is this very write, whose
+        // answer was lost and which the SDK sent again (as `write_id` tells for events).
+        match self.get_job(job.id).await? {
+            Some(stored) if stored.requested_by == job.requested_by && stored.filters == job.filters => Ok(()),
+            _ => Err(StoreError::Corrupt(format!("export job {} exists already", job.id))),
         }
     }
 
@@ -138,7 +143,7 @@ impl ExportJobStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(crate::store_error)?;
         match &out.item {
             None => Ok(None),
             Some(item) => self.read_or_set_apart(item).await.map(Some),
@@ -177,7 +182,7 @@ impl ExportJobStore for DynamoStore {
             .await;
         let mut jobs = Vec::new();
         for item in pages {
-            let job = self.read_or_set_apart(&item.map_err(StoreError::unavailable)?).await?;
+            let job = self.read_or_set_apart(&item.map_err(crate::store_error)?).await?;
             // The index is eventually consistent: a job finished a moment ago may still be listed.
             if !job.status.is_finished() {
                 jobs.push(job);
@@ -261,12 +266,13 @@ impl ExportJobStore for DynamoStore {
 impl DynamoStore {
     /// Runs `write` (conditional on the slot holding `job`) on each of `token`'s slots until one
     /// holds; a job that holds none is left as it is.
-    async fn on_slot_of<F, Fut, T, E, R>(&self, token: &str, job: Uuid, write: F) -> Result<(), StoreError>
+    async fn on_slot_of<F, Fut, T, E>(&self, token: &str, job: Uuid, write: F) -> Result<(), StoreError>
     where
         F: Fn(AttributeValue, AttributeValue) -> Fut,
-        Fut: std::future::Future<Output = Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>>,
+        Fut: std::future::Future<
+                Output = Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+            >,
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         for n in 0..MAX_SLOTS_SEARCHED {
             let slot = AttributeValue::S(schema::slot_id(token, n));

@@ -26,6 +26,42 @@ pub use events::{DynamoStore, READ_BUDGET, ReadStats};
 pub use s3::{PART_SIZE, S3Exports};
 pub use schema::Names;
 
+/// The one conversion of an SDK error into a [`audit_storage::StoreError`], by kind: throttling,
+/// a 5xx answer, a timeout or a failed connection (after the SDK's own retries) is `Busy` — the
+/// client is told 503 with `Retry-After`; anything else (a missing table, a refused request) is
+/// `Unavailable`.
+pub(crate) fn store_error<E>(
+    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> audit_storage::StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    /// Error codes DynamoDB and S3 use for "slow down".
+    const BUSY_CODES: [&str; 7] = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "InternalError",
+    ];
+    let busy = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            service.err().code().is_some_and(|code| BUSY_CODES.contains(&code))
+                || service.raw().status().is_server_error()
+        }
+        _ => false,
+    };
+    if busy {
+        audit_storage::StoreError::busy(e)
+    } else {
+        audit_storage::StoreError::unavailable(e)
+    }
+}
+
 /// A storage failure described in words (for failures that are not an SDK error).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -63,6 +99,25 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 /// A DynamoDB client.
 pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
+}
+
+/// A DynamoDB client at `endpoint` instead of the configured one (a test's fault proxy).
+pub fn dynamodb_client_at(config: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config)
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+#[cfg(feature = "s3")]
+/// An S3 client at `endpoint` (path-style, as the emulators need) instead of the configured one.
+pub fn s3_client_at(config: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
 }
 
 #[cfg(feature = "s3")]

@@ -47,7 +47,7 @@ impl ExportObjects for S3Exports {
             .content_type("text/csv; charset=utf-8")
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(crate::store_error)?;
         let upload_id = created
             .upload_id
             .ok_or_else(|| StoreError::Corrupt("S3 gave no upload id".into()))?;
@@ -125,7 +125,7 @@ impl S3Upload {
             .disable_payload_signing()
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(crate::store_error)?;
         self.size += self.spooled;
         self.spooled = 0;
         self.file.set_len(0).await.map_err(StoreError::unavailable)?;
@@ -174,7 +174,7 @@ impl ExportUpload for S3Upload {
             let size = self.size;
             self.abort().await;
             tracing::warn!(size, "an export upload could not be completed");
-            return Err(StoreError::unavailable(e));
+            return Err(crate::store_error(e));
         }
         Ok(self.size)
     }

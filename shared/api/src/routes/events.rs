@@ -126,7 +126,15 @@ async fn ingest(
         StatusCode::OK
     };
     let body = json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "results": results});
-    Ok((status, Json(body)).into_response())
+    let mut response = (status, Json(body)).into_response();
+    if failed > 0 {
+        // Some events are to be sent again: say when.
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::error::RETRY_AFTER_BUSY_SECS),
+        );
+    }
+    Ok(response)
 }
 
 /// Splits the body into its events: one event object, or `{"events": [...]}`.

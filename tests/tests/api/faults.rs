@@ -1,0 +1,89 @@
+//! The DynamoDB path through a fault-injecting proxy (`integration_tests::fault_proxy`) between
+//! the server and dynalite: how failures of the store are reported and recovered from.
+
+use std::sync::Arc;
+
+use crate::harness::{Options, Place, READ_TOKEN, custom, fresh_tables, spawn_app_with};
+use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A server over fresh tables whose DynamoDB calls all go through a new proxy.
+async fn behind_a_proxy() -> (crate::harness::TestApp, FaultProxy, String) {
+    let mut cloud = fresh_tables().await;
+    let (dynamodb, _) = integration_tests::emulator_endpoints();
+    let proxy = FaultProxy::start(&dynamodb).await;
+    cloud.dynamodb_endpoint = Some(proxy.url.clone());
+    let jobs_table = cloud.names.jobs_table.clone();
+    let place = Arc::new(Place {
+        dir: tempfile::TempDir::new().unwrap(),
+        store: audit_local::StoreKind::DynamoDb(cloud),
+    });
+    (spawn_app_with(place, Options::default()).await, proxy, jobs_table)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response.headers().get("retry-after")?.to_str().ok()?.parse().ok()
+}
+
+#[tokio::test]
+async fn a_busy_store_answers_503_with_retry_after_on_every_route() {
+    let (app, proxy, _) = behind_a_proxy().await;
+    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "before")])
+        .await;
+    let job = app.export(&json!({})).await;
+    let job_path = format!("/exports/{}", job["id"].as_str().unwrap());
+    // From now on DynamoDB throttles every call.
+    proxy.set_rules(vec![Rule::any(Fault::Throttle)]);
+
+    let listed = app.get("/events", Some(READ_TOKEN)).await;
+    assert_eq!(listed.status(), StatusCode::SERVICE_UNAVAILABLE, "GET /events");
+    assert_eq!(retry_after(&listed), Some(1));
+    let problem: Value = listed.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:audit-log:problem:store-busy");
+
+    let status = app.get(&job_path, Some(READ_TOKEN)).await;
+    assert_eq!(status.status(), StatusCode::SERVICE_UNAVAILABLE, "GET /exports/{{id}}");
+    assert_eq!(retry_after(&status), Some(1));
+
+    let export = app.post_json("/exports", Some(READ_TOKEN), &json!({})).await;
+    assert_eq!(export.status(), StatusCode::SERVICE_UNAVAILABLE, "POST /exports");
+    assert_eq!(retry_after(&export), Some(1));
+
+    let ingest = app
+        .post_json(
+            "/events",
+            Some(crate::harness::INGEST_TOKEN),
+            &json!({"actor": "alice", "type": "custom.t", "message": "during"}),
+        )
+        .await;
+    assert_eq!(ingest.status(), StatusCode::SERVICE_UNAVAILABLE, "POST /events");
+    assert_eq!(retry_after(&ingest), Some(1));
+    let body: Value = ingest.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "failed");
+    assert!(proxy.injected() > 10, "{} faults injected", proxy.injected());
+
+    // Once the store answers again, so does the service.
+    proxy.set_rules(Vec::new());
+    assert_eq!(app.get("/events", Some(READ_TOKEN)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
+    let (app, proxy, jobs_table) = behind_a_proxy().await;
+    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
+        .await;
+    // The job's PutItem lands, its answer is lost, and the SDK sends it again.
+    proxy.set_rules(vec![
+        Rule::dynamodb("PutItem", Fault::LoseAnswer)
+            .on_table(&jobs_table)
+            .body_has("requested_by")
+            .times(1),
+    ]);
+    for round in 0..4 {
+        let job = app.export(&json!({"category": "custom"})).await;
+        assert_eq!(job["status"], "succeeded", "round {round}: {job}");
+        assert_eq!(job["rows"], 1);
+    }
+    assert_eq!(proxy.injected(), 1, "the answer was lost once");
+}
