@@ -27,6 +27,8 @@ const CHUNK_BYTES: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often a running job renews its token's export slot.
 const SLOT_RENEWAL_EVERY: Duration = Duration::from_secs(30);
+/// How long a finished export keeps trying to write its outcome while the jobs table is busy.
+const OUTCOME_WRITE_BUDGET: Duration = Duration::from_secs(60);
 
 /// Starts export jobs somewhere other than the request that created them.
 #[async_trait]
@@ -88,14 +90,38 @@ impl ExportWorker {
         }
         job.finished_at = Some(Utc::now());
         job.lease_until = None;
-        self.jobs.update_job(&job).await?;
-        self.jobs.release_slot(&job.requested_by, job.id).await
+        self.write_outcome(&job).await?;
+        if let Err(e) = self.jobs.release_slot(&job.requested_by, job.id).await {
+            // Its lease frees it soon enough.
+            tracing::warn!(error = %e, "could not free the export's slot; its lease will");
+        }
+        Ok(())
     }
 
     /// Writes the job with a fresh lease; `false` if it has finished meanwhile.
     async fn record_progress(&self, job: &mut ExportJob) -> Result<bool, StoreError> {
         job.lease_until = Some(Utc::now() + RUN_LEASE);
         self.jobs.update_job(job).await
+    }
+
+    /// Writes a finished job's outcome, trying again with backoff for as long as the store is
+    /// busy (up to [`OUTCOME_WRITE_BUDGET`]): a short outage of the jobs table must not leave a
+    /// finished export `running`. If it cannot be written, the job's lease lets it expire into
+    /// `failed`.
+    async fn write_outcome(&self, job: &ExportJob) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(500);
+        loop {
+            match self.jobs.update_job(job).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Busy(e)) if started.elapsed() + pause < OUTCOME_WRITE_BUDGET => {
+                    tracing::warn!(error = %e, retry_in = ?pause, "the export's outcome could not be written yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn write_rows(&self, job: &mut ExportJob, mut upload: Box<dyn ExportUpload>) -> Result<u64, WriteError> {
@@ -137,16 +163,29 @@ impl ExportWorker {
             if done {
                 return Ok(());
             }
+            // Progress is a report, not the work: a busy jobs table skips a report (the lease
+            // covers two minutes of them) instead of failing the export.
             if last_progress.elapsed() >= PROGRESS_EVERY {
-                if !self.record_progress(job).await? {
-                    return Err(WriteError::TakenAway);
+                match self.record_progress(job).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(WriteError::TakenAway),
+                    Err(StoreError::Busy(e)) => tracing::warn!(error = %e, "progress not recorded; the export goes on"),
+                    Err(e) => return Err(e.into()),
                 }
                 last_progress = Instant::now();
             }
             if last_slot_renewal.elapsed() >= SLOT_RENEWAL_EVERY {
-                self.jobs
+                match self
+                    .jobs
                     .renew_slot(&job.requested_by, job.id, Utc::now() + RUN_LEASE)
-                    .await?;
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(StoreError::Busy(e)) => {
+                        tracing::warn!(error = %e, "slot lease not renewed; the export goes on")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 last_slot_renewal = Instant::now();
             }
         }

@@ -87,3 +87,40 @@ async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
     }
     assert_eq!(proxy.injected(), 1, "the answer was lost once");
 }
+
+#[tokio::test]
+async fn an_export_finishing_during_a_jobs_table_outage_is_recorded_once_it_ends() {
+    let (app, proxy, jobs_table) = behind_a_proxy().await;
+    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
+        .await;
+    // Every write of a finished outcome to the jobs table is throttled for 8 s: longer than the
+    // SDK's own retries.
+    proxy.set_rules(vec![
+        Rule::dynamodb("PutItem", Fault::Throttle)
+            .on_table(&jobs_table)
+            .body_has("succeeded"),
+    ]);
+    let created = app
+        .post_json("/exports", Some(READ_TOKEN), &json!({"category": "custom"}))
+        .await;
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
+    let path = created.json::<Value>().await.unwrap()["status_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    assert!(proxy.injected() > 0, "the outcome's writes were throttled");
+    let during: Value = app.get(&path, Some(READ_TOKEN)).await.json().await.unwrap();
+    assert_eq!(during["status"], "running", "not written yet: {during}");
+    proxy.set_rules(Vec::new());
+    let mut job = Value::Null;
+    for _ in 0..300 {
+        job = app.get(&path, Some(READ_TOKEN)).await.json().await.unwrap();
+        if job["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["rows"], 1);
+}
