@@ -36,7 +36,7 @@ pub struct Rule {
     operation: Option<String>,
     /// Texts the body must hold (a table name, say).
     body_contains: Vec<String>,
-    /// HTTP method and path prefix, for S3 (`("POST", "/bucket/key")`).
+    /// HTTP method and text its path and query hold, for S3 (`("POST", "uploadId=")`).
     method_path: Option<(String, String)>,
     fault: Fault,
     /// Probability of applying to a matching request.
@@ -66,7 +66,7 @@ impl Rule {
         }
     }
 
-    /// A rule for S3 requests of `method` whose path starts with `path`.
+    /// A rule for S3 requests of `method` whose path and query hold `path`.
     pub fn s3(method: &str, path: &str, fault: Fault) -> Rule {
         Rule {
             method_path: Some((method.to_owned(), path.to_owned())),
@@ -102,7 +102,7 @@ impl Rule {
             && self
                 .method_path
                 .as_ref()
-                .is_none_or(|(m, p)| m == method && path.starts_with(p.as_str()))
+                .is_none_or(|(m, p)| m == method && path.contains(p.as_str()))
             && self
                 .body_contains
                 .iter()
@@ -253,8 +253,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     }
     let mut response = Response::new(Full::new(bytes));
     *response.status_mut() = status;
+    // Content-Length is kept: a HEAD answer's says how large the object is.
     for (name, value) in &headers {
-        if name != "content-length" && name != "connection" && name != "transfer-encoding" {
+        if name != "connection" && name != "transfer-encoding" {
             response.headers_mut().insert(name, value.clone());
         }
     }

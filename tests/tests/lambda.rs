@@ -109,6 +109,25 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
 }
 
 #[tokio::test]
+async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
+    use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let cloud = fresh_tables().await;
+    let (dynamodb, _) = integration_tests::emulator_endpoints();
+    let proxy = FaultProxy::start(&dynamodb).await;
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone()));
+    let Functions { query, .. } = Functions::start(&env, None).await;
+    proxy.set_rules(vec![Rule::dynamodb("Query", Fault::Throttle)]);
+    let page = query.http(fixture("list_events.json", &[])).await;
+    assert_eq!(page["statusCode"], 503, "{page}");
+    assert_eq!(page["headers"]["retry-after"], "1", "{page}");
+    assert!(proxy.injected() > 0);
+    proxy.set_rules(Vec::new());
+    let page = query.http(fixture("list_events.json", &[])).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+}
+
+#[tokio::test]
 async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cannot_read() {
     let cloud = fresh_tables().await;
     // The other tests run every function with the token hashes and signing key read from

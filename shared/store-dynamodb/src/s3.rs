@@ -17,6 +17,10 @@ use audit_storage::{DownloadLink, ExportObjects, ExportUpload, StoreError};
 /// Size of each uploaded part but the last (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
+/// User metadata that marks an object with the upload that wrote it, so a completion whose
+/// answer was lost can be told from someone else's object.
+const UPLOAD_MARK: &str = "audit-upload";
+
 /// The exports bucket.
 #[derive(Clone)]
 pub struct S3Exports {
@@ -39,12 +43,14 @@ impl S3Exports {
 #[async_trait]
 impl ExportObjects for S3Exports {
     async fn start(&self, key: &str) -> Result<Box<dyn ExportUpload>, StoreError> {
+        let mark = uuid::Uuid::new_v4().to_string();
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .content_type("text/csv; charset=utf-8")
+            .metadata(UPLOAD_MARK, &mark)
             .send()
             .await
             .map_err(crate::store_error)?;
@@ -58,6 +64,7 @@ impl ExportObjects for S3Exports {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             upload_id,
+            mark,
             spool,
             file,
             spooled: 0,
@@ -91,6 +98,8 @@ struct S3Upload {
     bucket: String,
     key: String,
     upload_id: String,
+    /// This upload's [`UPLOAD_MARK`].
+    mark: String,
     /// The part being written (removed when the upload is dropped).
     spool: tempfile::NamedTempFile,
     file: tokio::fs::File,
@@ -100,6 +109,25 @@ struct S3Upload {
 }
 
 impl S3Upload {
+    /// Whether the object under the key is the one this upload wrote (its mark and its size).
+    async fn is_ours(&self) -> bool {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+        {
+            Ok(head) => {
+                tracing::debug!(metadata = ?head.metadata(), length = ?head.content_length(), "the object under an export's key");
+                let marked = head.metadata().and_then(|m| m.get(UPLOAD_MARK)) == Some(&self.mark);
+                marked && head.content_length() == Some(self.size as i64)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Uploads the spooled part, streaming it from its file (retryable: a retry reads it again),
     /// then empties the spool for the next part.
     async fn upload_part(&mut self) -> Result<(), StoreError> {
@@ -171,8 +199,19 @@ impl ExportUpload for S3Upload {
             .send()
             .await;
         if let Err(e) = completed {
+            // The completion may have landed with its answer lost (the SDK's retry then finds the
+            // upload gone): the object is ours if it carries this upload's mark and size.
+            if self.is_ours().await {
+                tracing::warn!(key = %self.key, "an export's completion answer was lost; the object is the one uploaded");
+                return Ok(self.size);
+            }
             let size = self.size;
+            let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key.clone());
             self.abort().await;
+            // Whatever is under the key now is not this export: nothing may be downloaded as it.
+            if let Err(e) = client.delete_object().bucket(&bucket).key(&key).send().await {
+                tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), %key, "could not remove a failed export's object");
+            }
             tracing::warn!(size, "an export upload could not be completed");
             return Err(crate::store_error(e));
         }

@@ -8,18 +8,27 @@ use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A server over fresh tables whose DynamoDB calls all go through a new proxy.
-async fn behind_a_proxy() -> (crate::harness::TestApp, FaultProxy, String) {
+/// A server over fresh tables whose DynamoDB and S3 calls go through a proxy each (without
+/// faults until a test sets rules): (app, DynamoDB's proxy, S3's proxy, the jobs table). Keep
+/// both proxies alive for as long as the app runs.
+async fn behind_proxies() -> (crate::harness::TestApp, FaultProxy, FaultProxy, String) {
     let mut cloud = fresh_tables().await;
-    let (dynamodb, _) = integration_tests::emulator_endpoints();
+    let (dynamodb, s3) = integration_tests::emulator_endpoints();
     let proxy = FaultProxy::start(&dynamodb).await;
+    let s3_proxy = FaultProxy::start(&s3).await;
     cloud.dynamodb_endpoint = Some(proxy.url.clone());
+    cloud.s3_endpoint = Some(s3_proxy.url.clone());
     let jobs_table = cloud.names.jobs_table.clone();
     let place = Arc::new(Place {
         dir: tempfile::TempDir::new().unwrap(),
         store: audit_local::StoreKind::DynamoDb(cloud),
     });
-    (spawn_app_with(place, Options::default()).await, proxy, jobs_table)
+    (
+        spawn_app_with(place, Options::default()).await,
+        proxy,
+        s3_proxy,
+        jobs_table,
+    )
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<u64> {
@@ -28,7 +37,7 @@ fn retry_after(response: &reqwest::Response) -> Option<u64> {
 
 #[tokio::test]
 async fn a_busy_store_answers_503_with_retry_after_on_every_route() {
-    let (app, proxy, _) = behind_a_proxy().await;
+    let (app, proxy, _s3, _) = behind_proxies().await;
     app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "before")])
         .await;
     let job = app.export(&json!({})).await;
@@ -70,7 +79,7 @@ async fn a_busy_store_answers_503_with_retry_after_on_every_route() {
 
 #[tokio::test]
 async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
-    let (app, proxy, jobs_table) = behind_a_proxy().await;
+    let (app, proxy, _s3, jobs_table) = behind_proxies().await;
     app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
         .await;
     // The job's PutItem lands, its answer is lost, and the SDK sends it again.
@@ -90,7 +99,7 @@ async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
 
 #[tokio::test]
 async fn an_export_finishing_during_a_jobs_table_outage_is_recorded_once_it_ends() {
-    let (app, proxy, jobs_table) = behind_a_proxy().await;
+    let (app, proxy, _s3, jobs_table) = behind_proxies().await;
     app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
         .await;
     // Every write of a finished outcome to the jobs table is throttled for 8 s: longer than the
@@ -123,4 +132,37 @@ async fn an_export_finishing_during_a_jobs_table_outage_is_recorded_once_it_ends
     }
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["rows"], 1);
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_completing_the_upload_is_still_a_succeeded_export() {
+    let (app, _, s3, _) = behind_proxies().await;
+    let events: Vec<Value> = (0..50)
+        .map(|i| {
+            custom(
+                uuid::Uuid::new_v4(),
+                "2026-05-01T10:00:00Z",
+                "alice",
+                &format!("row {i}"),
+            )
+        })
+        .collect();
+    app.ingest_all(&events).await;
+    // S3 completes the object; its answer is lost; the SDK's retry finds the upload gone.
+    s3.set_rules(vec![Rule::s3("POST", "uploadId=", Fault::LoseAnswer).times(1)]);
+    let job = app.export(&json!({"category": "custom"})).await;
+    assert_eq!(s3.injected(), 1);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["rows"], 50);
+    let csv = app
+        .client
+        .get(job["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(job["bytes"], csv.len(), "the object is the whole file");
+    assert_eq!(csv.lines().count(), 51);
 }
