@@ -12,6 +12,7 @@
 mod dynamo;
 mod lambda;
 mod load;
+mod storm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,6 +78,14 @@ enum Bench {
         clients: usize,
         #[arg(long, default_value_t = 300)]
         hang_up_ms: u64,
+    },
+    /// A throttling storm on the DynamoDB path through the fault proxy (run under
+    /// `scripts/with-emulators`).
+    Storm {
+        #[arg(long, default_value_t = 15)]
+        secs: u64,
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
     },
     /// Many clients mixing ingest, queries and exports against the local server (embedded store).
     Load {
@@ -159,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
             hang_up_ms,
         } => hangups(&server_bin, events, &data_dir, clients, hang_up_ms).await,
         Bench::Load { clients, secs } => load::run(&server_bin, clients, secs).await,
+        Bench::Storm { secs, writers } => storm::run(&server_bin, secs, writers).await,
         Bench::Lambda {
             bin_dir,
             starts,

@@ -55,7 +55,10 @@ pub struct DynamoStore {
 }
 
 pub(crate) struct Inner {
+    /// Reads, and the export jobs.
     pub client: Client,
+    /// Event and day-marker writes.
+    pub writes: Client,
     pub names: schema::Names,
     retention: Option<chrono::Duration>,
     /// Days whose marker this process has written or seen written.
@@ -63,12 +66,28 @@ pub(crate) struct Inner {
     counters: Counters,
 }
 
+/// `client` with a retry partition of its own whose retries are not limited by a quota.
+fn with_own_retries(client: &Client, partition: &'static str) -> Client {
+    use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
+    let partition = RetryPartition::custom(partition)
+        .token_bucket(TokenBucket::unlimited())
+        .build();
+    Client::from_conf(client.config().to_builder().retry_partition(partition).build())
+}
+
 impl DynamoStore {
     /// A store over existing tables (see [`crate::init`]). `retention_days` sets each event's TTL.
+    ///
+    /// Event writes and everything else (reads, export jobs) get clients of their own, each with
+    /// its own retry partition and no retry quota: every call gets the SDK's attempts with
+    /// backoff (see [`crate::sdk_config`]), and a storm of throttled writes cannot use up the
+    /// retries of reads. (The SDK's default quota, shared by every call of the process, ran dry
+    /// 0.38 s into a throttling storm and then failed calls at their first attempt.)
     pub fn new(client: Client, names: schema::Names, retention_days: Option<u32>) -> Self {
         DynamoStore {
             inner: Arc::new(Inner {
-                client,
+                writes: with_own_retries(&client, "audit-event-writes"),
+                client: with_own_retries(&client, "audit-reads"),
                 names,
                 retention: retention_days.map(|d| chrono::Duration::days(i64::from(d))),
                 known_days: Mutex::new(HashSet::new()),
@@ -102,7 +121,7 @@ impl DynamoStore {
         let end = event_model::time::start_of(day) + chrono::Duration::days(1);
         let item = serde_dynamo::to_item(DayMarker::new(day, self.expires_at(end))).map_err(StoreError::unavailable)?;
         self.inner
-            .client
+            .writes
             .put_item()
             .table_name(&self.inner.names.events_table)
             .set_item(Some(item))
@@ -123,7 +142,7 @@ impl DynamoStore {
         };
         let written = self
             .inner
-            .client
+            .writes
             .put_item()
             .table_name(&names.events_table)
             .set_item(Some(item))
