@@ -58,10 +58,9 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
         let tally = Arc::new(Mutex::new(Tally::default()));
         let until = Instant::now() + Duration::from_secs(secs);
         let mut tasks = Vec::new();
-        for w in 0..writers {
+        for _ in 0..writers {
             let (server, tally) = (server.clone(), tally.clone());
             tasks.push(tokio::spawn(async move {
-                let mut round = 0;
                 while Instant::now() < until {
                     let batch = ingest_batches(100, 100).remove(0);
                     let started = Instant::now();
@@ -87,8 +86,6 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
                     t.events += 100;
                     t.failed_events += failed;
                     t.post_ms.push(ms);
-                    round += 1;
-                    let _ = (w, round);
                 }
             }));
         }
@@ -103,10 +100,11 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
                         .send()
                         .await
                         .is_ok_and(|r| r.status().is_success());
-                    let mut t = tally.lock().unwrap();
-                    t.reads += 1;
-                    t.failed_reads += u64::from(!ok);
-                    drop(t);
+                    {
+                        let mut t = tally.lock().unwrap();
+                        t.reads += 1;
+                        t.failed_reads += u64::from(!ok);
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }));
