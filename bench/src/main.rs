@@ -87,6 +87,9 @@ enum Bench {
         #[arg(long, default_value_t = 4)]
         writers: usize,
     },
+    /// One 500-event batch while half the DynamoDB writes take 2.5 s (run under
+    /// `scripts/with-emulators`).
+    SlowBatch,
     /// Many clients mixing ingest, queries and exports against the local server (embedded store).
     Load {
         #[arg(long, default_value_t = 50)]
@@ -169,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         } => hangups(&server_bin, events, &data_dir, clients, hang_up_ms).await,
         Bench::Load { clients, secs } => load::run(&server_bin, clients, secs).await,
         Bench::Storm { secs, writers } => storm::run(&server_bin, secs, writers).await,
+        Bench::SlowBatch => storm::slow_batch(&server_bin).await,
         Bench::Lambda {
             bin_dir,
             starts,

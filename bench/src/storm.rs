@@ -133,3 +133,50 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
     );
     Ok(())
 }
+
+/// One 500-event batch while half the DynamoDB writes take 2.5 s: its answer time and status, and
+/// how many of its events were stored.
+pub async fn slow_batch(bin: &Path) -> anyhow::Result<()> {
+    let cloud = integration_tests::fresh_tables().await;
+    let (dynamodb, _) = integration_tests::emulator_endpoints();
+    let proxy = FaultProxy::start(&dynamodb).await;
+    let dir = tempfile::TempDir::new()?;
+    let names = &cloud.names;
+    let env = [
+        ("AUDIT_STORE", "dynamodb".to_owned()),
+        ("AUDIT_EVENTS_TABLE", names.events_table.clone()),
+        ("AUDIT_JOBS_TABLE", names.jobs_table.clone()),
+        ("AUDIT_EXPORT_BUCKET", names.bucket.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()),
+    ];
+    let server = Server::start_with(bin, dir.path(), &env).await?;
+    println!("\n== a 500-event batch while half the PutItems take 2.5 s ==");
+    proxy.set_rules(vec![
+        Rule::dynamodb("PutItem", Fault::Delay(Duration::from_millis(2500))).chance(0.5),
+    ]);
+    let batch = ingest_batches(500, 500).remove(0);
+    let started = Instant::now();
+    let answer = server
+        .client
+        .post(format!("{}/events", server.base))
+        .bearer_auth(INGEST_TOKEN)
+        .json(&serde_json::json!({ "events": batch }))
+        .send()
+        .await?;
+    let took = started.elapsed().as_secs_f64();
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    let count = |s: &str| {
+        body["results"]
+            .as_array()
+            .map(|rs| rs.iter().filter(|r| r["status"] == s).count())
+            .unwrap_or(0)
+    };
+    println!(
+        "answered {status} after {took:.1} s: {} created, {} failed (per-event results: {})",
+        count("created"),
+        count("failed"),
+        body["results"].is_array()
+    );
+    Ok(())
+}

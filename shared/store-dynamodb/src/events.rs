@@ -18,8 +18,16 @@ use crate::position::{Position, ShardPos, id_of};
 use crate::{Message, schema};
 use audit_storage::{AppendOutcome, EventPage, EventStore, StoreError};
 
-/// Conditional writes in flight at once for one append call.
-const WRITE_PARALLELISM: usize = 16;
+/// Conditional writes in flight at once for one append call: a 500-event batch is 10 rounds,
+/// well inside the deadline when DynamoDB answers in tens of milliseconds, and still about 25 s of
+/// work if half the writes take 2–3 s.
+const WRITE_PARALLELISM: usize = 50;
+
+/// How long one append may take. Below the local server's 30 s request timeout and API Gateway's
+/// 29 s, so the client always gets per-event results: the events not stored by then are answered
+/// `failed` (to be sent again, with the same ids: one that landed after all comes back
+/// `duplicate`), never a timeout that says nothing of what was stored.
+pub const APPEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 /// DynamoDB requests one page may spend before it returns what it has, with a cursor.
 pub const READ_BUDGET: usize = 32;
 /// Largest `Limit` of one read.
@@ -195,17 +203,19 @@ impl EventStore for DynamoStore {
     async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
         // Tells each write from any other, should a write land but its answer be lost.
         let write_id = Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
         let days: BTreeSet<NaiveDate> = events.iter().map(|e| e.event.time.date_naive()).collect();
-        let marked: HashMap<NaiveDate, bool> = futures_util::future::join_all(days.into_iter().map(|day| async move {
+        let markers = futures_util::future::join_all(days.iter().map(|&day| async move {
             let result = self.ensure_day(day).await;
             if let Err(e) = &result {
                 tracing::warn!(error = %e, %day, "could not write a day marker");
             }
             (day, result.is_ok())
-        }))
-        .await
-        .into_iter()
-        .collect();
+        }));
+        let marked: HashMap<NaiveDate, bool> = match tokio::time::timeout_at(deadline, markers).await {
+            Ok(marked) => marked.into_iter().collect(),
+            Err(_) => days.iter().map(|&day| (day, false)).collect(),
+        };
 
         let mut outcomes: Vec<Option<AppendOutcome>> = (0..events.len()).map(|_| None).collect();
         // The first event of each id is written in parallel; a repeat of an id within the batch
@@ -228,15 +238,28 @@ impl EventStore for DynamoStore {
         let mut written = futures_util::stream::iter(first)
             .map(|i| async move { (i, self.put(&events[i], &write_id(i)).await) })
             .buffer_unordered(WRITE_PARALLELISM);
-        while let Some((i, outcome)) = written.next().await {
+        while let Ok(Some((i, outcome))) = tokio::time::timeout_at(deadline, written.next()).await {
             outcomes[i] = Some(outcome);
         }
+        drop(written);
         for i in repeats {
-            outcomes[i] = Some(self.put(&events[i], &write_id(i)).await);
+            if let Ok(outcome) = tokio::time::timeout_at(deadline, self.put(&events[i], &write_id(i))).await {
+                outcomes[i] = Some(outcome);
+            }
+        }
+        let late = outcomes.iter().filter(|o| o.is_none()).count();
+        if late > 0 {
+            tracing::warn!(late, "events not stored within the append deadline are answered failed");
         }
         outcomes
             .into_iter()
-            .map(|o| o.expect("every event has an outcome"))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    AppendOutcome::Failed(StoreError::busy(Message(
+                        "the store did not answer within the deadline".into(),
+                    )))
+                })
+            })
             .collect()
     }
 

@@ -166,3 +166,97 @@ async fn a_lost_answer_to_completing_the_upload_is_still_a_succeeded_export() {
     assert_eq!(job["bytes"], csv.len(), "the object is the whole file");
     assert_eq!(csv.lines().count(), 51);
 }
+
+#[tokio::test]
+async fn a_slow_store_answers_a_full_batch_with_per_event_results_before_the_request_timeout() {
+    let (app, proxy, _s3, _) = behind_proxies().await;
+    let mut events: Vec<Value> = (0..497)
+        .map(|i| {
+            custom(
+                uuid::Uuid::new_v4(),
+                "2026-05-01T10:00:00Z",
+                "alice",
+                &format!("row {i}"),
+            )
+        })
+        .collect();
+    for i in 0..3 {
+        events.push(custom(
+            uuid::Uuid::new_v4(),
+            "2026-05-01T10:00:00Z",
+            "slowpoke",
+            &format!("late {i}"),
+        ));
+    }
+    // Half the writes take 2.5 s; three never answer within an attempt's 10 s.
+    proxy.set_rules(vec![
+        Rule::dynamodb("PutItem", Fault::Delay(std::time::Duration::from_secs(12))).body_has("slowpoke"),
+        Rule::dynamodb("PutItem", Fault::Delay(std::time::Duration::from_millis(2500))).chance(0.5),
+    ]);
+    let started = std::time::Instant::now();
+    let answer = app
+        .post_json(
+            "/events",
+            Some(crate::harness::INGEST_TOKEN),
+            &json!({ "events": events }),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "per-event results, not a timeout, after {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(25),
+        "answered within the deadline: {took:?}"
+    );
+    assert_eq!(retry_after(&answer), Some(1), "some events are to be sent again");
+    let body: Value = answer.json().await.unwrap();
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 500);
+    let failed: Vec<usize> = results
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| r["index"].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(failed, [497, 498, 499], "only the writes that never answered: {body}");
+    assert_eq!(body["accepted"], 497);
+
+    // Sent again once the store is itself again: the late ones stored once, the rest duplicates.
+    proxy.set_rules(Vec::new());
+    let again: Value = app.ingest(&events).await;
+    assert_eq!(
+        again["duplicates"].as_u64().unwrap() + again["accepted"].as_u64().unwrap(),
+        500,
+        "{again}"
+    );
+    assert_eq!(app.list_all("actor=slowpoke").await.len(), 3);
+}
+
+#[tokio::test]
+async fn reads_keep_their_retries_after_a_storm_of_throttled_writes() {
+    let (app, proxy, _s3, _) = behind_proxies().await;
+    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "before")])
+        .await;
+    // A storm of writes that are all throttled: every one spends its retries.
+    proxy.set_rules(vec![Rule::dynamodb("PutItem", Fault::Throttle)]);
+    let storm: Vec<Value> = (0..40)
+        .map(|i| custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "storm", &format!("s{i}")))
+        .collect();
+    let stormed = app
+        .post_json(
+            "/events",
+            Some(crate::harness::INGEST_TOKEN),
+            &json!({ "events": storm }),
+        )
+        .await;
+    assert_eq!(stormed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Then each read's first attempt is throttled: its retry must still be there.
+    proxy.set_rules(vec![Rule::dynamodb("Query", Fault::Throttle).times(5)]);
+    for read in 0..5 {
+        let page = app.get("/events?actor=alice", Some(READ_TOKEN)).await;
+        assert_eq!(page.status(), StatusCode::OK, "read {read} after the write storm");
+    }
+    assert!(proxy.injected() >= 5);
+}
