@@ -128,6 +128,32 @@ async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
 }
 
 #[tokio::test]
+async fn a_lost_answer_to_the_job_write_still_creates_the_export_through_the_export_function() {
+    use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
+    let cloud = fresh_tables().await;
+    let (dynamodb, _) = integration_tests::emulator_endpoints();
+    let proxy = FaultProxy::start(&dynamodb).await;
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone()));
+    let Functions { export, .. } = Functions::start(&env, None).await;
+    proxy.set_rules(vec![
+        Rule::dynamodb("PutItem", Fault::LoseAnswer)
+            .on_table(&cloud.names.jobs_table)
+            .body_has("requested_by")
+            .times(1),
+    ]);
+    let created = export.http(fixture("create_export.json", &[])).await;
+    assert_eq!(created["statusCode"], 202, "{created}");
+    assert_eq!(proxy.injected(), 1, "the job's answer was lost once");
+    let job_id = body(&created)["id"].as_str().unwrap().to_owned();
+    let pending = body(&export.http(fixture("get_export.json", &[("EXPORT_ID", &job_id)])).await);
+    assert_eq!(
+        pending["status"], "pending",
+        "the job exists, to be started by the stream"
+    );
+}
+
+#[tokio::test]
 async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cannot_read() {
     let cloud = fresh_tables().await;
     // The other tests run every function with the token hashes and signing key read from
