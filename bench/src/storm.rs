@@ -29,7 +29,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<()> {
+/// The server `bin` over fresh tables, its DynamoDB calls through a new fault proxy (keep the
+/// data folder alive as long as the server).
+async fn behind_a_proxy(bin: &Path) -> anyhow::Result<(Server, FaultProxy, tempfile::TempDir)> {
     let cloud = integration_tests::fresh_tables().await;
     let (dynamodb, _) = integration_tests::emulator_endpoints();
     let proxy = FaultProxy::start(&dynamodb).await;
@@ -42,7 +44,13 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
         ("AUDIT_EXPORT_BUCKET", names.bucket.clone()),
         ("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()),
     ];
-    let server = Arc::new(Server::start_with(bin, dir.path(), &env).await?);
+    let server = Server::start_with(bin, dir.path(), &env).await?;
+    Ok((server, proxy, dir))
+}
+
+pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<()> {
+    let (server, proxy, _dir) = behind_a_proxy(bin).await?;
+    let server = Arc::new(server);
     println!(
         "\n== storm: every DynamoDB call throttled with probability 1/2 for {storm_secs} s, {writers} writers of 100-event batches, 1 reader ==",
     );
@@ -137,19 +145,7 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
 /// One 500-event batch while half the DynamoDB writes take 2.5 s: its answer time and status, and
 /// how many of its events were stored.
 pub async fn slow_batch(bin: &Path) -> anyhow::Result<()> {
-    let cloud = integration_tests::fresh_tables().await;
-    let (dynamodb, _) = integration_tests::emulator_endpoints();
-    let proxy = FaultProxy::start(&dynamodb).await;
-    let dir = tempfile::TempDir::new()?;
-    let names = &cloud.names;
-    let env = [
-        ("AUDIT_STORE", "dynamodb".to_owned()),
-        ("AUDIT_EVENTS_TABLE", names.events_table.clone()),
-        ("AUDIT_JOBS_TABLE", names.jobs_table.clone()),
-        ("AUDIT_EXPORT_BUCKET", names.bucket.clone()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()),
-    ];
-    let server = Server::start_with(bin, dir.path(), &env).await?;
+    let (server, proxy, _dir) = behind_a_proxy(bin).await?;
     println!("\n== a 500-event batch while half the PutItems take 2.5 s ==");
     proxy.set_rules(vec![
         Rule::dynamodb("PutItem", Fault::Delay(Duration::from_millis(2500))).chance(0.5),

@@ -74,6 +74,15 @@ impl Rule {
         }
     }
 
+    /// A rule for PutItems of export jobs (not slots) on `jobs_table` whose body holds `text`
+    /// (`requested_by` for any job write, `succeeded` for a finished outcome).
+    pub fn job_writes(jobs_table: &str, text: &str, fault: Fault) -> Rule {
+        Rule::dynamodb("PutItem", fault)
+            .on_table(jobs_table)
+            .body_has("requested_by")
+            .body_has(text)
+    }
+
     /// Only requests on table `table`.
     pub fn on_table(self, table: &str) -> Rule {
         self.body_has(&format!("\"TableName\":\"{table}\""))

@@ -6,6 +6,7 @@
 //! made into the API Gateway event that the template's routes would hand to one function.
 
 use base64::Engine;
+use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use integration_tests::hostile::{self, CURSOR_QUERY};
 use integration_tests::runtime_api::{LambdaHost, Outcome, function_binary};
 use integration_tests::{INGEST_TOKEN, READ_TOKEN, fresh_tables};
@@ -108,15 +109,19 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     assert_eq!(records["events"][0]["type"], "audit.export_requested", "{records}");
 }
 
-#[tokio::test]
-async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
-    use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
+/// The three functions over fresh tables, their DynamoDB calls through a new fault proxy.
+async fn behind_a_proxy() -> (Functions, FaultProxy, audit_local::CloudConfig) {
     let cloud = fresh_tables().await;
     let (dynamodb, _) = integration_tests::emulator_endpoints();
     let proxy = FaultProxy::start(&dynamodb).await;
     let mut env = integration_tests::lambda_env(&cloud).await;
     env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone()));
-    let Functions { query, .. } = Functions::start(&env, None).await;
+    (Functions::start(&env, None).await, proxy, cloud)
+}
+
+#[tokio::test]
+async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
+    let (Functions { query, .. }, proxy, _) = behind_a_proxy().await;
     proxy.set_rules(vec![Rule::dynamodb("Query", Fault::Throttle)]);
     let page = query.http(fixture("list_events.json", &[])).await;
     assert_eq!(page["statusCode"], 503, "{page}");
@@ -129,18 +134,9 @@ async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
 
 #[tokio::test]
 async fn a_lost_answer_to_the_job_write_still_creates_the_export_through_the_export_function() {
-    use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
-    let cloud = fresh_tables().await;
-    let (dynamodb, _) = integration_tests::emulator_endpoints();
-    let proxy = FaultProxy::start(&dynamodb).await;
-    let mut env = integration_tests::lambda_env(&cloud).await;
-    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url.clone()));
-    let Functions { export, .. } = Functions::start(&env, None).await;
+    let (Functions { export, .. }, proxy, cloud) = behind_a_proxy().await;
     proxy.set_rules(vec![
-        Rule::dynamodb("PutItem", Fault::LoseAnswer)
-            .on_table(&cloud.names.jobs_table)
-            .body_has("requested_by")
-            .times(1),
+        Rule::job_writes(&cloud.names.jobs_table, "requested_by", Fault::LoseAnswer).times(1),
     ]);
     let created = export.http(fixture("create_export.json", &[])).await;
     assert_eq!(created["statusCode"], 202, "{created}");

@@ -31,6 +31,12 @@ async fn behind_proxies() -> (crate::harness::TestApp, FaultProxy, FaultProxy, S
     )
 }
 
+/// Stores one custom event by alice.
+async fn one_row(app: &crate::harness::TestApp) {
+    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
+        .await;
+}
+
 fn retry_after(response: &reqwest::Response) -> Option<u64> {
     response.headers().get("retry-after")?.to_str().ok()?.parse().ok()
 }
@@ -80,14 +86,10 @@ async fn a_busy_store_answers_503_with_retry_after_on_every_route() {
 #[tokio::test]
 async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
     let (app, proxy, _s3, jobs_table) = behind_proxies().await;
-    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
-        .await;
+    one_row(&app).await;
     // The job's PutItem lands, its answer is lost, and the SDK sends it again.
     proxy.set_rules(vec![
-        Rule::dynamodb("PutItem", Fault::LoseAnswer)
-            .on_table(&jobs_table)
-            .body_has("requested_by")
-            .times(1),
+        Rule::job_writes(&jobs_table, "requested_by", Fault::LoseAnswer).times(1),
     ]);
     for round in 0..4 {
         let job = app.export(&json!({"category": "custom"})).await;
@@ -100,15 +102,10 @@ async fn a_lost_answer_to_the_job_write_still_starts_the_export() {
 #[tokio::test]
 async fn an_export_finishing_during_a_jobs_table_outage_is_recorded_once_it_ends() {
     let (app, proxy, _s3, jobs_table) = behind_proxies().await;
-    app.ingest_all(&[custom(uuid::Uuid::new_v4(), "2026-05-01T10:00:00Z", "alice", "row")])
-        .await;
+    one_row(&app).await;
     // Every write of a finished outcome to the jobs table is throttled for 8 s: longer than the
     // SDK's own retries.
-    proxy.set_rules(vec![
-        Rule::dynamodb("PutItem", Fault::Throttle)
-            .on_table(&jobs_table)
-            .body_has("succeeded"),
-    ]);
+    proxy.set_rules(vec![Rule::job_writes(&jobs_table, "succeeded", Fault::Throttle)]);
     let created = app
         .post_json("/exports", Some(READ_TOKEN), &json!({"category": "custom"}))
         .await;
