@@ -9,6 +9,7 @@
 //! server are measured as deployed. Build both first:
 //! `cargo build --release -p audit-local -p audit-bench`.
 
+mod deep;
 mod dynamo;
 mod lambda;
 mod load;
@@ -65,6 +66,16 @@ enum Bench {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 200)]
         samples: usize,
+    },
+    /// Deep pages: first page and `depth` rows deep, with and without a period (seeds
+    /// `data_dir` like `read`; `--events 0` leaves it as it is).
+    Deep {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        depth: usize,
     },
     /// Clients that give up on slow searches: `clients` searches for a term no event holds, too
     /// short for the trigram index (a whole scan each), whose clients hang up after `hang_up_ms`;
@@ -164,6 +175,11 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             samples,
         } => read(&server_bin, events, &data_dir, samples).await,
+        Bench::Deep {
+            events,
+            data_dir,
+            depth,
+        } => deep::run(&server_bin, events, &data_dir, depth).await,
         Bench::Hangups {
             events,
             data_dir,

@@ -326,16 +326,25 @@ fn page_sql(
     let direction = if desc { "DESC" } else { "ASC" };
 
     // Range and position, written once per table alias.
-    let from = filter.from.map(|t| arg(t.timestamp_micros().into()));
-    let to = filter.to.map(|t| arg(t.timestamp_micros().into()));
+    // One bound per side, the tighter one: on the cursor's side of a page the cursor's time
+    // replaces the period's bound, so the index is entered at the cursor, not at the end of the
+    // period (which made every page of a period cost the rows before it).
+    let (from_us, to_us) = (
+        filter.from.map(|t| t.timestamp_micros()),
+        filter.to.map(|t| t.timestamp_micros()),
+    );
+    let (lower, upper) = match after {
+        Some((t, _)) if desc && to_us.is_none_or(|to| t < to) => (from_us.map(|f| (">=", f)), Some(("<=", t))),
+        Some((t, _)) if !desc && from_us.is_none_or(|from| t >= from) => (Some((">=", t)), to_us.map(|u| ("<", u))),
+        _ => (from_us.map(|f| (">=", f)), to_us.map(|u| ("<", u))),
+    };
+    let lower = lower.map(|(op, v)| (op, arg(v.into())));
+    let upper = upper.map(|(op, v)| (op, arg(v.into())));
     let after = after.map(|(t, id)| (arg(t.into()), arg(id.to_vec().into())));
     let bounds = |alias: &str| {
         let mut c = Vec::new();
-        if let Some(from) = &from {
-            c.push(format!("{alias}.time_us >= {from}"));
-        }
-        if let Some(to) = &to {
-            c.push(format!("{alias}.time_us < {to}"));
+        for (op, value) in lower.iter().chain(upper.iter()) {
+            c.push(format!("{alias}.time_us {op} {value}"));
         }
         if let Some((t, id)) = &after {
             let op = if desc { "<" } else { ">" };
