@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{READ_TOKEN, Server, enc, seed_to};
+use crate::{READ_TOKEN, Server, enc, export, seed_to};
 
 const SAMPLES: usize = 30;
 
@@ -90,5 +90,14 @@ pub async fn run(bin: &Path, events: usize, data_dir: &Path, depth: usize) -> an
             reached
         );
     }
+    println!("\n== a whole-period export beside the unfiltered one ==");
+    // No `bom` option: the bench also measures versions that did not have it.
+    export(&server, "unfiltered", &serde_json::json!({})).await?;
+    let (from, to) = period.split_once('&').expect("from and to");
+    let body = serde_json::json!({
+        "from": from.trim_start_matches("from="),
+        "to": to.trim_start_matches("to="),
+    });
+    export(&server, "31-day period", &body).await?;
     Ok(())
 }

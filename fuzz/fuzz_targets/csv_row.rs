@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         message,
         duration_ms: None,
         id: uuid::Uuid::nil(),
-        received_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 1).unwrap(),
+        received_at: "2026-11-27T10:00:01.000000Z",
         source: "svc",
     };
     let mut writer = CsvWriter::new(Vec::new()).unwrap();

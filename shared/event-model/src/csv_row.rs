@@ -49,6 +49,7 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn write(&mut self, event: &Event) -> csv::Result<()> {
+        let received_at = time::format(&event.received_at);
         self.write_row(&CsvRow {
             time: event.time,
             actor: &event.actor,
@@ -57,7 +58,7 @@ impl<W: Write> CsvWriter<W> {
             message: &event.message,
             duration_ms: event.duration_ms,
             id: event.id,
-            received_at: event.received_at,
+            received_at: &received_at,
             source: &event.source,
         })
     }
@@ -69,7 +70,6 @@ impl<W: Write> CsvWriter<W> {
         let duration = row.duration_ms.map(|d| d.to_string()).unwrap_or_default();
         let mut id = uuid::Uuid::encode_buffer();
         let id = row.id.hyphenated().encode_lower(&mut id);
-        let received_at = time::format(&row.received_at);
         self.inner.write_record([
             time.as_str(),
             &defuse(row.actor),
@@ -78,7 +78,7 @@ impl<W: Write> CsvWriter<W> {
             &defuse(row.message),
             &duration,
             id,
-            received_at.as_str(),
+            row.received_at,
             &defuse(row.source),
         ])
     }
@@ -99,7 +99,8 @@ pub struct CsvRow<'a> {
     pub message: &'a str,
     pub duration_ms: Option<u64>,
     pub id: uuid::Uuid,
-    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// In the fixed-width text form (`time::format`), as the stores keep it: copied as it is.
+    pub received_at: &'a str,
     pub source: &'a str,
 }
 
@@ -122,9 +123,11 @@ fn starts_formula(c: char) -> bool {
 ///   quoted cell would become three cells, the middle one a formula. `;'=1+1` stays text there.
 pub fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
     let leading = cell.chars().next().is_some_and(starts_formula);
-    let after_semicolon = cell
-        .char_indices()
-        .any(|(i, c)| c == ';' && cell[i + 1..].chars().next().is_some_and(starts_formula));
+    // Most cells hold no `;` at all: one fast search decides (an export defuses every text cell).
+    let after_semicolon = cell.contains(';')
+        && cell
+            .char_indices()
+            .any(|(i, c)| c == ';' && cell[i + 1..].chars().next().is_some_and(starts_formula));
     if !leading && !after_semicolon {
         return cell.into();
     }

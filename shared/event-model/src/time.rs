@@ -8,6 +8,20 @@ pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Whether `text` has the shape of [`format`]'s output (`2026-11-27T10:15:30.123456Z`): a cheap
+/// check for text a store wrote with it, where parsing every row would cost more than the row.
+pub fn is_fixed_width(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 27
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[26] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 26) || c.is_ascii_digit())
+}
+
 /// Drops anything finer than a microsecond, the precision events are stored with.
 pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = t.nanosecond() / 1_000 * 1_000;
@@ -128,6 +142,21 @@ mod tests {
         assert!(!in_range(&past_the_end));
         assert_eq!(parse_instant(&format(&past_the_end)), None, "why the range ends there");
         assert!(!in_range(&(earliest() - chrono::Duration::microseconds(1))));
+    }
+
+    #[test]
+    fn the_fixed_width_shape_is_what_format_writes() {
+        assert!(is_fixed_width(&format(&latest())));
+        assert!(is_fixed_width(&format(&earliest())));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-27T10:15:30Z",
+            "2026-11-27T10:15:30.123456+00:00",
+            "2026-11-27X10:15:30.123456Z",
+        ] {
+            assert!(!is_fixed_width(bad), "{bad}");
+        }
     }
 
     #[test]

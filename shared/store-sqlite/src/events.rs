@@ -136,9 +136,15 @@ impl EventStore for SqliteStore {
                         let time = chrono::DateTime::from_timestamp_micros(time_us)
                             .ok_or(rusqlite::Error::IntegralValueOutOfRange(1, time_us))?;
                         let duration: Option<i64> = row.get(6)?;
-                        let received_at = event_model::time::parse_instant(row.get_ref(8)?.as_str()?).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, "received_at".into())
-                        })?;
+                        // Stored in the fixed-width form: copied, checked only for its shape.
+                        let received_at = row.get_ref(8)?.as_str()?;
+                        if !event_model::time::is_fixed_width(received_at) {
+                            return Err(rusqlite::Error::FromSqlConversionFailure(
+                                8,
+                                rusqlite::types::Type::Text,
+                                "received_at".into(),
+                            ));
+                        }
                         writer
                             .write_row(&CsvRow {
                                 time,
