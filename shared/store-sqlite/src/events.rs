@@ -86,7 +86,10 @@ impl EventStore for SqliteStore {
         let mut rows = rows;
         let next = if rows.len() > limit {
             rows.truncate(limit);
-            let last = rows.last().and_then(|(position, _)| position.clone());
+            let last = rows
+                .last()
+                .and_then(|(key, _)| *key)
+                .and_then(|(t, id)| position(t, id));
             Some(last.ok_or_else(|| StoreError::Corrupt("an event row without a readable id or time".into()))?)
         } else {
             None
@@ -173,9 +176,7 @@ impl EventStore for SqliteStore {
             })
             .await?;
         let (csv, rows, last) = written;
-        let next = last.and_then(|(time_us, id)| {
-            chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::time_id(&t, &id))
-        });
+        let next = last.and_then(|(time_us, id)| position(time_us, id));
         Ok(CsvPage {
             csv,
             rows: rows as u64,
@@ -252,9 +253,10 @@ fn append_all(conn: &Connection, rows: &[Row]) -> rusqlite::Result<Vec<AppendOut
     Ok(outcomes)
 }
 
-/// A row of a page: its position (`None` if even its id or time cannot be read) and the event, or
-/// why it cannot be read.
-type PageRow = (Option<String>, Result<Event, StoreError>);
+/// A row of a page: its sort key `(time_us, id)` (`None` if even its id cannot be read) and the
+/// event, or why it cannot be read. The key is kept raw: only the page's last one is ever turned
+/// into a position.
+type PageRow = (Option<(i64, Uuid)>, Result<Event, StoreError>);
 
 /// One page of rows.
 fn query_page(
@@ -266,11 +268,9 @@ fn query_page(
     let (sql, args) = page_sql(conn, filter, COLUMNS, limit, after)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
-        let position = Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?)
-            .ok()
-            .zip(chrono::DateTime::from_timestamp_micros(row.get(1)?))
-            .map(|(id, time)| event_model::time::time_id(&time, &id));
-        Ok((position, read_row(row)?))
+        let id = row.get_ref(0)?.as_blob().ok().and_then(|b| Uuid::from_slice(b).ok());
+        let key = row.get::<_, i64>(1).ok().zip(id);
+        Ok((key, read_row(row)?))
     })?;
     rows.collect()
 }
@@ -492,6 +492,11 @@ fn fts_trigrams(q: &str) -> Option<String> {
     terms.sort();
     terms.dedup();
     Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" "))
+}
+
+/// The position after the row `(time_us, id)`: its `time_id` (the inverse of [`parse_position`]).
+fn position(time_us: i64, id: Uuid) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::time_id(&t, &id))
 }
 
 /// A position is a `time_id` (a fixed-width instant, `#`, a UUID), as `(time_us, id)`.
