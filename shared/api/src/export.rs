@@ -74,8 +74,7 @@ impl ExportWorker {
         };
         match result {
             Ok(bytes) => {
-                job.status = ExportStatus::Succeeded;
-                job.bytes = bytes;
+                job.succeed(bytes, Utc::now());
                 tracing::info!(rows = job.rows, bytes, "export finished");
             }
             Err(WriteError::TakenAway) => {
@@ -84,12 +83,12 @@ impl ExportWorker {
             }
             Err(WriteError::Store(e)) => {
                 tracing::error!(error = %e, "export failed");
-                job.status = ExportStatus::Failed;
-                job.error = Some("the export failed because of a storage error; request it again".into());
+                job.fail(
+                    "the export failed because of a storage error; request it again",
+                    Utc::now(),
+                );
             }
         }
-        job.finished_at = Some(Utc::now());
-        job.lease_until = None;
         self.write_outcome(&job).await?;
         if let Err(e) = self.jobs.release_slot(&job.requested_by, job.id).await {
             // Its lease frees it soon enough.
@@ -226,10 +225,7 @@ pub async fn fail_given_up(
             continue;
         }
         tracing::warn!(job = %job.id, status = ?job.status, "an export's run was given up; the job is marked failed");
-        job.status = ExportStatus::Failed;
-        job.error = Some(GIVEN_UP_MESSAGE.to_owned());
-        job.finished_at = Some(now);
-        job.lease_until = None;
+        job.fail(GIVEN_UP_MESSAGE, now);
         if jobs.update_job(&job).await? {
             jobs.release_slot(&job.requested_by, job.id).await?;
             failed += 1;
@@ -249,10 +245,7 @@ pub async fn settle_dead_worker(
         return Ok(job);
     }
     tracing::warn!(job = %job.id, lease_until = ?job.lease_until, "an export's worker stopped answering; the job is marked failed");
-    job.status = ExportStatus::Failed;
-    job.error = Some(DEAD_WORKER_MESSAGE.to_owned());
-    job.finished_at = Some(now);
-    job.lease_until = None;
+    job.fail(DEAD_WORKER_MESSAGE, now);
     if !jobs.update_job(&job).await? {
         // Finished meanwhile: report what was stored.
         return Ok(jobs.get_job(job.id).await?.unwrap_or(job));

@@ -212,6 +212,24 @@ impl ExportJob {
         }
     }
 
+    /// Ends the job as succeeded with a file of `bytes`.
+    pub fn succeed(&mut self, bytes: u64, now: DateTime<Utc>) {
+        self.bytes = bytes;
+        self.close(ExportStatus::Succeeded, now);
+    }
+
+    /// Ends the job as failed; `reason` is what the client is told.
+    pub fn fail(&mut self, reason: &str, now: DateTime<Utc>) {
+        self.error = Some(reason.to_owned());
+        self.close(ExportStatus::Failed, now);
+    }
+
+    fn close(&mut self, status: ExportStatus, now: DateTime<Utc>) {
+        self.status = status;
+        self.finished_at = Some(now);
+        self.lease_until = None;
+    }
+
     /// Whether the job is running under a lease that has passed: its worker is gone.
     pub fn worker_is_dead(&self, now: DateTime<Utc>) -> bool {
         self.status == ExportStatus::Running && self.lease_until.is_some_and(|lease| lease < now)

@@ -112,9 +112,7 @@ async fn start(state: &AppState, job: &ExportJob) -> Result<(), ApiError> {
     if let Err(e) = state.launcher.launch(job.id).await {
         tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
-        failed.status = ExportStatus::Failed;
-        failed.error = Some("the export could not be started; try again".into());
-        failed.finished_at = Some(Utc::now());
+        failed.fail("the export could not be started; try again", Utc::now());
         state.jobs.update_job(&failed).await?;
         return Err(ApiError::Unavailable);
     }
