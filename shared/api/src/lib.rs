@@ -25,7 +25,6 @@ use tower_http::trace::TraceLayer;
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker, NotServedHere, TaskLauncher};
-// `RateLimit` is defined below, beside `AppState`.
 pub use routes::Surface;
 
 /// What the handlers share: the stores, the token set, the cursor key and the export launcher.
@@ -92,14 +91,16 @@ pub fn is_safe_request_id(id: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// Removes a request id that is not [`is_safe_request_id`], so a new one is made for the request.
+/// Removes a request id that is not [`is_safe_request_id`], or that was sent more than once, so a
+/// new one is made for the request.
 async fn drop_unsafe_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
-    let unsafe_ids = request
-        .headers()
-        .get_all(&REQUEST_ID)
-        .iter()
-        .any(|v| !is_safe_request_id(v.as_bytes()));
-    if unsafe_ids || request.headers().get_all(&REQUEST_ID).iter().count() > 1 {
+    let mut ids = request.headers().get_all(&REQUEST_ID).iter();
+    let keep = match (ids.next(), ids.next()) {
+        (Some(id), None) => is_safe_request_id(id.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
         request.headers_mut().remove(&REQUEST_ID);
     }
     request

@@ -75,7 +75,9 @@ pub(crate) fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>
     }
     let Strict(value) = serde_json::from_slice::<Strict>(&body)
         .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
-    if let Some(number) = numbers::first_inexact(&body) {
+    if numbers::has_double(&value)
+        && let Some(number) = numbers::first_inexact(&body)
+    {
         return Err(ApiError::Validation(vec![event_model::FieldError::new(
             "body",
             format!(

@@ -4,6 +4,17 @@
 //! So each number token of a body is compared, as a decimal, with the double it becomes; a body
 //! whose number would change is refused, naming the number.
 
+/// Whether `value` holds a number read as a double: only those can have changed (integers that fit
+/// 64 bits are read exactly), so a body without one needs no second look at its text.
+pub(crate) fn has_double(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(items) => items.iter().any(has_double),
+        serde_json::Value::Object(fields) => fields.values().any(has_double),
+        _ => false,
+    }
+}
+
 /// The first number token in `body` (JSON text) whose value a double or a 64-bit integer cannot
 /// hold exactly.
 pub(crate) fn first_inexact(body: &[u8]) -> Option<String> {
@@ -115,6 +126,16 @@ mod tests {
         ] {
             assert!(!is_exact(token), "{token}");
         }
+    }
+
+    #[test]
+    fn only_bodies_with_a_double_are_looked_at_again() {
+        let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert!(!has_double(&parse(
+            r#"{"a": [1, -2, 18446744073709551615], "b": "1.5"}"#
+        )));
+        assert!(has_double(&parse(r#"{"a": {"b": [1.5]}}"#)));
+        assert!(has_double(&parse(r#"[123456789012345678901234567890]"#)));
     }
 
     #[test]
