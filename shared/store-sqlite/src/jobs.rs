@@ -29,16 +29,16 @@ impl ExportJobStore for SqliteStore {
             .inner
             .readers
             .run(move |conn| {
-                conn.prepare_cached("SELECT id, job FROM export_jobs WHERE id = ?1")?
+                conn.prepare_cached("SELECT id, job, status = 'failed' FROM export_jobs WHERE id = ?1")?
                     .query_row([id.to_string()], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
                     })
                     .optional()
             })
             .await?;
         match row {
             None => Ok(None),
-            Some((id, body)) => Ok(Some(self.read_or_set_apart(&id, &body).await)),
+            Some((id, body, failed)) => Ok(Some(self.read_or_set_apart(&id, &body, failed).await)),
         }
     }
 
@@ -68,7 +68,7 @@ impl ExportJobStore for SqliteStore {
             .await?;
         let mut jobs = Vec::with_capacity(rows.len());
         for (id, body) in rows {
-            let job = self.read_or_set_apart(&id, &body).await;
+            let job = self.read_or_set_apart(&id, &body, false).await;
             if !job.status.is_finished() {
                 jobs.push(job);
             }
@@ -137,12 +137,16 @@ fn free_slot(conn: &Connection, token: &str, limit: usize, now: i64) -> rusqlite
 
 impl SqliteStore {
     /// The job in `body`; if it cannot be read, the row is logged, marked failed (its text is
-    /// kept for inspection) and reported as [`ExportJob::unreadable`].
-    async fn read_or_set_apart(&self, id: &str, body: &str) -> ExportJob {
+    /// kept for inspection; once is enough: `marked` says it was) and reported as
+    /// [`ExportJob::unreadable`].
+    async fn read_or_set_apart(&self, id: &str, body: &str, marked: bool) -> ExportJob {
         let error = match serde_json::from_str::<ExportJob>(body) {
             Ok(job) => return job,
             Err(e) => e,
         };
+        if marked {
+            return ExportJob::unreadable(Uuid::parse_str(id).unwrap_or_default());
+        }
         tracing::error!(job = %id, error = %error, "an export job's record is unreadable; it is set apart and marked failed");
         let key = id.to_owned();
         let marked = self
