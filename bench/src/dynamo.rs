@@ -154,89 +154,148 @@ async fn ingest_http(bin: &Path, tag: &str, http_events: usize) -> anyhow::Resul
 }
 
 /// Requests per page and items read per item returned, for the query shapes of the embedded
-/// store's benchmark: the first page (limit 50), and the next pages of the same walk.
+/// store's benchmark, with and without a 31-day period: the first page (limit 50), the next pages
+/// of the same walk, and the pages 10,000 rows deep (a deep page must read only its own rows, not
+/// again what the pages before it read).
 async fn efficiency(store: &DynamoStore, counter: &RequestCounter, samples: usize) -> anyhow::Result<()> {
     println!(
-        "\n== request efficiency, limit 50, TIME_SHARDS = {}: first page, and pages 2-10 ==",
+        "\n== request efficiency, limit 50, TIME_SHARDS = {}: first page, pages 2-10, and {DEEP_PAGES} pages {DEEP} rows deep ==",
         store.names().time_shards
     );
-    let day = (chrono::Utc::now() - chrono::Duration::days(3))
-        .format("%Y-%m-%d")
-        .to_string();
-    let shapes: Vec<(&str, Vec<Value>)> = vec![
-        ("no filter", vec![json!({})]),
+    let now = chrono::Utc::now();
+    let day = (now - chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
+    let period = json!({
+        "from": (now - chrono::Duration::days(31)).format("%Y-%m-%d").to_string(),
+        "to": now.format("%Y-%m-%d").to_string(),
+    });
+    let each = |key: &str, values: &[&str]| -> Vec<Value> { values.iter().map(|v| json!({ key: v })).collect() };
+    // The first value of each shape is the one walked deep (the one with the most rows).
+    let shapes: Vec<(&str, Vec<Value>, bool)> = vec![
+        ("no filter", vec![json!({})], true),
         (
             "actor",
-            ["alice", "bob", "system", "zoë", "k.tanaka"]
-                .iter()
-                .map(|a| json!({ "actor": a }))
-                .collect(),
+            each("actor", &["system", "alice", "bob", "zoë", "k.tanaka"]),
+            true,
         ),
-        ("one day", vec![json!({"from": day, "to": day})]),
         (
             "category",
-            ["sca", "auth", "ldap", "policy"]
-                .iter()
-                .map(|c| json!({ "category": c }))
-                .collect(),
+            each("category", &["tqi", "sca", "auth", "ldap", "policy"]),
+            true,
         ),
+        ("one day", vec![json!({"from": day, "to": day})], false),
         (
             "q rare",
-            ["payments:3.7", "checkout:5.12", "ledger:7.3"]
-                .iter()
-                .map(|q| json!({ "q": q }))
-                .collect(),
+            each("q", &["payments:3.7", "checkout:5.12", "ledger:7.3"]),
+            true,
         ),
-        (
-            "q common",
-            ["analysis", "started", "project"]
-                .iter()
-                .map(|q| json!({ "q": q }))
-                .collect(),
-        ),
+        ("q common", each("q", &["analysis", "started", "project"]), true),
     ];
     println!(
-        "{:<10} {:>13} {:>13} {:>10} {:>13} {:>13} {:>10} {:>9}",
-        "shape", "req/page 1st", "read/ret 1st", "rows 1st", "req/page 2-10", "read/ret 2-10", "max req", "p50 ms"
+        "{:<20} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "shape", "req/page", "read/ret", "rows", "req 2-10", "read 2-10", "req deep", "read deep", "max req", "p50 ms"
     );
-    for (name, filters) in shapes {
-        let (mut first, mut later) = (Tally::default(), Tally::default());
-        let mut latencies = Vec::new();
-        for i in 0..samples {
-            let filter = EventFilter::from_json(&filters[i % filters.len()]).expect("valid filter");
-            let mut after: Option<String> = None;
-            for page_no in 0..10 {
-                let (before_req, before_stats) = (counter.total(), store.read_stats());
-                let started = Instant::now();
-                let page = store.query(&filter, 50, after.as_deref()).await?;
-                if page_no == 0 {
-                    latencies.push(started.elapsed().as_secs_f64() * 1e3);
-                }
-                let stats = store.read_stats();
-                let tally = if page_no == 0 { &mut first } else { &mut later };
-                tally.add(
-                    counter.total() - before_req,
-                    stats.items_read - before_stats.items_read,
-                    page.events.len() as u64,
-                );
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
+    for (name, filters, with_period) in shapes {
+        let mut variants = vec![(name.to_owned(), filters.clone())];
+        if with_period {
+            let joined = filters
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    f.as_object_mut()
+                        .expect("an object")
+                        .extend(period.as_object().expect("an object").clone());
+                    f
+                })
+                .collect();
+            variants.push((format!("{name} + period"), joined));
+        }
+        for (name, filters) in variants {
+            efficiency_of(store, counter, samples, &name, &filters).await?;
+        }
+    }
+    Ok(())
+}
+
+const DEEP: usize = 10_000;
+const DEEP_PAGES: usize = 5;
+
+async fn efficiency_of(
+    store: &DynamoStore,
+    counter: &RequestCounter,
+    samples: usize,
+    name: &str,
+    filters: &[Value],
+) -> anyhow::Result<()> {
+    let (mut first, mut later, mut deep) = (Tally::default(), Tally::default(), Tally::default());
+    let mut latencies = Vec::new();
+    let measure = async |filter: &EventFilter, after: Option<&str>, tally: &mut Tally| {
+        let (before_req, before_stats) = (counter.total(), store.read_stats());
+        let started = Instant::now();
+        let page = store.query(filter, 50, after).await?;
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let stats = store.read_stats();
+        tally.add(
+            counter.total() - before_req,
+            stats.items_read - before_stats.items_read,
+            page.events.len() as u64,
+        );
+        anyhow::Ok((page.next, elapsed))
+    };
+    for i in 0..samples {
+        let filter = EventFilter::from_json(&filters[i % filters.len()]).expect("valid filter");
+        let mut after: Option<String> = None;
+        for page_no in 0..10 {
+            let tally = if page_no == 0 { &mut first } else { &mut later };
+            let (next, elapsed) = measure(&filter, after.as_deref(), tally).await?;
+            if page_no == 0 {
+                latencies.push(elapsed);
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
-        latencies.sort_by(f64::total_cmp);
-        println!(
-            "{name:<10} {:>13.2} {:>13.2} {:>10.1} {:>13.2} {:>13.2} {:>10} {:>9.1}",
-            first.per_page(),
-            first.read_per_returned(),
-            first.returned as f64 / first.pages.max(1) as f64,
-            later.per_page(),
-            later.read_per_returned(),
-            first.max_requests.max(later.max_requests),
-            latencies.get(latencies.len() / 2).copied().unwrap_or(0.0)
-        );
     }
+    // One walk to DEEP rows with the first value, in pages of 500, then pages of 50 measured.
+    let filter = EventFilter::from_json(&filters[0]).expect("valid filter");
+    let (mut after, mut seen) = (None::<String>, 0);
+    while seen < DEEP {
+        let page = store.query(&filter, (DEEP - seen).min(500), after.as_deref()).await?;
+        seen += page.events.len();
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    if after.is_some() {
+        for _ in 0..DEEP_PAGES {
+            let (next, _) = measure(&filter, after.as_deref(), &mut deep).await?;
+            after = next;
+            if after.is_none() {
+                break;
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let or_none = |t: &Tally, f: fn(&Tally) -> f64| {
+        if t.pages == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", f(t))
+        }
+    };
+    println!(
+        "{name:<20} {:>9.2} {:>9.2} {:>6.1} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7.1}",
+        first.per_page(),
+        first.read_per_returned(),
+        first.returned as f64 / first.pages.max(1) as f64,
+        or_none(&later, Tally::per_page),
+        or_none(&later, Tally::read_per_returned),
+        or_none(&deep, Tally::per_page),
+        or_none(&deep, Tally::read_per_returned),
+        first.max_requests.max(later.max_requests).max(deep.max_requests),
+        latencies.get(latencies.len() / 2).copied().unwrap_or(0.0)
+    );
     Ok(())
 }
 

@@ -9,10 +9,10 @@
 //! server are measured as deployed. Build both first:
 //! `cargo build --release -p audit-local -p audit-bench`.
 
-mod deep;
 mod dynamo;
 mod lambda;
 mod load;
+mod query;
 mod storm;
 
 use std::path::{Path, PathBuf};
@@ -57,8 +57,8 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         batch: usize,
     },
-    /// Seeds `events` into `data_dir` (unless it already holds them), then runs the query and
-    /// export benchmarks on it.
+    /// Seeds `events` into `data_dir` (unless it already holds them; `--events 0` leaves it as
+    /// it is), then runs the query benchmark (every shape, first page and deep) and the exports.
     Read {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
@@ -66,16 +66,15 @@ enum Bench {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 200)]
         samples: usize,
-    },
-    /// Deep pages: first page and `depth` rows deep, with and without a period (seeds
-    /// `data_dir` like `read`; `--events 0` leaves it as it is).
-    Deep {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
+        /// Only over HTTP (for a server binary whose store this bench cannot open).
         #[arg(long)]
-        data_dir: PathBuf,
-        #[arg(long, default_value_t = 200_000)]
-        depth: usize,
+        http_only: bool,
+        /// Only the query shapes whose name starts with one of these (`actor,q common`).
+        #[arg(long, value_delimiter = ',')]
+        shapes: Vec<String>,
+        /// Leave out the exports.
+        #[arg(long)]
+        no_export: bool,
     },
     /// Clients that give up on slow searches: `clients` searches for a term no event holds, too
     /// short for the trigram index (a whole scan each), whose clients hang up after `hang_up_ms`;
@@ -174,12 +173,19 @@ async fn main() -> anyhow::Result<()> {
             events,
             data_dir,
             samples,
-        } => read(&server_bin, events, &data_dir, samples).await,
-        Bench::Deep {
-            events,
-            data_dir,
-            depth,
-        } => deep::run(&server_bin, events, &data_dir, depth).await,
+            http_only,
+            shapes,
+            no_export,
+        } => {
+            let args = query::Args {
+                events,
+                samples,
+                http_only,
+                shapes,
+                no_export,
+            };
+            query::run(&server_bin, &data_dir, args).await
+        }
         Bench::Hangups {
             events,
             data_dir,
@@ -417,7 +423,7 @@ fn raw_sqlite_insert(batches: Vec<Vec<event_model::NewEvent>>) -> anyhow::Result
                     e.event_type,
                     e.message,
                     e.duration_ms.map(|d| d as i64),
-                    Value::Object(e.params.clone()).to_string(),
+                    e.params.as_str().to_owned(),
                     e.source,
                     event_model::time::format(&e.received_at),
                     new.fingerprint,
@@ -563,89 +569,6 @@ async fn hangups(bin: &Path, events: usize, data_dir: &Path, clients: usize, han
         "{answered} of {clients} answered before the hang-up; the server spent {spent:.2} CPU-seconds on them (idle again {:.1} s after the first request)",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-async fn read(bin: &Path, events: usize, data_dir: &Path, samples: usize) -> anyhow::Result<()> {
-    let total = seed_to(data_dir, events).await?;
-    let server = Server::start(bin, data_dir).await?;
-    println!("\n== query: first page (limit 50) on {total} events, {samples} samples per shape ==");
-    let day = (chrono::Utc::now() - chrono::Duration::days(3))
-        .format("%Y-%m-%d")
-        .to_string();
-    let shapes: Vec<(&str, Vec<String>)> = vec![
-        ("no filter", vec![String::new()]),
-        (
-            "actor",
-            ["alice", "bob", "system", "zoë", "k.tanaka"]
-                .iter()
-                .map(|a| format!("actor={}", enc(a)))
-                .collect(),
-        ),
-        (
-            "category",
-            ["sca", "auth", "ldap", "policy"]
-                .iter()
-                .map(|c| format!("category={c}"))
-                .collect(),
-        ),
-        ("one day", vec![format!("from={day}&to={day}")]),
-        (
-            "q rare",
-            ["payments:3.7", "checkout:5.12", "ledger:7.3"]
-                .iter()
-                .map(|q| format!("q={}", enc(q)))
-                .collect(),
-        ),
-        (
-            "q common",
-            ["analysis", "started", "project"]
-                .iter()
-                .map(|q| format!("q={q}"))
-                .collect(),
-        ),
-    ];
-    println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>7}",
-        "shape", "p50 ms", "p99 ms", "max ms", "rows"
-    );
-    for (name, queries) in &shapes {
-        let mut latencies = Vec::with_capacity(samples);
-        let mut rows = 0;
-        for i in 0..samples + 10 {
-            let query = &queries[i % queries.len()];
-            let started = Instant::now();
-            let response = server
-                .client
-                .get(format!("{}/events?limit=50&{query}", server.base))
-                .bearer_auth(READ_TOKEN)
-                .send()
-                .await?;
-            let body: Value = response.json().await?;
-            let elapsed = started.elapsed();
-            rows = body["events"].as_array().map(Vec::len).unwrap_or(0);
-            if i >= 10 {
-                latencies.push(elapsed);
-            }
-        }
-        latencies.sort();
-        let pct =
-            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
-        println!(
-            "{name:<10} {:>9.2} {:>9.2} {:>9.2} {rows:>7}",
-            pct(0.50),
-            pct(0.99),
-            pct(1.0)
-        );
-    }
-
-    println!("\n== export: CSV of a slice, then of all {total} events ==");
-    for (name, filters) in [
-        ("category=ldap", json!({"category": "ldap"})),
-        ("everything", json!({})),
-    ] {
-        export(&server, name, &filters).await?;
-    }
     Ok(())
 }
 

@@ -66,7 +66,7 @@ impl<W: Write> CsvWriter<W> {
     /// Writes one row from borrowed columns (stores that read rows without building an
     /// [`Event`] use this).
     pub fn write_row(&mut self, row: &CsvRow<'_>) -> csv::Result<()> {
-        let time = time::format(&row.time);
+        let time = time::formatted(&row.time);
         let duration = row.duration_ms.map(|d| d.to_string()).unwrap_or_default();
         let mut id = uuid::Uuid::encode_buffer();
         let id = row.id.hyphenated().encode_lower(&mut id);

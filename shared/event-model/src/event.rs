@@ -49,10 +49,60 @@ pub struct Event {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    pub params: Map<String, Value>,
+    pub params: Params,
     pub source: String,
     #[serde(with = "time::rfc3339")]
     pub received_at: DateTime<Utc>,
+}
+
+/// An event's params: a JSON object kept as its canonical text (keys in order, as serde_json
+/// writes a [`Map`]), which is what the stores keep. A read hands the stored text on, checked to
+/// be one JSON object, instead of parsing it into values only to write them out again.
+#[derive(Debug, Clone)]
+pub struct Params(Box<serde_json::value::RawValue>);
+
+impl Params {
+    pub fn from_map(map: &Map<String, Value>) -> Self {
+        Params(serde_json::value::to_raw_value(map).expect("a JSON map always serializes"))
+    }
+
+    /// Text a store kept, if it is one JSON object (checked without building values).
+    pub fn from_stored(text: String) -> Option<Self> {
+        let raw = serde_json::value::RawValue::from_string(text).ok()?;
+        raw.get().starts_with('{').then_some(Params(raw))
+    }
+
+    /// The canonical text, as stores keep it.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn into_string(self) -> String {
+        Box::<str>::from(self.0).into_string()
+    }
+
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.as_str()).expect("params hold a JSON object")
+    }
+}
+
+impl PartialEq for Params {
+    /// The same object, however its text is spaced.
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_map() == other.to_map()
+    }
+}
+
+impl Serialize for Params {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Map::deserialize(d).map(|map| Params::from_map(&map))
+    }
 }
 
 impl Event {
@@ -255,6 +305,7 @@ impl NewEvent {
             return Err(errors);
         }
 
+        let params = Params::from_map(&params);
         let fingerprint = content_fingerprint(supplied_time, actor, &code, &message, &params, duration_ms);
         let received_at = time::truncate_micros(now);
         Ok(NewEvent {
@@ -286,6 +337,7 @@ impl NewEvent {
     ) -> Result<NewEvent, RenderError> {
         let message = template::render(event_type, &params)?;
         let now = time::truncate_micros(now);
+        let params = Params::from_map(&params);
         let fingerprint = content_fingerprint(Some(now), actor, event_type.code, &message, &params, None);
         let event = Event {
             id: Uuid::now_v7(),
@@ -511,13 +563,11 @@ fn content_fingerprint(
     actor: &str,
     code: &str,
     message: &str,
-    params: &Map<String, Value>,
+    params: &Params,
     duration_ms: Option<u64>,
 ) -> String {
     let time = time.map(|t| time::format(&t)).unwrap_or_default();
     let duration = duration_ms.map(|d| d.to_string()).unwrap_or_default();
-    // serde_json's Map is ordered by key, so the params' text is canonical.
-    let params = serde_json::to_string(params).unwrap_or_default();
     let mut hasher = Sha256::new();
     for part in [time.as_str(), actor, code, message, params.as_str(), duration.as_str()] {
         hasher.update(part.as_bytes());
@@ -608,7 +658,7 @@ mod tests {
         let e = parse(json!({"actor": "a", "type": "auth.logged_in", "params": {"ip": "10.0.0.1"}}))
             .unwrap()
             .event;
-        assert_eq!(e.params["ip"], "10.0.0.1");
+        assert_eq!(e.params.to_map()["ip"], "10.0.0.1");
     }
 
     #[test]

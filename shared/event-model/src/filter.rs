@@ -211,7 +211,16 @@ impl EventFilter {
 /// means. Every store matches `q` through [`fold`], so an indexed answer and a scanned answer are
 /// the same.
 pub fn contains_folded(haystack: &str, needle: &str) -> bool {
-    fold(haystack).contains(&fold(needle))
+    occurs_folded(&fold(needle), haystack, &mut String::new())
+}
+
+/// Whether `folded_needle` (already [`fold`]ed) occurs in `haystack` once folded; `scratch` holds
+/// the folded haystack, so a caller testing many rows folds each into the same buffer instead of
+/// allocating a copy per row.
+pub fn occurs_folded(folded_needle: &str, haystack: &str, scratch: &mut String) -> bool {
+    scratch.clear();
+    fold_into(haystack, scratch);
+    scratch.contains(folded_needle)
 }
 
 /// The one case folding of the service, used wherever `q` is matched (the scan, the SQLite
@@ -221,12 +230,21 @@ pub fn contains_folded(haystack: &str, needle: &str) -> bool {
 /// context-sensitive lower-casing (`οδος`) would miss.
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    fold_into(text, &mut out);
+    out
+}
+
+/// [`fold`], appended to `out`.
+fn fold_into(text: &str, out: &mut String) {
     for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         for lower in c.to_lowercase() {
             out.push(if lower == 'ς' { 'σ' } else { lower });
         }
     }
-    out
 }
 
 fn type_category(code: &str) -> Category {

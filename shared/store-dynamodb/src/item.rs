@@ -2,7 +2,7 @@
 //! names of [`crate::schema`] (a test checks they agree).
 
 use chrono::{DateTime, Utc};
-use event_model::{Category, Event, NewEvent, time};
+use event_model::{Category, Event, NewEvent, Params, time};
 use serde::{Deserialize, Serialize};
 
 use crate::schema;
@@ -51,7 +51,7 @@ impl EventItem {
             event_type: e.event_type.clone(),
             message: e.message.clone(),
             duration_ms: e.duration_ms,
-            params: serde_json::Value::Object(e.params.clone()).to_string(),
+            params: e.params.as_str().to_owned(),
             source: e.source.clone(),
             received_at: time::format(&e.received_at),
             fingerprint: new.fingerprint.clone(),
@@ -64,10 +64,7 @@ impl EventItem {
         let instant = |text: &str, what: &str| -> Result<DateTime<Utc>, StoreError> {
             time::parse_instant(text).ok_or_else(|| corrupt(what))
         };
-        let params = match serde_json::from_str(&self.params) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => return Err(corrupt("params")),
-        };
+        let params = Params::from_stored(self.params).ok_or_else(|| corrupt("params"))?;
         Ok(Event {
             id: self.id.parse().map_err(|_| corrupt("id"))?,
             time: instant(&self.time, "time")?,

@@ -15,15 +15,17 @@
 //! `q` uses the FTS5 trigram index when the term has three or more characters and is *rare*
 //! (at most [`RARE_TERM_ROWS`] candidate events): the index is kept lean (`detail = none`: rowids
 //! only, no positions, which makes it several times cheaper to write), so it answers "holds every
-//! trigram of the term", a superset, and `audit_contains` confirms each candidate. A common term
-//! (or one shorter than a trigram) walks the time index instead and tests each row with
-//! `audit_contains`, which finds a page's worth of matches quickly precisely because they are
-//! common.
+//! trigram of the term", a superset, and `audit_contains` confirms each candidate. The candidates
+//! are read once per page, by the probe that finds the term rare, and handed to the page's query.
+//! A common term (or one shorter than a trigram) walks the time index instead and tests each row
+//! with `audit_contains`, which finds a page's worth of matches quickly precisely because they
+//! are common; events are never removed, so a term once found common stays common, and its later
+//! pages skip the probe ([`CommonTerms`]).
 
 use async_trait::async_trait;
 use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, StoreError};
 use event_model::csv_row::{CsvRow, CsvWriter};
-use event_model::{Category, Event, EventFilter, NewEvent, Order};
+use event_model::{Category, Event, EventFilter, NewEvent, Order, Params};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use uuid::Uuid;
@@ -32,6 +34,27 @@ use crate::{SharedError, SqliteStore};
 
 /// Most FTS matches for which the index path is taken (see the module docs).
 const RARE_TERM_ROWS: usize = 5_000;
+/// Most common terms remembered; the set is emptied when full.
+const COMMON_TERMS_KEPT: usize = 1_024;
+
+/// The trigram queries known to have more than [`RARE_TERM_ROWS`] candidates. Events are never
+/// removed, so a term once common stays common and needs no probe again.
+#[derive(Default)]
+pub(crate) struct CommonTerms(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl CommonTerms {
+    fn contains(&self, terms: &str) -> bool {
+        self.0.lock().expect("common terms lock").contains(terms)
+    }
+
+    fn insert(&self, terms: String) {
+        let mut set = self.0.lock().expect("common terms lock");
+        if set.len() >= COMMON_TERMS_KEPT {
+            set.clear();
+        }
+        set.insert(terms);
+    }
+}
 
 const COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
 /// The columns of a CSV row (the first seven in [`COLUMNS`]' order).
@@ -78,10 +101,11 @@ impl EventStore for SqliteStore {
             .transpose()?;
         let filter = filter.clone();
         let _search = self.search_permit(&filter).await?;
+        let inner = self.inner.clone();
         let rows = self
             .inner
             .readers
-            .run(move |conn| query_page(conn, &filter, limit + 1, after))
+            .run(move |conn| query_page(conn, &inner.common_terms, &filter, limit + 1, after))
             .await?;
         let mut rows = rows;
         let next = if rows.len() > limit {
@@ -113,6 +137,7 @@ impl EventStore for SqliteStore {
             .transpose()?;
         let filter = filter.clone();
         let _search = self.search_permit(&filter).await?;
+        let inner = self.inner.clone();
         let written = self
             .inner
             .readers
@@ -121,7 +146,7 @@ impl EventStore for SqliteStore {
                 let (mut seen, mut rows) = (0usize, 0usize);
                 let mut last: Option<(i64, Uuid)> = None;
                 let mut more = false;
-                let sql = page_sql(conn, &filter, CSV_COLUMNS, limit + 1, after)?;
+                let sql = page_sql(conn, &inner.common_terms, &filter, CSV_COLUMNS, limit + 1, after)?;
                 let mut stmt = conn.prepare_cached(&sql.0)?;
                 let mut cursor = stmt.query(params_from_iter(sql.1))?;
                 while let Some(row) = cursor.next()? {
@@ -205,7 +230,7 @@ impl From<NewEvent> for Row {
         Row {
             id: *e.id.as_bytes(),
             time_us: e.time.timestamp_micros(),
-            params: serde_json::to_string(&e.params).unwrap_or_else(|_| "{}".into()),
+            params: e.params.into_string(),
             received_at: event_model::time::format(&e.received_at),
             category: e.category.code(),
             duration_ms: e.duration_ms.map(|d| d as i64),
@@ -261,11 +286,12 @@ type PageRow = (Option<(i64, Uuid)>, Result<Event, StoreError>);
 /// One page of rows.
 fn query_page(
     conn: &Connection,
+    common: &CommonTerms,
     filter: &EventFilter,
     limit: usize,
     after: Option<(i64, [u8; 16])>,
 ) -> rusqlite::Result<Vec<PageRow>> {
-    let (sql, args) = page_sql(conn, filter, COLUMNS, limit, after)?;
+    let (sql, args) = page_sql(conn, common, filter, COLUMNS, limit, after)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
         let id = row.get_ref(0)?.as_blob().ok().and_then(|b| Uuid::from_slice(b).ok());
@@ -288,6 +314,40 @@ fn readable(event: Result<Event, StoreError>) -> Option<Event> {
 }
 
 impl SqliteStore {
+    /// For the query benchmark: runs the SQL of a page and steps through its rows, touching every
+    /// column without turning rows into events, and returns how many rows it read. This is the
+    /// floor under [`EventStore::query`].
+    #[doc(hidden)]
+    pub async fn page_sql_only(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let after = after
+            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
+            .transpose()?;
+        let filter = filter.clone();
+        let _search = self.search_permit(&filter).await?;
+        let inner = self.inner.clone();
+        self.inner
+            .readers
+            .run(move |conn| {
+                let (sql, args) = page_sql(conn, &inner.common_terms, &filter, COLUMNS, limit + 1, after)?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(args))?;
+                let mut read = 0;
+                while let Some(row) = rows.next()? {
+                    for i in 0..row.as_ref().column_count() {
+                        row.get_ref(i)?;
+                    }
+                    read += 1;
+                }
+                Ok(read)
+            })
+            .await
+    }
+
     /// A permit to run a read with `q` (see `Inner::searches`); none needed without `q`.
     async fn search_permit(
         &self,
@@ -308,7 +368,8 @@ impl SqliteStore {
 /// The SELECT of one page of `columns` (plain column names) under `filter`, and its arguments.
 ///
 /// The page is read through one *driver*, chosen for a bounded cost:
-/// - a rare `q`: the trigram index's candidates (plus the unindexed tail), filtered and sorted;
+/// - a rare `q`: the trigram index's candidates (plus the events indexed after the probe read
+///   them), filtered and sorted;
 /// - an `actor`: `actor_index` walked in order from the position, joined to the events;
 /// - a single category: `category_index` the same way;
 /// - otherwise the time index of the events table.
@@ -318,6 +379,7 @@ impl SqliteStore {
 /// most) and merge both in order. Both parts read one snapshot, and they never overlap.
 fn page_sql(
     conn: &Connection,
+    common: &CommonTerms,
     filter: &EventFilter,
     columns: &str,
     limit: usize,
@@ -366,14 +428,17 @@ fn page_sql(
         .map(|c| arg(c.into()))
         .collect();
     let types: Vec<String> = filter.types.iter().map(|t| arg(t.clone().into())).collect();
-    let mut rare_terms = None;
+    let mut rare = None;
     let mut needle = None;
     if let Some(q) = &filter.q {
         let folded = event_model::filter::fold(q);
         if let Some(terms) = fts_trigrams(&folded)
-            && count_matches(conn, &terms, RARE_TERM_ROWS + 1)? <= RARE_TERM_ROWS
+            && !common.contains(&terms)
         {
-            rare_terms = Some(arg(terms.into()));
+            match rare_candidates(conn, &terms)? {
+                Some((upto, rowids)) => rare = Some((arg(rowids.into()), arg(upto.into()))),
+                None => common.insert(terms),
+            }
         }
         needle = Some(arg(folded.into()));
     }
@@ -386,7 +451,7 @@ fn page_sql(
             value: String,
         },
     }
-    let driver = match (&rare_terms, &actor, categories.as_slice()) {
+    let driver = match (&rare, &actor, categories.as_slice()) {
         (Some(_), _, _) => Driver::Time,
         (None, Some(actor), _) => Driver::Index {
             table: "actor_index",
@@ -412,10 +477,9 @@ fn page_sql(
     if !types.is_empty() {
         filters.push(format!("e.type IN ({})", types.join(", ")));
     }
-    if let Some(terms) = &rare_terms {
+    if let Some((rowids, upto)) = &rare {
         filters.push(format!(
-            "e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH {terms} \
-             UNION ALL SELECT seq FROM events WHERE seq > (SELECT indexed_upto FROM index_state))"
+            "e.seq IN (SELECT value FROM json_each({rowids}) UNION ALL SELECT seq FROM events WHERE seq > {upto})"
         ));
     }
     if let Some(needle) = &needle {
@@ -468,13 +532,20 @@ fn where_clause(clauses: &[String]) -> String {
     }
 }
 
-/// Counts FTS matches of `phrase`, stopping at `cap`.
-fn count_matches(conn: &Connection, phrase: &str, cap: usize) -> rusqlite::Result<usize> {
+/// The trigram index's candidates for `terms` if there are at most [`RARE_TERM_ROWS`]: how far
+/// the index reached and the candidates' rowids (a JSON array), read in one statement, so one
+/// snapshot. Events past that reach are read from the table, so none is missed however far the
+/// index moves on before the page's query runs.
+fn rare_candidates(conn: &Connection, terms: &str) -> rusqlite::Result<Option<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT rowid FROM events_search WHERE events_search MATCH ?1 LIMIT ?2)",
+        "SELECT (SELECT indexed_upto FROM index_state), count(*), json_group_array(rowid) \
+         FROM (SELECT rowid FROM events_search WHERE events_search MATCH ?1 LIMIT ?2)",
     )?;
-    stmt.query_row(rusqlite::params![phrase, cap as i64], |r| r.get::<_, i64>(0))
-        .map(|n| n as usize)
+    let (upto, count, rowids): (i64, i64, String) = stmt
+        .query_row(rusqlite::params![terms, RARE_TERM_ROWS as i64 + 1], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok((count as usize <= RARE_TERM_ROWS).then_some((upto, rowids)))
 }
 
 /// An FTS5 query for the rows holding every trigram of `q` (in the message or the actor): each
@@ -528,7 +599,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreErro
             event_type: row.get(4).map_err(|_| corrupt("type"))?,
             message: row.get(5).map_err(|_| corrupt("message"))?,
             duration_ms: duration.map(|d| d as u64),
-            params: serde_json::from_str(&params).map_err(|_| corrupt("params"))?,
+            params: Params::from_stored(params).ok_or_else(|| corrupt("params"))?,
             source: row.get(8).map_err(|_| corrupt("source"))?,
             received_at: event_model::time::parse_instant(&received_at).ok_or_else(|| corrupt("received_at"))?,
         })

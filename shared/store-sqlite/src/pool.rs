@@ -100,19 +100,22 @@ impl ReaderPool {
 ///   of the folded message or actor. It confirms the trigram index's candidates and filters scans
 ///   for terms too short or too common for the index to help.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    let text = |ctx: &rusqlite::functions::Context<'_>, i: usize| -> rusqlite::Result<String> {
+    fn text<'a>(ctx: &'a rusqlite::functions::Context<'_>, i: usize) -> rusqlite::Result<&'a str> {
         ctx.get_raw(i)
             .as_str()
-            .map(str::to_owned)
             .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
-    };
+    }
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("audit_fold", 1, flags, move |ctx| {
-        Ok(event_model::filter::fold(&text(ctx, 0)?))
+        Ok(event_model::filter::fold(text(ctx, 0)?))
     })?;
+    // Called once per candidate row: the texts are borrowed from SQLite and folded into one
+    // buffer per connection, so a row costs no allocation.
+    let scratch = std::cell::RefCell::new(String::new());
     conn.create_scalar_function("audit_contains", 3, flags, move |ctx| {
         let needle = text(ctx, 2)?;
-        Ok(event_model::filter::fold(&text(ctx, 0)?).contains(&needle)
-            || event_model::filter::fold(&text(ctx, 1)?).contains(&needle))
+        let scratch = &mut *scratch.borrow_mut();
+        Ok(event_model::filter::occurs_folded(needle, text(ctx, 0)?, scratch)
+            || event_model::filter::occurs_folded(needle, text(ctx, 1)?, scratch))
     })
 }
