@@ -217,7 +217,7 @@ pub async fn run(bin: &Path, data_dir: &Path, args: Args) -> anyhow::Result<()> 
                 sample(samples, |i| {
                     let (store, filter) = (&store, &filters[i % filters.len()]);
                     async move {
-                        store.page_sql_only(filter, 50, position).await?;
+                        store.page_sql_only(filter, 50, position)?;
                         Ok(())
                     }
                 })

@@ -82,15 +82,12 @@ impl EventStore for SqliteStore {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
-        let found = self
-            .inner
-            .readers
-            .run(move |conn| {
-                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
-                    .query_row([id.as_bytes()], read_row)
-                    .optional()
-            })
-            .await?;
+        // One row by its key: short, so read here (see `ReaderPool::run_here`).
+        let found = self.inner.readers.run_here(move |conn| {
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
+                .query_row([id.as_bytes()], read_row)
+                .optional()
+        })?;
         found.transpose()
     }
 
@@ -99,14 +96,20 @@ impl EventStore for SqliteStore {
         let after = after
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
             .transpose()?;
-        let filter = filter.clone();
-        let _search = self.search_permit(&filter).await?;
-        let inner = self.inner.clone();
-        let rows = self
-            .inner
-            .readers
-            .run(move |conn| query_page(conn, &inner.common_terms, &filter, limit + 1, after))
-            .await?;
+        let rows = if walks_one_index(filter) {
+            let common = &self.inner.common_terms;
+            self.inner
+                .readers
+                .run_here(|conn| query_page(conn, common, filter, limit + 1, after))?
+        } else {
+            let filter = filter.clone();
+            let _search = self.search_permit(&filter).await?;
+            let inner = self.inner.clone();
+            self.inner
+                .readers
+                .run(move |conn| query_page(conn, &inner.common_terms, &filter, limit + 1, after))
+                .await?
+        };
         let mut rows = rows;
         let next = if rows.len() > limit {
             rows.truncate(limit);
@@ -314,38 +317,27 @@ fn readable(event: Result<Event, StoreError>) -> Option<Event> {
 }
 
 impl SqliteStore {
-    /// For the query benchmark: runs the SQL of a page and steps through its rows, touching every
-    /// column without turning rows into events, and returns how many rows it read. This is the
-    /// floor under [`EventStore::query`].
+    /// For the query benchmark: runs the SQL of a page on the calling thread and steps through
+    /// its rows, touching every column without turning rows into events, and returns how many
+    /// rows it read. This is the floor under [`EventStore::query`].
     #[doc(hidden)]
-    pub async fn page_sql_only(
-        &self,
-        filter: &EventFilter,
-        limit: usize,
-        after: Option<&str>,
-    ) -> Result<usize, StoreError> {
+    pub fn page_sql_only(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<usize, StoreError> {
         let after = after
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
             .transpose()?;
-        let filter = filter.clone();
-        let _search = self.search_permit(&filter).await?;
-        let inner = self.inner.clone();
-        self.inner
-            .readers
-            .run(move |conn| {
-                let (sql, args) = page_sql(conn, &inner.common_terms, &filter, COLUMNS, limit + 1, after)?;
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let mut rows = stmt.query(params_from_iter(args))?;
-                let mut read = 0;
-                while let Some(row) = rows.next()? {
-                    for i in 0..row.as_ref().column_count() {
-                        row.get_ref(i)?;
-                    }
-                    read += 1;
+        self.inner.readers.run_here(|conn| {
+            let (sql, args) = page_sql(conn, &self.inner.common_terms, filter, COLUMNS, limit + 1, after)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            let mut read = 0;
+            while let Some(row) = rows.next()? {
+                for i in 0..row.as_ref().column_count() {
+                    row.get_ref(i)?;
                 }
-                Ok(read)
-            })
-            .await
+                read += 1;
+            }
+            Ok(read)
+        })
     }
 
     /// A permit to run a read with `q` (see `Inner::searches`); none needed without `q`.
@@ -363,6 +355,16 @@ impl SqliteStore {
             .map(Some)
             .map_err(StoreError::unavailable)
     }
+}
+
+/// Whether a page under `filter` walks one index and tests nothing else (no `q`, no types, and
+/// at most one of an actor or a single category): every row it reads is returned, so it reads
+/// at most `limit + 1` rows plus the not-yet-indexed tail. Any other condition may read many
+/// rows for each one it returns.
+fn walks_one_index(filter: &EventFilter) -> bool {
+    filter.q.is_none()
+        && filter.types.is_empty()
+        && matches!((&filter.actor, filter.categories.len()), (None, 0 | 1) | (Some(_), 0))
 }
 
 /// The SELECT of one page of `columns` (plain column names) under `filter`, and its arguments.
@@ -582,26 +584,35 @@ fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
 }
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
-    let id: Vec<u8> = row.get(0)?;
     let time_us: i64 = row.get(1)?;
-    let category: String = row.get(3)?;
-    let params: String = row.get(7)?;
-    let received_at: String = row.get(9)?;
     let duration: Option<i64> = row.get(6)?;
     let parsed = (|| {
-        let id = Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("an event id is not 16 bytes".into()))?;
+        let id = row
+            .get_ref(0)
+            .ok()
+            .and_then(|v| v.as_blob().ok())
+            .and_then(|b| Uuid::from_slice(b).ok())
+            .ok_or_else(|| StoreError::Corrupt("an event id is not 16 bytes".into()))?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("event {id}: bad {what}"));
+        // Borrowed where the text is only read (no copy per row).
+        let text = |i: usize, what: &str| {
+            row.get_ref(i)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .ok_or_else(|| corrupt(what))
+        };
         Ok(Event {
             id,
             time: chrono::DateTime::from_timestamp_micros(time_us).ok_or_else(|| corrupt("time"))?,
             actor: row.get(2).map_err(|_| corrupt("actor"))?,
-            category: Category::parse(&category).ok_or_else(|| corrupt("category"))?,
+            category: Category::parse(text(3, "category")?).ok_or_else(|| corrupt("category"))?,
             event_type: row.get(4).map_err(|_| corrupt("type"))?,
             message: row.get(5).map_err(|_| corrupt("message"))?,
             duration_ms: duration.map(|d| d as u64),
-            params: Params::from_stored(params).ok_or_else(|| corrupt("params"))?,
+            params: Params::from_stored(row.get(7).map_err(|_| corrupt("params"))?).ok_or_else(|| corrupt("params"))?,
             source: row.get(8).map_err(|_| corrupt("source"))?,
-            received_at: event_model::time::parse_instant(&received_at).ok_or_else(|| corrupt("received_at"))?,
+            received_at: event_model::time::parse_instant(text(9, "received_at")?)
+                .ok_or_else(|| corrupt("received_at"))?,
         })
     })();
     Ok(parsed)

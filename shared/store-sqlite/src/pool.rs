@@ -85,6 +85,24 @@ impl ReaderPool {
         result.map_err(StoreError::unavailable)
     }
 
+    /// Runs `f`, a read known to be short, on the calling thread: for a page walked along an
+    /// index with no other condition (at most `limit + 1` rows, plus the few thousand not yet
+    /// indexed), handing it to a blocking thread and back costs more than the read itself
+    /// (0.07–0.1 ms of a 0.35 ms page, measured by the query benchmark). Such a read cannot be
+    /// abandoned half-way, so it needs no interrupt.
+    pub(crate) fn run_here<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = match self.idle.lock().expect("pool lock").pop() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = f(&conn);
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        result.map_err(StoreError::unavailable)
+    }
+
     fn connect(&self) -> Result<Connection, StoreError> {
         let conn = super::open_connection(&self.path)?;
         conn.execute_batch("PRAGMA query_only = 1;")
