@@ -3,7 +3,8 @@
 //! measured three ways on the same data folder:
 //! - `sql`: the store's own SQL for the page, run in this process, rows stepped through without
 //!   being turned into events;
-//! - `store`: the store's `query`, in this process (SQL, rows made into events);
+//! - `store`: the store's `json_page`, in this process (what the server reads: SQL, rows written
+//!   as the page's JSON);
 //! - `http`: `GET /events` against the server, at the client (everything).
 //!
 //! `/health` over HTTP is the floor of a request; the target (issue 13) is an HTTP p50 within
@@ -207,7 +208,7 @@ pub async fn run(bin: &Path, data_dir: &Path, args: Args) -> anyhow::Result<()> 
                 sample(samples, |i| {
                     let (store, filter) = (&store, &filters[i % filters.len()]);
                     async move {
-                        store.query(filter, 50, position).await?;
+                        store.json_page(filter, 50, position, Vec::new()).await?;
                         Ok(())
                     }
                 })

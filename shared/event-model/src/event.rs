@@ -35,8 +35,9 @@ pub mod limits {
     pub const MAX_DURATION_MS: u64 = (1 << 53) - 1;
 }
 
-/// An event as stored and as every read returns it (SPEC §2.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An event as stored and as every read returns it (SPEC §2.1). Written as JSON through
+/// [`EventView`], its one shape.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     pub id: Uuid,
     #[serde(with = "time::rfc3339")]
@@ -55,6 +56,51 @@ pub struct Event {
     pub received_at: DateTime<Utc>,
 }
 
+/// An event's fields borrowed from wherever they are kept (an [`Event`], a store's row): what
+/// every read writes as JSON. A store that writes a page straight from its rows fills one per
+/// row instead of building events; [`Event`] is written through it, so both have one shape.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EventView<'a> {
+    pub id: Uuid,
+    #[serde(with = "time::rfc3339")]
+    pub time: DateTime<Utc>,
+    pub actor: &'a str,
+    #[serde(with = "category_code")]
+    pub category: Category,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    pub params: &'a serde_json::value::RawValue,
+    pub source: &'a str,
+    #[serde(with = "time::rfc3339")]
+    pub received_at: DateTime<Utc>,
+}
+
+impl EventView<'_> {
+    pub fn to_event(&self) -> Event {
+        Event {
+            id: self.id,
+            time: self.time,
+            actor: self.actor.to_owned(),
+            category: self.category,
+            event_type: self.event_type.to_owned(),
+            message: self.message.to_owned(),
+            duration_ms: self.duration_ms,
+            params: Params(self.params.to_owned()),
+            source: self.source.to_owned(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(s)
+    }
+}
+
 /// An event's params: a JSON object kept as its canonical text (keys in order, as serde_json
 /// writes a [`Map`]), which is what the stores keep. A read hands the stored text on, checked to
 /// be one JSON object, instead of parsing it into values only to write them out again.
@@ -70,6 +116,12 @@ impl Params {
     pub fn from_stored(text: String) -> Option<Self> {
         let raw = serde_json::value::RawValue::from_string(text).ok()?;
         raw.get().starts_with('{').then_some(Params(raw))
+    }
+
+    /// [`Params::from_stored`], borrowed: the text as a JSON value if it is one JSON object.
+    pub fn check(text: &str) -> Option<&serde_json::value::RawValue> {
+        let raw: &serde_json::value::RawValue = serde_json::from_str(text).ok()?;
+        raw.get().starts_with('{').then_some(raw)
     }
 
     /// The canonical text, as stores keep it.
@@ -106,6 +158,21 @@ impl<'de> Deserialize<'de> for Params {
 }
 
 impl Event {
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            id: self.id,
+            time: self.time,
+            actor: &self.actor,
+            category: self.category,
+            event_type: &self.event_type,
+            message: &self.message,
+            duration_ms: self.duration_ms,
+            params: &self.params.0,
+            source: &self.source,
+            received_at: self.received_at,
+        }
+    }
+
     /// The sort key `<time>#<id>` shared by the stores.
     pub fn time_id(&self) -> String {
         time::time_id(&self.time, &self.id)

@@ -19,5 +19,5 @@ pub mod time;
 
 pub use catalog::{CATALOG, Category, EventType};
 pub use cursor::{CursorKey, InvalidCursor};
-pub use event::{Event, FieldError, NewEvent, Params, limits};
+pub use event::{Event, EventView, FieldError, NewEvent, Params, limits};
 pub use filter::{EventFilter, Order, PageParams};

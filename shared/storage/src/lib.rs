@@ -62,6 +62,15 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
+/// One page of events as JSON, for `GET /events`.
+#[derive(Debug, Default)]
+pub struct JsonPage {
+    /// The buffer given to [`EventStore::json_page`], with a JSON array of this page's events
+    /// appended (each as [`Event`] serializes).
+    pub json: Vec<u8>,
+    pub next: Option<String>,
+}
+
 /// One page of CSV rows (no header), for exports.
 #[derive(Debug, Default)]
 pub struct CsvPage {
@@ -82,6 +91,24 @@ pub trait EventStore: Send + Sync + 'static {
     /// The events matching `filter` in its order (time, then id), at most `limit` of them,
     /// starting after `after` (a position from an earlier page of the same filter).
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError>;
+
+    /// The page [`EventStore::query`] would return, as a JSON array appended to `buf`. Stores
+    /// may override it to write rows without building events (through [`event_model::EventView`],
+    /// the one JSON shape of an event).
+    async fn json_page(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+        mut buf: Vec<u8>,
+    ) -> Result<JsonPage, StoreError> {
+        let page = self.query(filter, limit, after).await?;
+        serde_json::to_writer(&mut buf, &page.events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(JsonPage {
+            json: buf,
+            next: page.next,
+        })
+    }
 
     /// The page [`EventStore::query`] would return, as CSV rows appended to `buf`. Stores may
     /// override it to skip building whole events (an export reads only the CSV's columns).

@@ -23,9 +23,9 @@
 //! pages skip the probe ([`CommonTerms`]).
 
 use async_trait::async_trait;
-use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, StoreError};
+use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, JsonPage, StoreError};
 use event_model::csv_row::{CsvRow, CsvWriter};
-use event_model::{Category, Event, EventFilter, NewEvent, Order, Params};
+use event_model::{Category, Event, EventFilter, EventView, NewEvent, Order, Params};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use uuid::Uuid;
@@ -85,7 +85,7 @@ impl EventStore for SqliteStore {
         // One row by its key: short, so read here (see `ReaderPool::run_here`).
         let found = self.inner.readers.run_here(move |conn| {
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
-                .query_row([id.as_bytes()], read_row)
+                .query_row([id.as_bytes()], |row| Ok(view_of(row).map(|view| view.to_event())))
                 .optional()
         })?;
         found.transpose()
@@ -96,20 +96,11 @@ impl EventStore for SqliteStore {
         let after = after
             .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
             .transpose()?;
-        let rows = if walks_one_index(filter) {
-            let common = &self.inner.common_terms;
-            self.inner
-                .readers
-                .run_here(|conn| query_page(conn, common, filter, limit + 1, after))?
-        } else {
-            let filter = filter.clone();
-            let _search = self.search_permit(&filter).await?;
-            let inner = self.inner.clone();
-            self.inner
-                .readers
-                .run(move |conn| query_page(conn, &inner.common_terms, &filter, limit + 1, after))
-                .await?
-        };
+        let rows = self
+            .read_page(filter, move |conn, common, filter| {
+                query_page(conn, common, filter, limit + 1, after)
+            })
+            .await?;
         let mut rows = rows;
         let next = if rows.len() > limit {
             rows.truncate(limit);
@@ -123,6 +114,34 @@ impl EventStore for SqliteStore {
         };
         let events = rows.into_iter().filter_map(|(_, event)| readable(event)).collect();
         Ok(EventPage { events, next })
+    }
+
+    /// Without building events: each row's columns are borrowed from SQLite into an
+    /// [`EventView`] and written.
+    #[tracing::instrument(skip_all, fields(limit))]
+    async fn json_page(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+        buf: Vec<u8>,
+    ) -> Result<JsonPage, StoreError> {
+        let after = after
+            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
+            .transpose()?;
+        let (json, last) = self
+            .read_page(filter, move |conn, common, filter| {
+                json_rows(conn, common, filter, limit, after, buf)
+            })
+            .await?;
+        let next = match last {
+            Some(key) => Some(
+                key.and_then(|(t, id)| position(t, id))
+                    .ok_or_else(|| StoreError::Corrupt("an event row without a readable id or time".into()))?,
+            ),
+            None => None,
+        };
+        Ok(JsonPage { json, next })
     }
 
     /// Without building events: each row's columns are borrowed from SQLite straight into the
@@ -297,16 +316,60 @@ fn query_page(
     let (sql, args) = page_sql(conn, common, filter, COLUMNS, limit, after)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
-        let id = row.get_ref(0)?.as_blob().ok().and_then(|b| Uuid::from_slice(b).ok());
-        let key = row.get::<_, i64>(1).ok().zip(id);
-        Ok((key, read_row(row)?))
+        Ok((sort_key(row), view_of(row).map(|view| view.to_event())))
     })?;
     rows.collect()
 }
 
+/// One page written as a JSON array appended to `buf`, and, if more rows follow, the sort key of
+/// its last row (`Some(None)` if that cannot be read).
+#[allow(clippy::type_complexity)]
+fn json_rows(
+    conn: &Connection,
+    common: &CommonTerms,
+    filter: &EventFilter,
+    limit: usize,
+    after: Option<(i64, [u8; 16])>,
+    mut buf: Vec<u8>,
+) -> rusqlite::Result<(Vec<u8>, Option<Option<(i64, Uuid)>>)> {
+    let (sql, args) = page_sql(conn, common, filter, COLUMNS, limit + 1, after)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let (mut seen, mut written, mut last) = (0, 0, None);
+    buf.push(b'[');
+    while let Some(row) = rows.next()? {
+        if seen == limit {
+            buf.push(b']');
+            return Ok((buf, Some(last)));
+        }
+        seen += 1;
+        last = sort_key(row);
+        if let Some(view) = readable(view_of(row)) {
+            if written > 0 {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut buf, &view).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            written += 1;
+        }
+    }
+    buf.push(b']');
+    Ok((buf, None))
+}
+
+/// A row's sort key `(time_us, id)`, if both can be read.
+fn sort_key(row: &rusqlite::Row<'_>) -> Option<(i64, Uuid)> {
+    let id = row
+        .get_ref(0)
+        .ok()?
+        .as_blob()
+        .ok()
+        .and_then(|b| Uuid::from_slice(b).ok())?;
+    Some((row.get::<_, i64>(1).ok()?, id))
+}
+
 /// The event, or `None` for a row that cannot be read, which is logged with its id and left out
 /// (set apart) so that it stops no listing or export.
-fn readable(event: Result<Event, StoreError>) -> Option<Event> {
+fn readable<T>(event: Result<T, StoreError>) -> Option<T> {
     match event {
         Ok(event) => Some(event),
         Err(e) => {
@@ -317,6 +380,26 @@ fn readable(event: Result<Event, StoreError>) -> Option<Event> {
 }
 
 impl SqliteStore {
+    /// Runs a page's read: here for a page that walks one index (see [`walks_one_index`]),
+    /// otherwise on a blocking thread, with a search permit for `q`.
+    async fn read_page<T: Send + 'static>(
+        &self,
+        filter: &EventFilter,
+        read: impl FnOnce(&Connection, &CommonTerms, &EventFilter) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if walks_one_index(filter) {
+            let common = &self.inner.common_terms;
+            return self.inner.readers.run_here(|conn| read(conn, common, filter));
+        }
+        let filter = filter.clone();
+        let _search = self.search_permit(&filter).await?;
+        let inner = self.inner.clone();
+        self.inner
+            .readers
+            .run(move |conn| read(conn, &inner.common_terms, &filter))
+            .await
+    }
+
     /// For the query benchmark: runs the SQL of a page on the calling thread and steps through
     /// its rows, touching every column without turning rows into events, and returns how many
     /// rows it read. This is the floor under [`EventStore::query`].
@@ -583,37 +666,33 @@ fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
     Some((time.timestamp_micros(), *id.as_bytes()))
 }
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
-    let time_us: i64 = row.get(1)?;
-    let duration: Option<i64> = row.get(6)?;
-    let parsed = (|| {
-        let id = row
-            .get_ref(0)
+/// A row's event, borrowed from the row, or why it cannot be read.
+fn view_of<'r>(row: &'r rusqlite::Row<'_>) -> Result<EventView<'r>, StoreError> {
+    let id = row
+        .get_ref(0)
+        .ok()
+        .and_then(|v| v.as_blob().ok())
+        .and_then(|b| Uuid::from_slice(b).ok())
+        .ok_or_else(|| StoreError::Corrupt("an event id is not 16 bytes".into()))?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("event {id}: bad {what}"));
+    let text = |i: usize, what: &str| {
+        row.get_ref(i)
             .ok()
-            .and_then(|v| v.as_blob().ok())
-            .and_then(|b| Uuid::from_slice(b).ok())
-            .ok_or_else(|| StoreError::Corrupt("an event id is not 16 bytes".into()))?;
-        let corrupt = |what: &str| StoreError::Corrupt(format!("event {id}: bad {what}"));
-        // Borrowed where the text is only read (no copy per row).
-        let text = |i: usize, what: &str| {
-            row.get_ref(i)
-                .ok()
-                .and_then(|v| v.as_str().ok())
-                .ok_or_else(|| corrupt(what))
-        };
-        Ok(Event {
-            id,
-            time: chrono::DateTime::from_timestamp_micros(time_us).ok_or_else(|| corrupt("time"))?,
-            actor: row.get(2).map_err(|_| corrupt("actor"))?,
-            category: Category::parse(text(3, "category")?).ok_or_else(|| corrupt("category"))?,
-            event_type: row.get(4).map_err(|_| corrupt("type"))?,
-            message: row.get(5).map_err(|_| corrupt("message"))?,
-            duration_ms: duration.map(|d| d as u64),
-            params: Params::from_stored(row.get(7).map_err(|_| corrupt("params"))?).ok_or_else(|| corrupt("params"))?,
-            source: row.get(8).map_err(|_| corrupt("source"))?,
-            received_at: event_model::time::parse_instant(text(9, "received_at")?)
-                .ok_or_else(|| corrupt("received_at"))?,
-        })
-    })();
-    Ok(parsed)
+            .and_then(|v| v.as_str().ok())
+            .ok_or_else(|| corrupt(what))
+    };
+    let time_us: i64 = row.get(1).map_err(|_| corrupt("time"))?;
+    let duration: Option<i64> = row.get(6).map_err(|_| corrupt("duration_ms"))?;
+    Ok(EventView {
+        id,
+        time: chrono::DateTime::from_timestamp_micros(time_us).ok_or_else(|| corrupt("time"))?,
+        actor: text(2, "actor")?,
+        category: Category::parse(text(3, "category")?).ok_or_else(|| corrupt("category"))?,
+        event_type: text(4, "type")?,
+        message: text(5, "message")?,
+        duration_ms: duration.map(|d| d as u64),
+        params: Params::check(text(7, "params")?).ok_or_else(|| corrupt("params"))?,
+        source: text(8, "source")?,
+        received_at: event_model::time::parse_instant(text(9, "received_at")?).ok_or_else(|| corrupt("received_at"))?,
+    })
 }

@@ -39,12 +39,6 @@ pub(crate) fn routes(ingest_route: bool, read: bool) -> Router<AppState> {
 }
 
 #[derive(Serialize)]
-struct PageBody<'a> {
-    events: &'a [event_model::Event],
-    next_cursor: Option<&'a str>,
-}
-
-#[derive(Serialize)]
 struct IngestResult {
     index: usize,
     id: Uuid,
@@ -193,26 +187,24 @@ async fn list(
         .map(|c| state.cursor_key.decode(&filter, c))
         .transpose()
         .map_err(|_| ApiError::InvalidCursor)?;
-    let result = state.events.query(&filter, page.limit as usize, after.as_deref()).await;
+    // The page body `{"events": [...], "next_cursor": ...}`: the array is written by the store
+    // straight from its rows, into a buffer sized for the page.
+    let mut body = Vec::with_capacity(512 + page.limit as usize * 640);
+    body.extend_from_slice(br#"{"events":"#);
+    let result = state
+        .events
+        .json_page(&filter, page.limit as usize, after.as_deref(), body)
+        .await;
     let result = match result {
         Err(audit_storage::StoreError::InvalidPosition) => return Err(ApiError::InvalidCursor),
         other => other?,
     };
     let next_cursor = result.next.as_deref().map(|p| state.cursor_key.encode(&filter, p));
-    // Written into a buffer sized for the page up front (axum's `Json` starts at 128 bytes and
-    // grows by copying).
-    let size: usize = result
-        .events
-        .iter()
-        .map(|e| 320 + e.message.len() + e.actor.len() + e.params.as_str().len())
-        .sum();
-    let mut body = Vec::with_capacity(size + 512);
-    let page = PageBody {
-        events: &result.events,
-        next_cursor: next_cursor.as_deref(),
-    };
-    serde_json::to_writer(&mut body, &page)
+    let mut body = result.json;
+    body.extend_from_slice(br#","next_cursor":"#);
+    serde_json::to_writer(&mut body, &next_cursor)
         .map_err(|e| ApiError::Unexpected(audit_storage::StoreError::Corrupt(e.to_string())))?;
+    body.push(b'}');
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(cursor) = &next_cursor {
         let mut next: Vec<(&str, &str)> = pairs
