@@ -375,11 +375,17 @@ mod tests {
     }
 
     /// Every page of `filter` in turn, `limit` at a time.
+    /// Every page of `filter`, read both ways (`query`, and `json_page`, which writes rows
+    /// without building events); both must hold the same events.
     async fn read_all(store: &SqliteStore, filter: &EventFilter, limit: usize) -> Vec<event_model::Event> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = store.query(filter, limit, after.as_deref()).await.unwrap();
+            let json = store.json_page(filter, limit, after.as_deref(), Vec::new()).await.unwrap();
+            let written: Vec<event_model::Event> = serde_json::from_slice(&json.json).unwrap();
+            assert_eq!(written, page.events);
+            assert_eq!(json.next, page.next);
             all.extend(page.events);
             match page.next {
                 Some(next) => after = Some(next),
