@@ -382,7 +382,10 @@ mod tests {
         let mut after: Option<String> = None;
         loop {
             let page = store.query(filter, limit, after.as_deref()).await.unwrap();
-            let json = store.json_page(filter, limit, after.as_deref(), Vec::new()).await.unwrap();
+            let json = store
+                .json_page(filter, limit, after.as_deref(), Vec::new())
+                .await
+                .unwrap();
             let written: Vec<event_model::Event> = serde_json::from_slice(&json.json).unwrap();
             assert_eq!(written, page.events);
             assert_eq!(json.next, page.next);
