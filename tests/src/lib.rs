@@ -468,3 +468,18 @@ pub fn urlencode(text: &str) -> String {
 pub fn custom(id: uuid::Uuid, time: &str, actor: &str, message: &str) -> Value {
     json!({"id": id, "time": time, "actor": actor, "type": "custom.test", "message": message})
 }
+
+/// Every route of the API table as (method, path with `{id}` replaced by `id`, role needed —
+/// `None` for a public route): what the credential matrices walk.
+pub fn routes_to_call(id: &str) -> Vec<(&'static str, String, Option<String>)> {
+    audit_api::ROUTES
+        .iter()
+        .map(|r| {
+            let needed = match r.access {
+                audit_api::Access::Public => None,
+                audit_api::Access::Needs(role) => Some(role.to_string()),
+            };
+            (r.method, r.path.replace("{id}", id), needed)
+        })
+        .collect()
+}

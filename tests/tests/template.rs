@@ -197,6 +197,33 @@ fn the_export_function_reads_only_its_own_stream_and_gives_up_into_a_queue() {
 }
 
 #[test]
+fn each_functions_http_routes_are_exactly_its_routes_in_the_api_table() {
+    let t = template();
+    for (function, surface) in [
+        ("IngestFunction", audit_api::Surface::Ingest),
+        ("QueryFunction", audit_api::Surface::Query),
+        ("ExportFunction", audit_api::Surface::Export),
+    ] {
+        let declared: BTreeSet<String> = t["Resources"][function]["Properties"]["Events"]
+            .as_mapping()
+            .expect("events")
+            .values()
+            .filter(|event| event["Type"] == "HttpApi")
+            .map(|event| {
+                let p = &event["Properties"];
+                format!("{} {}", p["Method"].as_str().unwrap(), p["Path"].as_str().unwrap())
+            })
+            .collect();
+        let table: BTreeSet<String> = audit_api::ROUTES
+            .iter()
+            .filter(|r| r.surface == surface)
+            .map(|r| r.key())
+            .collect();
+        assert_eq!(declared, table, "{function}");
+    }
+}
+
+#[test]
 fn the_api_is_throttled_and_logged_and_downloads_are_logged() {
     let t = template();
     let api = &t["Resources"]["HttpApi"]["Properties"];

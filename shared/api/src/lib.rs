@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker, NotServedHere, TaskLauncher};
-pub use routes::Surface;
+pub use routes::{Access, ROUTES, Route, Surface};
 
 /// What the handlers share: the stores, the token set, the cursor key and the export launcher.
 #[derive(Clone)]

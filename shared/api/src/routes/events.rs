@@ -1,11 +1,10 @@
 //! `POST /events`, `GET /events`, `GET /events/{id}`.
 
+use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Path, RawQuery, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::Utc;
 use event_model::{EventFilter, FieldError, NewEvent, limits};
@@ -19,25 +18,6 @@ use crate::auth::{Ingestor, Reader};
 use crate::error::ApiError;
 use audit_storage::AppendOutcome;
 
-/// The events routes: writing (`ingest`), reading (`read`), or both.
-pub(crate) fn routes(ingest_route: bool, read: bool) -> Router<AppState> {
-    let mut events = axum::routing::MethodRouter::new();
-    if read {
-        events = events.get(list);
-    }
-    if ingest_route {
-        events = events.post(ingest);
-    }
-    let mut router = Router::new();
-    if ingest_route || read {
-        router = router.route("/events", events.layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES)));
-    }
-    if read {
-        router = router.route("/events/{id}", get(get_one));
-    }
-    router
-}
-
 #[derive(Serialize)]
 struct IngestResult {
     index: usize,
@@ -50,7 +30,7 @@ struct IngestResult {
 /// Validates every event first: one invalid event rejects the whole request with 400 and
 /// nothing is stored. Valid events are appended; each gets its own outcome.
 #[tracing::instrument(skip_all, fields(source = %caller.0.name))]
-async fn ingest(
+pub(super) async fn ingest(
     caller: Ingestor,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -172,7 +152,7 @@ fn envelope(body: &Value) -> Result<(&[Value], bool), ApiError> {
 
 /// One page of events under the query's filters, with `next_cursor` and a `Link` header.
 #[tracing::instrument(skip_all)]
-async fn list(
+pub(super) async fn list(
     _reader: Reader,
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -222,7 +202,11 @@ async fn list(
     Ok(response)
 }
 
-async fn get_one(_reader: Reader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn get_one(
+    _reader: Reader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))?;
     match state.events.get(id).await? {
         Some(event) => Ok(Json(event).into_response()),

@@ -1,12 +1,11 @@
 //! `POST /exports` and `GET /exports/{id}`. The export itself runs outside the request, started
 //! through the [`crate::ExportLauncher`].
 
+use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use event_model::{EventFilter, FieldError, NewEvent, catalog};
@@ -24,18 +23,12 @@ use audit_storage::{AppendOutcome, ExportJob, ExportStatus, PENDING_LEASE, Store
 const MAX_UNFINISHED_PER_TOKEN: usize = 3;
 
 /// An export request is a handful of filters.
-const MAX_EXPORT_BODY: usize = 16 * 1024;
-
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/exports", post(create).layer(DefaultBodyLimit::max(MAX_EXPORT_BODY)))
-        .route("/exports/{id}", get(status))
-}
+pub(super) const MAX_EXPORT_BODY: usize = 16 * 1024;
 
 /// Records the journal's own record of the request, then a pending job, then launches the job.
 /// An empty body exports the whole journal.
 #[tracing::instrument(skip_all, fields(requested_by = %caller.0.name))]
-async fn create(
+pub(super) async fn create(
     caller: Reader,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -134,7 +127,11 @@ async fn record_request(state: &AppState, job: &ExportJob) -> Result<(), StoreEr
 }
 
 /// The job's state; once it succeeded, a fresh download link valid for the link lifetime.
-async fn status(_reader: Reader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn status(
+    _reader: Reader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))?;
     let job = state
         .jobs

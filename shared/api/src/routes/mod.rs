@@ -6,41 +6,133 @@ mod meta;
 mod numbers;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::Role;
 use crate::error::ApiError;
 
 /// Which routes a router serves: all of them (the local server), or those of one Lambda
-/// function (API Gateway sends each route to one function).
+/// function (API Gateway sends each route to one function; [`ROUTES`] says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     All,
-    /// `POST /events`.
     Ingest,
-    /// `GET /events`, `GET /events/{id}`, `GET /catalog`, `GET /openapi.json`.
     Query,
-    /// `POST /exports`, `GET /exports/{id}`.
     Export,
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Needs(Role),
+}
+
+/// A route of the API: method, path (in the `{id}` form axum and API Gateway share), the Lambda
+/// function that serves it, and who may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub surface: Surface,
+    pub access: Access,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+impl Route {
+    /// API Gateway's route key: `GET /events/{id}`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Whether a request for `method` and `path` (no query) takes this route: each `{…}` of the
+    /// route's path stands for one non-empty segment.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        let (ours, theirs) = (self.path.split('/'), path.split('/'));
+        method == self.method
+            && ours.clone().count() == theirs.clone().count()
+            && ours
+                .zip(theirs)
+                .all(|(a, b)| a == b || (a.starts_with('{') && !b.is_empty()))
+    }
+}
+
+/// Every route of the API, the one list: the routers are built from it; the tests' credential
+/// matrix and Lambda route map, the template test (each function's HttpApi events) and the
+/// OpenAPI test read it. The extractors (`Reader`, `Ingestor`) enforce `access`, and the
+/// credential matrix checks that they agree with it.
+pub static ROUTES: [Route; 8] = [
+    Route {
+        method: "POST",
+        path: "/events",
+        surface: Surface::Ingest,
+        access: Access::Needs(Role::Ingest),
+        handler: || post(events::ingest).layer(DefaultBodyLimit::max(event_model::limits::MAX_BODY_BYTES)),
+    },
+    Route {
+        method: "GET",
+        path: "/events",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(events::list),
+    },
+    Route {
+        method: "GET",
+        path: "/events/{id}",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(events::get_one),
+    },
+    Route {
+        method: "GET",
+        path: "/catalog",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(meta::catalog),
+    },
+    Route {
+        method: "GET",
+        path: "/openapi.json",
+        surface: Surface::Query,
+        access: Access::Public,
+        handler: || get(meta::openapi),
+    },
+    Route {
+        method: "GET",
+        path: "/health",
+        surface: Surface::Query,
+        access: Access::Public,
+        handler: || get(meta::health),
+    },
+    Route {
+        method: "POST",
+        path: "/exports",
+        surface: Surface::Export,
+        access: Access::Needs(Role::Read),
+        handler: || post(exports::create).layer(DefaultBodyLimit::max(exports::MAX_EXPORT_BODY)),
+    },
+    Route {
+        method: "GET",
+        path: "/exports/{id}",
+        surface: Surface::Export,
+        access: Access::Needs(Role::Read),
+        handler: || get(exports::status),
+    },
+];
+
 pub(crate) fn of(surface: Surface) -> Router<AppState> {
-    let serves = |s: Surface| surface == Surface::All || surface == s;
-    let mut router = Router::new().route("/health", get(meta::health));
-    if serves(Surface::Query) {
-        router = router
-            .route("/openapi.json", get(meta::openapi))
-            .route("/catalog", get(meta::catalog));
-    }
-    router = router.merge(events::routes(serves(Surface::Ingest), serves(Surface::Query)));
-    if serves(Surface::Export) {
-        router = router.merge(exports::routes());
-    }
-    router
+    ROUTES
+        .iter()
+        .filter(|route| surface == Surface::All || route.surface == surface)
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
 }
