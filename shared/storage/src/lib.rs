@@ -22,6 +22,15 @@ pub enum StoreError {
     /// retrying after a pause is expected to work. Clients are answered 503 with `Retry-After`.
     #[error("the store is busy")]
     Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store's resource is missing or refuses this service (no such table or bucket, access
+    /// denied, bad credentials, a request the service rejects as invalid): retrying will not help
+    /// until the deployment is fixed. Names the resource, for the operator's log.
+    #[error("the store is misconfigured: {resource} is missing, not accessible or refused the request")]
+    Misconfigured {
+        resource: String,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The store holds data this code cannot read.
     #[error("the store holds unreadable data: {0}")]
     Corrupt(String),

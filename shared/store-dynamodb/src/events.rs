@@ -135,7 +135,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(crate::store_error)?;
+            .map_err(|e| crate::store_error(e, &self.inner.names.events_resource()))?;
         self.inner.known_days.lock().expect("days lock").insert(day);
         Ok(())
     }
@@ -173,7 +173,7 @@ impl DynamoStore {
                     Err(e) => AppendOutcome::Failed(e),
                 }
             }
-            Err(e) => AppendOutcome::Failed(crate::store_error(e)),
+            Err(e) => AppendOutcome::Failed(crate::store_error(e, &self.inner.names.events_resource())),
         }
     }
 
@@ -188,7 +188,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(crate::store_error)?;
+            .map_err(|e| crate::store_error(e, &self.inner.names.events_resource()))?;
         match out.item {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item)
@@ -634,8 +634,9 @@ impl<'a> Reader<'a> {
                 .exclusive_start_key(s.key_name, AttributeValue::S(s.key.clone()))
                 .exclusive_start_key(schema::TIME_ID, AttributeValue::S(after.clone()));
         }
+        let resource = names.events_resource();
         async move {
-            let out = request.send().await.map_err(crate::store_error)?;
+            let out = request.send().await.map_err(|e| crate::store_error(e, &resource))?;
             let scanned = out.scanned_count.max(0) as u64;
             let resume = match out.last_evaluated_key {
                 None => None,
@@ -738,7 +739,10 @@ impl Days {
         }
         reader.requests += 1;
         self.reads += 1;
-        let out = request.send().await.map_err(crate::store_error)?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| crate::store_error(e, &store.names.events_resource()))?;
         reader.scanned += out.scanned_count.max(0) as u64;
         self.exhausted = out.last_evaluated_key.is_none();
         for item in out.items.unwrap_or_default() {

@@ -49,6 +49,7 @@ where
 /// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not hold.
 fn conditional<T, E>(
     result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    resource: &str,
 ) -> Result<bool, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -56,7 +57,7 @@ where
     match result {
         Ok(_) => Ok(true),
         Err(e) if condition_failed(&e) => Ok(false),
-        Err(e) => Err(crate::store_error(e)),
+        Err(e) => Err(crate::store_error(e, resource)),
     }
 }
 
@@ -73,7 +74,7 @@ impl DynamoStore {
             .expression_attribute_names("#id", schema::JOB_ID)
             .send()
             .await;
-        conditional(written)
+        conditional(written, &self.inner.names.jobs_resource())
     }
 
     /// The job in `item`; if it cannot be read, the item is logged, set apart (its text moved to
@@ -143,7 +144,7 @@ impl ExportJobStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(crate::store_error)?;
+            .map_err(|e| crate::store_error(e, &self.inner.names.jobs_resource()))?;
         match &out.item {
             None => Ok(None),
             Some(item) => self.read_or_set_apart(item).await.map(Some),
@@ -162,7 +163,7 @@ impl ExportJobStore for DynamoStore {
             .expression_attribute_names("#o", schema::OPEN)
             .send()
             .await;
-        conditional(written)
+        conditional(written, &self.inner.names.jobs_resource())
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError> {
@@ -182,7 +183,9 @@ impl ExportJobStore for DynamoStore {
             .await;
         let mut jobs = Vec::new();
         for item in pages {
-            let job = self.read_or_set_apart(&item.map_err(crate::store_error)?).await?;
+            let job = self
+                .read_or_set_apart(&item.map_err(|e| crate::store_error(e, &self.inner.names.jobs_resource()))?)
+                .await?;
             // The index is eventually consistent: a job finished a moment ago may still be listed.
             if !job.status.is_finished() {
                 jobs.push(job);
@@ -221,7 +224,7 @@ impl ExportJobStore for DynamoStore {
                 .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
                 .send()
                 .await;
-            if conditional(claimed)? {
+            if conditional(claimed, &self.inner.names.jobs_resource())? {
                 return Ok(true);
             }
         }
@@ -276,7 +279,10 @@ impl DynamoStore {
     {
         for n in 0..MAX_SLOTS_SEARCHED {
             let slot = AttributeValue::S(schema::slot_id(token, n));
-            if conditional(write(slot, AttributeValue::S(job.to_string())).await)? {
+            if conditional(
+                write(slot, AttributeValue::S(job.to_string())).await,
+                &self.inner.names.jobs_resource(),
+            )? {
                 return Ok(());
             }
         }

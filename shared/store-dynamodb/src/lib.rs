@@ -26,12 +26,17 @@ pub use events::{DynamoStore, READ_BUDGET, ReadStats};
 pub use s3::{PART_SIZE, S3Exports};
 pub use schema::Names;
 
-/// The one conversion of an SDK error into a [`audit_storage::StoreError`], by kind: throttling,
-/// a 5xx answer, a timeout or a failed connection (after the SDK's own retries) is `Busy` — the
-/// client is told 503 with `Retry-After`; anything else (a missing table, a refused request) is
-/// `Unavailable`.
+/// The one conversion of an SDK failure into a [`audit_storage::StoreError`], as Teleport's
+/// `convertError` does for its DynamoDB backend (conditional-check failures are read by the
+/// callers before this):
+/// - throttling, 5xx, timeouts and dropped connections (after the SDK's own retries) are `Busy`
+///   (503 with `Retry-After` at the API);
+/// - a missing table or bucket, access denied, bad credentials or a request the service rejects
+///   as invalid are `Misconfigured`, naming `resource` (`table audit-events`);
+/// - anything else is `Unavailable`.
 pub(crate) fn store_error<E>(
     e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    resource: &str,
 ) -> audit_storage::StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -47,16 +52,39 @@ where
         "InternalServerError",
         "InternalError",
     ];
-    let busy = match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+    /// Error codes DynamoDB and S3 use for a resource that is not there or not ours to use.
+    const MISCONFIGURED_CODES: [&str; 11] = [
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "ValidationException",
+        "UnrecognizedClientException",
+        "MissingAuthenticationTokenException",
+        "InvalidSignatureException",
+        "NoSuchBucket",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AllAccessDisabled",
+    ];
+    let (busy, misconfigured) = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (true, false),
         SdkError::ServiceError(service) => {
-            service.err().code().is_some_and(|code| BUSY_CODES.contains(&code))
-                || service.raw().status().is_server_error()
+            let code = service.err().code();
+            let status = service.raw().status();
+            (
+                code.is_some_and(|code| BUSY_CODES.contains(&code)) || status.is_server_error(),
+                code.is_some_and(|code| MISCONFIGURED_CODES.contains(&code)) || status.as_u16() == 403,
+            )
         }
-        _ => false,
+        _ => (false, false),
     };
     if busy {
         audit_storage::StoreError::busy(e)
+    } else if misconfigured {
+        audit_storage::StoreError::Misconfigured {
+            resource: resource.to_owned(),
+            cause: Box::new(e),
+        }
     } else {
         audit_storage::StoreError::unavailable(e)
     }

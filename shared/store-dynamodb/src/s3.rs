@@ -53,7 +53,7 @@ impl ExportObjects for S3Exports {
             .metadata(UPLOAD_MARK, &mark)
             .send()
             .await
-            .map_err(crate::store_error)?;
+            .map_err(|e| crate::store_error(e, &format!("bucket {}", self.bucket)))?;
         let upload_id = created
             .upload_id
             .ok_or_else(|| StoreError::Corrupt("S3 gave no upload id".into()))?;
@@ -153,7 +153,7 @@ impl S3Upload {
             .disable_payload_signing()
             .send()
             .await
-            .map_err(crate::store_error)?;
+            .map_err(|e| crate::store_error(e, &format!("bucket {}", self.bucket)))?;
         self.size += self.spooled;
         self.spooled = 0;
         self.file.set_len(0).await.map_err(StoreError::unavailable)?;
@@ -213,7 +213,7 @@ impl ExportUpload for S3Upload {
                 tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), %key, "could not remove a failed export's object");
             }
             tracing::warn!(size, "an export upload could not be completed");
-            return Err(crate::store_error(e));
+            return Err(crate::store_error(e, &format!("bucket {bucket}")));
         }
         Ok(self.size)
     }

@@ -92,6 +92,18 @@ pub struct Names {
     pub time_shards: u32,
 }
 
+impl Names {
+    /// The events table, as failures name it.
+    pub(crate) fn events_resource(&self) -> String {
+        format!("table {}", self.events_table)
+    }
+
+    /// The jobs table, as failures name it.
+    pub(crate) fn jobs_resource(&self) -> String {
+        format!("table {}", self.jobs_table)
+    }
+}
+
 /// The shard of an event: a stable hash of its id (the first 8 bytes of its SHA-256) modulo
 /// `shards`. Stable across versions and platforms, unlike `std`'s hasher.
 pub fn shard_of(id: &uuid::Uuid, shards: u32) -> u32 {

@@ -423,3 +423,27 @@ async fn a_multipart_export_object_holds_exactly_what_was_written_and_an_abort_l
     let link = objects.download_link("exports/aborted.csv", "a.csv").await.unwrap();
     assert_eq!(reqwest::get(&link.url).await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_missing_table_is_a_misconfiguration_naming_it_and_a_500_not_a_busy_503() {
+    use axum::response::IntoResponse;
+    let cloud = fresh_tables().await;
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let mut names = cloud.names.clone();
+    names.events_table = format!("{}-missing", names.events_table);
+    let store = DynamoStore::new(audit_store_dynamodb::dynamodb_client(&sdk), names.clone(), None);
+    let err = store.query(&EventFilter::default(), 10, None).await.unwrap_err();
+    match &err {
+        audit_storage::StoreError::Misconfigured { resource, .. } => {
+            assert_eq!(resource, &format!("table {}", names.events_table))
+        }
+        other => panic!("a missing table is a misconfiguration, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&names.events_table), "{err}");
+    let response = audit_api::ApiError::from(err).into_response();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "retrying will not help"
+    );
+}
