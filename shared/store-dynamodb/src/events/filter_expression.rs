@@ -1,0 +1,60 @@
+//! The FilterExpression of what no index serves (categories, types, `q`), and a range's bounds.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use event_model::EventFilter;
+
+use crate::schema;
+
+/// The inclusive `time_id` bounds of a filter's time range: `from` is inclusive and every
+/// `time_id` at `to` sorts after `to`'s own text, so `BETWEEN lo AND hi` is `[from, to)`.
+pub(super) fn bounds(filter: &EventFilter) -> (String, String) {
+    let lo = filter
+        .from
+        .map_or_else(|| "0".to_owned(), |t| event_model::time::format(&t));
+    let hi = filter
+        .to
+        .map_or_else(|| "~".to_owned(), |t| event_model::time::format(&t));
+    (lo, hi)
+}
+
+/// The FilterExpression of `category`, `type` and `q` (the parts no index serves).
+#[derive(Default, Clone)]
+pub(super) struct FilterExpression {
+    pub(super) expression: Option<String>,
+    pub(super) names: HashMap<String, String>,
+    pub(super) values: HashMap<String, AttributeValue>,
+}
+
+impl FilterExpression {
+    pub(super) fn of(filter: &EventFilter) -> FilterExpression {
+        let mut f = FilterExpression::default();
+        let mut parts = Vec::new();
+        let mut list = |f: &mut FilterExpression, name: &str, attr: &str, values: &[String]| {
+            // DynamoDB allows 100 operands in IN; longer lists are checked after reading.
+            if values.is_empty() || values.len() > 100 {
+                return;
+            }
+            f.names.insert(format!("#{name}"), attr.to_owned());
+            let keys: Vec<String> = (0..values.len()).map(|i| format!(":{name}{i}")).collect();
+            for (k, v) in keys.iter().zip(values) {
+                f.values.insert(k.clone(), AttributeValue::S(v.clone()));
+            }
+            parts.push(format!("#{name} IN ({})", keys.join(", ")));
+        };
+        // Names and values start with `f` so they never meet the key condition's.
+        list(&mut f, "fc", schema::CATEGORY, &filter.effective_categories());
+        list(&mut f, "ft", schema::TYPE, &filter.types);
+        if let Some(q) = &filter.q {
+            f.names.insert("#fs".into(), schema::SEARCH.into());
+            f.values
+                .insert(":fq".into(), AttributeValue::S(event_model::filter::fold(q)));
+            parts.push("contains(#fs, :fq)".into());
+        }
+        if !parts.is_empty() {
+            f.expression = Some(parts.join(" AND "));
+        }
+        f
+    }
+}
