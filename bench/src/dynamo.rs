@@ -10,14 +10,14 @@ use anyhow::bail;
 use audit_local::seed::{SeedPlan, generate};
 use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::metrics::RequestCounter;
-use audit_store_dynamodb::{DynamoStore, Names, schema};
+use audit_store_dynamodb::{DynamoStore, Layout, schema};
 use event_model::EventFilter;
 use serde_json::{Value, json};
 
 use crate::{Server, ingest_batches, peak_rss_kib};
 
-fn names(tag: &str) -> Names {
-    Names {
+fn names(tag: &str) -> Layout {
+    Layout {
         events_table: format!("bench-{tag}-events"),
         jobs_table: format!("bench-{tag}-jobs"),
         bucket: format!("bench-{tag}"),
@@ -25,13 +25,13 @@ fn names(tag: &str) -> Names {
     }
 }
 
-async fn create(names: &Names) -> anyhow::Result<()> {
+async fn create(names: &Layout) -> anyhow::Result<()> {
     let sdk = audit_store_dynamodb::sdk_config().await;
     audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), names).await?;
     audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &names.bucket).await
 }
 
-fn server_env(names: &Names) -> Vec<(&'static str, String)> {
+fn server_env(names: &Layout) -> Vec<(&'static str, String)> {
     vec![
         ("AUDIT_STORE", "dynamodb".into()),
         ("AUDIT_EVENTS_TABLE", names.events_table.clone()),
@@ -160,7 +160,7 @@ async fn ingest_http(bin: &Path, tag: &str, http_events: usize) -> anyhow::Resul
 async fn efficiency(store: &DynamoStore, counter: &RequestCounter, samples: usize) -> anyhow::Result<()> {
     println!(
         "\n== request efficiency, limit 50, TIME_SHARDS = {}: first page, pages 2-10, and {DEEP_PAGES} pages {DEEP} rows deep ==",
-        store.names().time_shards
+        store.layout().time_shards
     );
     let now = chrono::Utc::now();
     let day = (now - chrono::Duration::days(3)).format("%Y-%m-%d").to_string();

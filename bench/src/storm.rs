@@ -36,7 +36,7 @@ async fn behind_a_proxy(bin: &Path) -> anyhow::Result<(Server, FaultProxy, tempf
     let (dynamodb, _) = integration_tests::emulator_endpoints();
     let proxy = FaultProxy::start(&dynamodb).await;
     let dir = tempfile::TempDir::new()?;
-    let names = &cloud.names;
+    let names = &cloud.layout;
     let env = [
         ("AUDIT_STORE", "dynamodb".to_owned()),
         ("AUDIT_EVENTS_TABLE", names.events_table.clone()),

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Once};
 
-use audit_local::{CloudConfig, ServeConfig, StoreKind};
+use audit_local::{CloudSettings, ServeConfig, StoreKind};
 use audit_storage::{EventStore, ExportJobStore};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            link_ttl: chrono::Duration::minutes(15),
+            link_ttl: chrono::Duration::seconds(audit_storage::DEFAULT_LINK_TTL_SECS),
             header_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(30),
             tokens: Some(format!(
@@ -134,7 +134,7 @@ impl Place {
                 let sdk = audit_store_dynamodb::sdk_config().await;
                 audit_store_dynamodb::dynamodb_client(&sdk)
                     .put_item()
-                    .table_name(&cloud.names.jobs_table)
+                    .table_name(&cloud.layout.jobs_table)
                     .item(schema::JOB_ID, AttributeValue::S(id.to_string()))
                     .item(schema::JOB, AttributeValue::S(body))
                     .item(schema::OPEN, AttributeValue::S(schema::OPEN_VALUE.into()))
@@ -164,12 +164,12 @@ impl Place {
             StoreKind::DynamoDb(cloud) => {
                 use audit_store_dynamodb::schema;
                 use aws_sdk_dynamodb::types::AttributeValue;
-                let shard = schema::shard_of(&id, cloud.names.time_shards);
+                let shard = schema::shard_of(&id, cloud.layout.time_shards);
                 let s = |v: &str| AttributeValue::S(v.to_owned());
                 let sdk = audit_store_dynamodb::sdk_config().await;
                 audit_store_dynamodb::dynamodb_client(&sdk)
                     .put_item()
-                    .table_name(&cloud.names.events_table)
+                    .table_name(&cloud.layout.events_table)
                     .item(schema::ID, s(&id.to_string()))
                     .item(schema::TIME_BUCKET, s(&schema::time_bucket(at.date_naive(), shard)))
                     .item(schema::ACTOR, s("mallory"))
@@ -214,10 +214,10 @@ pub fn emulator_endpoints() -> (String, String) {
 }
 
 /// New, empty tables and bucket with names no other test uses.
-pub async fn fresh_tables() -> CloudConfig {
+pub async fn fresh_tables() -> CloudSettings {
     emulator_endpoints();
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let names = audit_store_dynamodb::Names {
+    let names = audit_store_dynamodb::Layout {
         events_table: format!("t{tag}-events"),
         jobs_table: format!("t{tag}-jobs"),
         bucket: format!("t{}", &tag[..20]),
@@ -230,20 +230,15 @@ pub async fn fresh_tables() -> CloudConfig {
     audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &names.bucket)
         .await
         .expect("create a bucket in s3s-fs");
-    CloudConfig {
-        names,
-        retention_days: None,
-        dynamodb_endpoint: None,
-        s3_endpoint: None,
-    }
+    CloudSettings::new(names)
 }
 
 /// The environment of a Lambda function over `cloud`, as the SAM template sets it: the test
 /// tokens' hashes and a signing key in two Secrets Manager secrets (made now in moto, under
 /// names of their own), which the function reads at cold start. The emulator endpoints and
 /// credentials are inherited from the test's own.
-pub async fn lambda_env(cloud: &CloudConfig) -> Vec<(String, String)> {
-    let n = &cloud.names;
+pub async fn lambda_env(cloud: &CloudSettings) -> Vec<(String, String)> {
+    let n = &cloud.layout;
     let (hashes, key) = (
         format!("{}/token-hashes", n.events_table),
         format!("{}/signing-key", n.events_table),
@@ -276,13 +271,8 @@ pub async fn lambda_env(cloud: &CloudConfig) -> Vec<(String, String)> {
 }
 
 /// A DynamoDB store over `cloud`'s tables.
-pub async fn dynamo_store(cloud: &CloudConfig) -> audit_store_dynamodb::DynamoStore {
-    let sdk = audit_store_dynamodb::sdk_config().await;
-    audit_store_dynamodb::DynamoStore::new(
-        audit_store_dynamodb::dynamodb_client(&sdk),
-        cloud.names.clone(),
-        cloud.retention_days,
-    )
+pub async fn dynamo_store(cloud: &CloudSettings) -> audit_store_dynamodb::DynamoStore {
+    cloud.events_store(&audit_store_dynamodb::sdk_config().await)
 }
 
 /// Starts a server over a new place of `backend`.

@@ -110,7 +110,7 @@ async fn ingest_query_export_and_download_through_the_lambda_runtime() {
 }
 
 /// The three functions over fresh tables, their DynamoDB calls through a new fault proxy.
-async fn behind_a_proxy() -> (Functions, FaultProxy, audit_local::CloudConfig) {
+async fn behind_a_proxy() -> (Functions, FaultProxy, audit_local::CloudSettings) {
     let cloud = fresh_tables().await;
     let (dynamodb, _) = integration_tests::emulator_endpoints();
     let proxy = FaultProxy::start(&dynamodb).await;
@@ -136,7 +136,7 @@ async fn a_busy_dynamodb_is_a_503_with_retry_after_from_the_query_function() {
 async fn a_lost_answer_to_the_job_write_still_creates_the_export_through_the_export_function() {
     let (Functions { export, .. }, proxy, cloud) = behind_a_proxy().await;
     proxy.set_rules(vec![
-        Rule::job_writes(&cloud.names.jobs_table, "requested_by", Fault::LoseAnswer).times(1),
+        Rule::job_writes(&cloud.layout.jobs_table, "requested_by", Fault::LoseAnswer).times(1),
     ]);
     let created = export.http(fixture("create_export.json", &[])).await;
     assert_eq!(created["statusCode"], 202, "{created}");

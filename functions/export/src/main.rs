@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use audit_api::{ExportLauncher, ExportWorker, Surface};
 use audit_storage::StoreError;
-use audit_store_dynamodb::{S3Exports, schema};
+use audit_store_dynamodb::schema;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service, service_fn, tower::ServiceExt};
 use serde_json::{Value, json};
@@ -34,15 +34,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     audit_lambda::init_logs();
     let sdk = audit_store_dynamodb::sdk_config().await;
     let config = audit_lambda::Config::load(&sdk).await?;
-    if config.names.bucket.is_empty() {
+    if config.cloud.layout.bucket.is_empty() {
         return Err("AUDIT_EXPORT_BUCKET is not set".into());
     }
     let store = config.store(&sdk);
-    let objects = Arc::new(S3Exports::new(
-        audit_store_dynamodb::s3_client(&sdk),
-        config.names.bucket.clone(),
-        config.link_ttl,
-    ));
+    let objects = Arc::new(config.cloud.export_objects(&sdk, config.link_ttl));
     let worker = ExportWorker {
         events: Arc::new(store.clone()),
         jobs: Arc::new(store.clone()),

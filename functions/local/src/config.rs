@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
-use audit_store_dynamodb::Names;
+use audit_store_dynamodb::CloudSettings;
 use chrono::Duration;
 
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl ServeConfig {
             store: StoreKind::Sqlite,
             tokens: None,
             public_url: None,
-            link_ttl: Duration::minutes(15),
+            link_ttl: Duration::seconds(audit_storage::DEFAULT_LINK_TTL_SECS),
             export_concurrency: 2,
             header_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(30),
@@ -70,15 +70,5 @@ pub enum StoreKind {
     Sqlite,
     /// DynamoDB tables and an S3 bucket (endpoints from `AWS_ENDPOINT_URL_DYNAMODB` and
     /// `AWS_ENDPOINT_URL_S3`, for the emulators); the data folder keeps only the secrets.
-    DynamoDb(CloudConfig),
-}
-
-#[derive(Debug, Clone)]
-pub struct CloudConfig {
-    pub names: Names,
-    /// Days after which DynamoDB's TTL removes an event (`AUDIT_RETENTION_DAYS`); none by default.
-    pub retention_days: Option<u32>,
-    /// Endpoints used instead of the SDK's configured ones (tests put a fault proxy there).
-    pub dynamodb_endpoint: Option<String>,
-    pub s3_endpoint: Option<String>,
+    DynamoDb(CloudSettings),
 }

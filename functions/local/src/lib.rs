@@ -25,12 +25,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use audit_api::{AppState, ExportLauncher, ExportWorker, TaskLauncher};
 use audit_storage::{EventStore, ExportJobStore, ExportObjects};
-use audit_store_dynamodb::{DynamoStore, S3Exports};
 use audit_store_sqlite::{DownloadSigner, FileExports, SqliteStore};
 use event_model::CursorKey;
 use tokio::net::TcpListener;
 
-pub use config::{CloudConfig, ServeConfig, StoreKind};
+pub use audit_store_dynamodb::CloudSettings;
+pub use config::{ServeConfig, StoreKind};
 pub use secrets::GeneratedTokens;
 
 /// A built server, ready to serve.
@@ -153,16 +153,8 @@ impl Stores {
             }
             StoreKind::DynamoDb(cloud) => {
                 let sdk = audit_store_dynamodb::sdk_config().await;
-                let dynamodb = match &cloud.dynamodb_endpoint {
-                    Some(endpoint) => audit_store_dynamodb::dynamodb_client_at(&sdk, endpoint),
-                    None => audit_store_dynamodb::dynamodb_client(&sdk),
-                };
-                let store = Arc::new(DynamoStore::new(dynamodb, cloud.names.clone(), cloud.retention_days));
-                let s3 = match &cloud.s3_endpoint {
-                    Some(endpoint) => audit_store_dynamodb::s3_client_at(&sdk, endpoint),
-                    None => audit_store_dynamodb::s3_client(&sdk),
-                };
-                let s3 = S3Exports::new(s3, cloud.names.bucket.clone(), config.link_ttl);
+                let store = Arc::new(cloud.events_store(&sdk));
+                let s3 = cloud.export_objects(&sdk, config.link_ttl);
                 Stores {
                     events: store.clone(),
                     jobs: store,

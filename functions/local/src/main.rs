@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use audit_local::seed::{SeedPlan, generate};
-use audit_local::{CloudConfig, ServeConfig, StoreKind, run, shutdown_signal};
+use audit_local::{CloudSettings, ServeConfig, StoreKind, run, shutdown_signal};
 use audit_storage::{AppendOutcome, EventStore};
-use audit_store_dynamodb::{Names, schema};
+use audit_store_dynamodb::{Layout, schema};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, env = "AUDIT_PUBLIC_URL")]
         public_url: Option<String>,
         /// Lifetime of download links, in seconds.
-        #[arg(long, env = "AUDIT_LINK_TTL_SECS", default_value_t = 900)]
+        #[arg(long, env = "AUDIT_LINK_TTL_SECS", default_value_t = audit_storage::DEFAULT_LINK_TTL_SECS)]
         link_ttl_secs: i64,
         #[arg(long, env = "AUDIT_STORE", value_enum, default_value_t = Store::Sqlite)]
         store: Store,
@@ -100,9 +100,9 @@ struct CloudArgs {
 }
 
 impl CloudArgs {
-    fn config(self) -> CloudConfig {
-        CloudConfig {
-            names: Names {
+    fn config(self) -> CloudSettings {
+        CloudSettings {
+            layout: Layout {
                 events_table: self.events_table,
                 jobs_table: self.jobs_table,
                 bucket: self.bucket,
@@ -197,13 +197,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { cloud } => {
             let cloud = cloud.config();
             let sdk = audit_store_dynamodb::sdk_config().await;
-            audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &cloud.names)
+            audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &cloud.layout)
                 .await?;
-            audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &cloud.names.bucket)
+            audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &cloud.layout.bucket)
                 .await?;
             println!(
                 "tables {} and {} and bucket {} are ready",
-                cloud.names.events_table, cloud.names.jobs_table, cloud.names.bucket
+                cloud.layout.events_table, cloud.layout.jobs_table, cloud.layout.bucket
             );
             Ok(())
         }

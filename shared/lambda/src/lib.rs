@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use audit_api::{AppState, ExportLauncher, TokenSet};
 use audit_storage::ExportObjects;
-use audit_store_dynamodb::{DynamoStore, Names, schema};
+use audit_store_dynamodb::{CloudSettings, DynamoStore, Layout, schema};
 use event_model::CursorKey;
 
 /// Sets up the function's logs as Lambda expects them: JSON lines when the function's log format
@@ -55,8 +55,7 @@ pub fn init_logs() {
 
 /// The settings of a function.
 pub struct Config {
-    pub names: Names,
-    pub retention_days: Option<u32>,
+    pub cloud: CloudSettings,
     pub tokens: TokenSet,
     pub signing_key: Vec<u8>,
     pub link_ttl: chrono::Duration,
@@ -148,27 +147,29 @@ impl Config {
         }
         let tokens = TokenSet::parse(hashes).context("the token hashes")?;
         Ok(Config {
-            names: Names {
-                events_table: var("AUDIT_EVENTS_TABLE")?,
-                jobs_table: var("AUDIT_JOBS_TABLE")?,
-                bucket: std::env::var("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
-                time_shards,
+            cloud: CloudSettings {
+                retention_days: optional("AUDIT_RETENTION_DAYS")?,
+                ..CloudSettings::new(Layout {
+                    events_table: var("AUDIT_EVENTS_TABLE")?,
+                    jobs_table: var("AUDIT_JOBS_TABLE")?,
+                    bucket: std::env::var("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
+                    time_shards,
+                })
             },
-            retention_days: optional("AUDIT_RETENTION_DAYS")?,
             tokens,
             signing_key,
-            link_ttl: chrono::Duration::seconds(optional::<i64>("AUDIT_LINK_TTL_SECS")?.unwrap_or(900).max(1)),
+            link_ttl: chrono::Duration::seconds(
+                optional::<i64>("AUDIT_LINK_TTL_SECS")?
+                    .unwrap_or(audit_storage::DEFAULT_LINK_TTL_SECS)
+                    .max(1),
+            ),
         })
     }
 
     /// The DynamoDB store over the configured tables (with the SDK settings of
     /// [`audit_store_dynamodb::sdk_config`]).
     pub fn store(&self, sdk: &audit_store_dynamodb::SdkConfig) -> DynamoStore {
-        DynamoStore::new(
-            audit_store_dynamodb::dynamodb_client(sdk),
-            self.names.clone(),
-            self.retention_days,
-        )
+        self.cloud.events_store(sdk)
     }
 
     /// The API state: events and jobs in `store`, exports through `objects` and `launcher`.

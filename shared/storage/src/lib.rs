@@ -319,6 +319,10 @@ pub struct DownloadLink {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How long a download link works unless a deployment says otherwise (`AUDIT_LINK_TTL_SECS`):
+/// 15 minutes.
+pub const DEFAULT_LINK_TTL_SECS: i64 = 900;
+
 /// Where export files are written and how they are handed out.
 #[async_trait]
 pub trait ExportObjects: Send + Sync + 'static {

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 
-use crate::schema::{self, Names};
+use crate::schema::{self, Layout};
 
 fn attribute(name: &str) -> AttributeDefinition {
     AttributeDefinition::builder()
@@ -38,7 +38,7 @@ fn index(name: &str, hash: &str, range: &str) -> GlobalSecondaryIndex {
 }
 
 /// Creates the events and export-jobs tables unless they exist, and waits until both are active.
-pub async fn create_tables(client: &Client, names: &Names) -> anyhow::Result<()> {
+pub async fn create_tables(client: &Client, names: &Layout) -> anyhow::Result<()> {
     let events = client
         .create_table()
         .table_name(&names.events_table)

@@ -68,13 +68,13 @@ impl DynamoStore {
             .inner
             .client
             .put_item()
-            .table_name(&self.inner.names.jobs_table)
+            .table_name(&self.inner.layout.jobs_table)
             .set_item(Some(item(job)?))
             .condition_expression(condition)
             .expression_attribute_names("#id", schema::JOB_ID)
             .send()
             .await;
-        conditional(written, &self.inner.names.jobs_resource())
+        conditional(written, &self.inner.layout.jobs_resource())
     }
 
     /// The job in `item`; if it cannot be read, the item is logged, set apart (its text moved to
@@ -100,7 +100,7 @@ impl DynamoStore {
             .inner
             .client
             .update_item()
-            .table_name(&self.inner.names.jobs_table)
+            .table_name(&self.inner.layout.jobs_table)
             .key(schema::JOB_ID, AttributeValue::S(id.clone()))
             .update_expression("SET #u = :u, #j = :j REMOVE #o")
             .condition_expression("#j = :u")
@@ -139,12 +139,12 @@ impl ExportJobStore for DynamoStore {
             .inner
             .client
             .get_item()
-            .table_name(&self.inner.names.jobs_table)
+            .table_name(&self.inner.layout.jobs_table)
             .key(schema::JOB_ID, AttributeValue::S(id.to_string()))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| crate::store_error(e, &self.inner.names.jobs_resource()))?;
+            .map_err(|e| crate::store_error(e, &self.inner.layout.jobs_resource()))?;
         match &out.item {
             None => Ok(None),
             Some(item) => self.read_or_set_apart(item).await.map(Some),
@@ -157,13 +157,13 @@ impl ExportJobStore for DynamoStore {
             .inner
             .client
             .put_item()
-            .table_name(&self.inner.names.jobs_table)
+            .table_name(&self.inner.layout.jobs_table)
             .set_item(Some(item(job)?))
             .condition_expression("attribute_exists(#o)")
             .expression_attribute_names("#o", schema::OPEN)
             .send()
             .await;
-        conditional(written, &self.inner.names.jobs_resource())
+        conditional(written, &self.inner.layout.jobs_resource())
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError> {
@@ -171,7 +171,7 @@ impl ExportJobStore for DynamoStore {
             .inner
             .client
             .query()
-            .table_name(&self.inner.names.jobs_table)
+            .table_name(&self.inner.layout.jobs_table)
             .index_name(schema::OPEN_JOBS)
             .key_condition_expression("#o = :o")
             .expression_attribute_names("#o", schema::OPEN)
@@ -184,7 +184,7 @@ impl ExportJobStore for DynamoStore {
         let mut jobs = Vec::new();
         for item in pages {
             let job = self
-                .read_or_set_apart(&item.map_err(|e| crate::store_error(e, &self.inner.names.jobs_resource()))?)
+                .read_or_set_apart(&item.map_err(|e| crate::store_error(e, &self.inner.layout.jobs_resource()))?)
                 .await?;
             // The index is eventually consistent: a job finished a moment ago may still be listed.
             if !job.status.is_finished() {
@@ -209,7 +209,7 @@ impl ExportJobStore for DynamoStore {
                 .inner
                 .client
                 .put_item()
-                .table_name(&self.inner.names.jobs_table)
+                .table_name(&self.inner.layout.jobs_table)
                 .item(schema::JOB_ID, AttributeValue::S(schema::slot_id(token, n)))
                 .item(schema::SLOT_JOB, AttributeValue::S(job.to_string()))
                 .item(
@@ -224,7 +224,7 @@ impl ExportJobStore for DynamoStore {
                 .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
                 .send()
                 .await;
-            if conditional(claimed, &self.inner.names.jobs_resource())? {
+            if conditional(claimed, &self.inner.layout.jobs_resource())? {
                 return Ok(true);
             }
         }
@@ -237,7 +237,7 @@ impl ExportJobStore for DynamoStore {
             self.inner
                 .client
                 .update_item()
-                .table_name(&self.inner.names.jobs_table)
+                .table_name(&self.inner.layout.jobs_table)
                 .key(schema::JOB_ID, slot)
                 .update_expression("SET #l = :l")
                 .condition_expression("#j = :job")
@@ -255,7 +255,7 @@ impl ExportJobStore for DynamoStore {
             self.inner
                 .client
                 .delete_item()
-                .table_name(&self.inner.names.jobs_table)
+                .table_name(&self.inner.layout.jobs_table)
                 .key(schema::JOB_ID, slot)
                 .condition_expression("#j = :job")
                 .expression_attribute_names("#j", schema::SLOT_JOB)
@@ -281,7 +281,7 @@ impl DynamoStore {
             let slot = AttributeValue::S(schema::slot_id(token, n));
             if conditional(
                 write(slot, AttributeValue::S(job.to_string())).await,
-                &self.inner.names.jobs_resource(),
+                &self.inner.layout.jobs_resource(),
             )? {
                 return Ok(());
             }

@@ -7,6 +7,9 @@
 //!   links.
 //! - [`init`]: creates the tables and the bucket (for `audit-local init` and the tests).
 //! - [`sdk_config`]: the SDK settings both functions and the local server use.
+//! - [`CloudSettings`]: how a deployment's stores are reached, and the one place that builds
+//!   them (the Lambda functions, the local server, the tests and the benchmarks). The library
+//!   reads no setting of its own from the environment: its callers fill `CloudSettings`.
 
 mod events;
 pub mod init;
@@ -24,7 +27,7 @@ pub use aws_config::SdkConfig;
 pub use events::{DynamoStore, READ_BUDGET, ReadStats};
 #[cfg(feature = "s3")]
 pub use s3::{PART_SIZE, S3Exports};
-pub use schema::Names;
+pub use schema::Layout;
 
 /// The one conversion of an SDK failure into a [`audit_storage::StoreError`], as Teleport's
 /// `convertError` does for its DynamoDB backend (conditional-check failures are read by the
@@ -158,4 +161,46 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(custom_endpoint)
         .build();
     aws_sdk_s3::Client::from_conf(s3)
+}
+
+/// How one deployment's cloud stores are reached: where its data is and how events are laid out,
+/// the events' retention, and endpoints used instead of the SDK's configured ones (the tests put
+/// a fault proxy there).
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    pub layout: Layout,
+    /// Days after which DynamoDB's TTL removes an event; kept forever when `None`.
+    pub retention_days: Option<u32>,
+    pub dynamodb_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
+}
+
+impl CloudSettings {
+    pub fn new(layout: Layout) -> Self {
+        CloudSettings {
+            layout,
+            retention_days: None,
+            dynamodb_endpoint: None,
+            s3_endpoint: None,
+        }
+    }
+
+    /// The events and export-jobs store.
+    pub fn events_store(&self, sdk: &SdkConfig) -> DynamoStore {
+        let client = match &self.dynamodb_endpoint {
+            Some(endpoint) => dynamodb_client_at(sdk, endpoint),
+            None => dynamodb_client(sdk),
+        };
+        DynamoStore::new(client, self.layout.clone(), self.retention_days)
+    }
+
+    /// Export objects in the bucket, downloaded through presigned links that work for `link_ttl`.
+    #[cfg(feature = "s3")]
+    pub fn export_objects(&self, sdk: &SdkConfig, link_ttl: chrono::Duration) -> S3Exports {
+        let client = match &self.s3_endpoint {
+            Some(endpoint) => s3_client_at(sdk, endpoint),
+            None => s3_client(sdk),
+        };
+        S3Exports::new(client, self.layout.bucket.clone(), link_ttl)
+    }
 }

@@ -85,14 +85,14 @@ pub const MAX_TIME_SHARDS: u32 = 64;
 
 /// The names of one deployment's tables and bucket, and how its events are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
+pub struct Layout {
     pub events_table: String,
     pub jobs_table: String,
     pub bucket: String,
     pub time_shards: u32,
 }
 
-impl Names {
+impl Layout {
     /// The events table, as failures name it.
     pub(crate) fn events_resource(&self) -> String {
         format!("table {}", self.events_table)

@@ -141,7 +141,7 @@ async fn reads_query_the_indexes_and_never_scan() {
     let cloud = fresh_tables().await;
     let counter = RequestCounter::default();
     let sdk = audit_store_dynamodb::sdk_config().await;
-    let store = DynamoStore::new(counter.dynamodb_client(&sdk), cloud.names.clone(), None);
+    let store = DynamoStore::new(counter.dynamodb_client(&sdk), cloud.layout.clone(), None);
     let now = Utc::now();
     let batch: Vec<NewEvent> = forty_days()
         .iter()
@@ -354,7 +354,7 @@ async fn throttling_and_lost_answers_lose_no_acknowledged_event() {
             .interceptor(faults.clone())
             .build(),
     );
-    let store = DynamoStore::new(client, cloud.names.clone(), None);
+    let store = DynamoStore::new(client, cloud.layout.clone(), None);
     let now = Utc::now();
     let batches: Vec<Vec<NewEvent>> = forty_days()
         .chunks(100)
@@ -400,7 +400,7 @@ async fn a_multipart_export_object_holds_exactly_what_was_written_and_an_abort_l
     let sdk = audit_store_dynamodb::sdk_config().await;
     let objects = audit_store_dynamodb::S3Exports::new(
         audit_store_dynamodb::s3_client(&sdk),
-        cloud.names.bucket.clone(),
+        cloud.layout.bucket.clone(),
         Duration::minutes(5),
     );
     // 20 MiB in uneven chunks: two full parts and a short last one.
@@ -429,7 +429,7 @@ async fn a_missing_table_is_a_misconfiguration_naming_it_and_a_500_not_a_busy_50
     use axum::response::IntoResponse;
     let cloud = fresh_tables().await;
     let sdk = audit_store_dynamodb::sdk_config().await;
-    let mut names = cloud.names.clone();
+    let mut names = cloud.layout.clone();
     names.events_table = format!("{}-missing", names.events_table);
     let store = DynamoStore::new(audit_store_dynamodb::dynamodb_client(&sdk), names.clone(), None);
     let err = store.query(&EventFilter::default(), 10, None).await.unwrap_err();

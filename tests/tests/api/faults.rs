@@ -18,7 +18,7 @@ async fn behind_proxies() -> (crate::harness::TestApp, FaultProxy, FaultProxy, S
     let s3_proxy = FaultProxy::start(&s3).await;
     cloud.dynamodb_endpoint = Some(proxy.url.clone());
     cloud.s3_endpoint = Some(s3_proxy.url.clone());
-    let jobs_table = cloud.names.jobs_table.clone();
+    let jobs_table = cloud.layout.jobs_table.clone();
     let place = Arc::new(Place {
         dir: tempfile::TempDir::new().unwrap(),
         store: audit_local::StoreKind::DynamoDb(cloud),

@@ -76,7 +76,7 @@ impl Days {
         let mut request = store
             .client
             .query()
-            .table_name(&store.names.events_table)
+            .table_name(&store.layout.events_table)
             .index_name(schema::BY_TIME)
             .key_condition_expression("#k = :k AND #t BETWEEN :lo AND :hi")
             .expression_attribute_names("#k", schema::TIME_BUCKET)
@@ -102,7 +102,7 @@ impl Days {
         let out = request
             .send()
             .await
-            .map_err(|e| crate::store_error(e, &store.names.events_resource()))?;
+            .map_err(|e| crate::store_error(e, &store.layout.events_resource()))?;
         reader.scanned += out.scanned_count.max(0) as u64;
         self.exhausted = out.last_evaluated_key.is_none();
         for item in out.items.unwrap_or_default() {

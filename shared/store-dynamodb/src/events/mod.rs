@@ -54,7 +54,7 @@ pub(crate) struct Inner {
     pub client: Client,
     /// Event and day-marker writes.
     pub writes: Client,
-    pub names: schema::Names,
+    pub layout: schema::Layout,
     retention: Option<chrono::Duration>,
     /// Days whose marker this process has written or seen written.
     known_days: Mutex<HashSet<NaiveDate>>,
@@ -78,12 +78,12 @@ impl DynamoStore {
     /// backoff (see [`crate::sdk_config`]), and a storm of throttled writes cannot use up the
     /// retries of reads. (The SDK's default quota, shared by every call of the process, ran dry
     /// 0.38 s into a throttling storm and then failed calls at their first attempt.)
-    pub fn new(client: Client, names: schema::Names, retention_days: Option<u32>) -> Self {
+    pub fn new(client: Client, layout: schema::Layout, retention_days: Option<u32>) -> Self {
         DynamoStore {
             inner: Arc::new(Inner {
                 writes: with_own_retries(&client, "audit-event-writes"),
                 client: with_own_retries(&client, "audit-reads"),
-                names,
+                layout,
                 retention: retention_days.map(|d| chrono::Duration::days(i64::from(d))),
                 known_days: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
@@ -91,8 +91,8 @@ impl DynamoStore {
         }
     }
 
-    pub fn names(&self) -> &schema::Names {
-        &self.inner.names
+    pub fn layout(&self) -> &schema::Layout {
+        &self.inner.layout
     }
 
     pub fn read_stats(&self) -> ReadStats {
@@ -124,7 +124,7 @@ impl EventStore for DynamoStore {
 
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let position = after
-            .map(|a| Position::decode(a, self.inner.names.time_shards))
+            .map(|a| Position::decode(a, self.inner.layout.time_shards))
             .transpose()?;
         let mut read = read::PageRead::new(self, filter, limit.max(1));
         let page = if filter.actor.is_some() {

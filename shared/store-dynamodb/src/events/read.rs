@@ -143,7 +143,7 @@ impl<'a> PageRead<'a> {
         if self.empty_range() {
             return Ok(EventPage::default());
         }
-        let shards = self.store.inner.names.time_shards;
+        let shards = self.store.inner.layout.time_shards;
         let mut days = Days::new(self.filter);
         let (mut day, mut positions) = match position {
             Some(Position::Time { day, shards }) => {
@@ -274,7 +274,7 @@ impl<'a> PageRead<'a> {
         s: &Partition,
         limit: i32,
     ) -> impl std::future::Future<Output = Result<(Vec<EventItem>, u64, Option<String>), StoreError>> + 'static {
-        let names = &self.store.inner.names;
+        let names = &self.store.inner.layout;
         let mut request = self
             .store
             .inner

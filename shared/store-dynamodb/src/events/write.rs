@@ -101,18 +101,18 @@ impl DynamoStore {
         self.inner
             .writes
             .put_item()
-            .table_name(&self.inner.names.events_table)
+            .table_name(&self.inner.layout.events_table)
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| crate::store_error(e, &self.inner.names.events_resource()))?;
+            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
         self.inner.known_days.lock().expect("days lock").insert(day);
         Ok(())
     }
 
     /// Stores one event unless its id is taken. `write_id` is unique to this write.
     async fn put(&self, new: &NewEvent, write_id: &str) -> AppendOutcome {
-        let names = &self.inner.names;
+        let names = &self.inner.layout;
         let item = EventItem::new(new, names.time_shards, self.expires_at(new.event.time), write_id);
         let item = match serde_dynamo::to_item(item) {
             Ok(item) => item,
@@ -143,7 +143,7 @@ impl DynamoStore {
                     Err(e) => AppendOutcome::Failed(e),
                 }
             }
-            Err(e) => AppendOutcome::Failed(crate::store_error(e, &self.inner.names.events_resource())),
+            Err(e) => AppendOutcome::Failed(crate::store_error(e, &self.inner.layout.events_resource())),
         }
     }
 
@@ -153,12 +153,12 @@ impl DynamoStore {
             .inner
             .client
             .get_item()
-            .table_name(&self.inner.names.events_table)
+            .table_name(&self.inner.layout.events_table)
             .key(schema::ID, AttributeValue::S(id.to_owned()))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| crate::store_error(e, &self.inner.names.events_resource()))?;
+            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
         match out.item {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item)
