@@ -44,7 +44,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         jobs: Arc::new(store.clone()),
         objects: objects.clone(),
     };
-    let router = audit_api::router_of(Surface::Export, config.state(store, objects, Arc::new(StreamLauncher)));
+    let router = audit_api::router_of(
+        Surface::Export,
+        config.state(store, Some((objects, Arc::new(StreamLauncher)))),
+    );
     let http: Adapter<'static, _, _> = Adapter::from(router);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (http, worker) = (http.clone(), worker.clone());

@@ -1,9 +1,7 @@
 //! The ingest function: `POST /events` behind API Gateway, over DynamoDB. Settings are read and the SDK
 //! client built once per execution environment, not per request.
 
-use std::sync::Arc;
-
-use audit_api::{NotServedHere, Surface};
+use audit_api::Surface;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,6 +9,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = audit_store_dynamodb::sdk_config().await;
     let config = audit_lambda::Config::load_without_cursors(&sdk).await?;
     let store = config.store(&sdk);
-    let state = config.state(store, Arc::new(NotServedHere), Arc::new(NotServedHere));
+    let state = config.state(store, None);
     lambda_http::run(audit_api::router_of(Surface::Ingest, state)).await
 }

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use audit_api::{AppState, ExportLauncher, ExportWorker, TaskLauncher};
+use audit_api::{AppState, ExportLauncher, ExportWorker, Exports};
 use audit_storage::{EventStore, ExportJobStore, ExportObjects};
 use audit_store_sqlite::{DownloadSigner, FileExports, SqliteStore};
 use event_model::CursorKey;
@@ -70,9 +70,11 @@ impl App {
         let launcher = Arc::new(TaskLauncher::new(worker, config.export_concurrency));
         let state = AppState {
             events,
-            jobs: jobs.clone(),
-            objects,
-            launcher: launcher.clone(),
+            exports: Some(Exports {
+                jobs: jobs.clone(),
+                objects,
+                launcher: launcher.clone(),
+            }),
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
             limits: config
@@ -218,4 +220,37 @@ pub fn init_test_logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_test_writer()
         .try_init();
+}
+
+/// Runs exports as tokio tasks in this process, at most `concurrency` at a time (the others wait
+/// as `pending`). The local server's launcher; on AWS, the export function's stream does this.
+pub struct TaskLauncher {
+    worker: ExportWorker,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl TaskLauncher {
+    pub fn new(worker: ExportWorker, concurrency: usize) -> Self {
+        TaskLauncher {
+            worker,
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ExportLauncher for TaskLauncher {
+    async fn launch(&self, job_id: uuid::Uuid) -> Result<(), audit_storage::StoreError> {
+        let worker = self.worker.clone();
+        let permits = self.permits.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            if let Err(e) = worker.run(job_id).await {
+                tracing::error!(error = %e, %job_id, "could not record an export's outcome");
+            }
+        });
+        Ok(())
+    }
 }

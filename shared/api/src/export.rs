@@ -16,7 +16,6 @@ use audit_storage::{
 };
 use chrono::Utc;
 use event_model::csv_row::CsvWriter;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// Events read per query page.
@@ -252,65 +251,4 @@ pub async fn settle_dead_worker(
     }
     jobs.release_slot(&job.requested_by, job.id).await?;
     Ok(job)
-}
-
-/// Runs exports as tokio tasks in this process, at most `concurrency` at a time (the others wait
-/// as `pending`). The local server's launcher.
-pub struct TaskLauncher {
-    worker: ExportWorker,
-    permits: Arc<Semaphore>,
-}
-
-impl TaskLauncher {
-    pub fn new(worker: ExportWorker, concurrency: usize) -> Self {
-        TaskLauncher {
-            worker,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
-    }
-}
-
-#[async_trait]
-impl ExportLauncher for TaskLauncher {
-    async fn launch(&self, job_id: Uuid) -> Result<(), StoreError> {
-        let worker = self.worker.clone();
-        let permits = self.permits.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            if let Err(e) = worker.run(job_id).await {
-                tracing::error!(error = %e, %job_id, "could not record an export's outcome");
-            }
-        });
-        Ok(())
-    }
-}
-
-/// The export side of a router that does not serve exports (the ingest and query Lambda
-/// functions): their routers have no export routes, so these are never called; if they were,
-/// they would refuse.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NotServedHere;
-
-#[derive(Debug, thiserror::Error)]
-#[error("exports are served by the export function")]
-struct Elsewhere;
-
-#[async_trait]
-impl ExportLauncher for NotServedHere {
-    async fn launch(&self, _job_id: Uuid) -> Result<(), StoreError> {
-        Err(StoreError::unavailable(Elsewhere))
-    }
-}
-
-#[async_trait]
-impl audit_storage::ExportObjects for NotServedHere {
-    async fn start(&self, _key: &str) -> Result<Box<dyn audit_storage::ExportUpload>, StoreError> {
-        Err(StoreError::unavailable(Elsewhere))
-    }
-
-    async fn download_link(&self, _key: &str, _file_name: &str) -> Result<audit_storage::DownloadLink, StoreError> {
-        Err(StoreError::unavailable(Elsewhere))
-    }
 }

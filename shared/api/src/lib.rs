@@ -24,21 +24,30 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
-pub use export::{ExportLauncher, ExportWorker, NotServedHere, TaskLauncher};
+pub use export::{ExportLauncher, ExportWorker};
 pub use routes::{Access, ROUTES, Route, Surface};
 
-/// What the handlers share: the stores, the token set, the cursor key and the export launcher.
+/// What the handlers share: the events, the export side where exports are served, the token
+/// set and the cursor key.
 #[derive(Clone)]
 pub struct AppState {
     pub events: Arc<dyn EventStore>,
-    pub jobs: Arc<dyn ExportJobStore>,
-    pub objects: Arc<dyn ExportObjects>,
-    pub launcher: Arc<dyn ExportLauncher>,
+    /// The export jobs, files and launcher; `None` for a router that serves no export route
+    /// (the ingest and query functions), whose export routes are then not mounted.
+    pub exports: Option<Exports>,
     pub tokens: Arc<TokenSet>,
     pub cursor_key: CursorKey,
     /// Requests per token, when this entry point limits them (the local server; on AWS, API
     /// Gateway's throttling does).
     pub limits: Option<Arc<dyn RateLimit>>,
+}
+
+/// What the export routes need besides the events.
+#[derive(Clone)]
+pub struct Exports {
+    pub jobs: Arc<dyn ExportJobStore>,
+    pub objects: Arc<dyn ExportObjects>,
+    pub launcher: Arc<dyn ExportLauncher>,
 }
 
 /// A limit on how often one caller (a token's name) may call.
@@ -56,13 +65,13 @@ pub fn router(state: AppState) -> Router {
 
 /// The routes of `surface` (one Lambda function's share, or all) with the common layers.
 pub fn router_of(surface: Surface, state: AppState) -> Router {
-    layers(routes::of(surface).with_state(state))
+    layers(routes::of(surface, &state).with_state(state))
 }
 
 /// Every route of the API over `state`, without layers: for an entry point that adds routes of
 /// its own (the local server's download route) before calling [`layers`].
 pub fn routes(state: AppState) -> Router {
-    routes::of(Surface::All).with_state(state)
+    routes::of(Surface::All, &state).with_state(state)
 }
 
 /// The layers every route gets: each request gets an `x-request-id` (kept if the caller sent a

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use audit_api::{AppState, ExportLauncher, TokenSet};
+use audit_api::{AppState, ExportLauncher, Exports, TokenSet};
 use audit_storage::ExportObjects;
 use audit_store_dynamodb::{CloudSettings, DynamoStore, Layout, schema};
 use event_model::CursorKey;
@@ -172,19 +172,21 @@ impl Config {
         self.cloud.events_store(sdk)
     }
 
-    /// The API state: events and jobs in `store`, exports through `objects` and `launcher`.
+    /// The API state: events in `store`, and the export side where this function serves it
+    /// (its jobs in `store`, files in `objects`, started by `launcher`).
     pub fn state(
         self,
         store: DynamoStore,
-        objects: Arc<dyn ExportObjects>,
-        launcher: Arc<dyn ExportLauncher>,
+        exports: Option<(Arc<dyn ExportObjects>, Arc<dyn ExportLauncher>)>,
     ) -> AppState {
         let store = Arc::new(store);
         AppState {
             events: store.clone(),
-            jobs: store,
-            objects,
-            launcher,
+            exports: exports.map(|(objects, launcher)| Exports {
+                jobs: store,
+                objects,
+                launcher,
+            }),
             tokens: Arc::new(self.tokens),
             cursor_key: CursorKey::new(&self.signing_key),
             limits: None,

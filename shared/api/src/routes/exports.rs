@@ -14,9 +14,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::json_body;
-use crate::AppState;
 use crate::auth::Reader;
 use crate::error::ApiError;
+use crate::{AppState, Exports};
 use audit_storage::{AppendOutcome, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
 
 /// Exports one token may have pending or running at once.
@@ -34,6 +34,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let exports = exports_of(&state)?;
     let (filters, bom) = match json_body(&headers, body)? {
         None => (EventFilter::default(), true),
         Some(mut body) => {
@@ -41,7 +42,7 @@ pub(super) async fn create(
             (EventFilter::from_json(&body).map_err(ApiError::Validation)?, bom)
         }
     };
-    if !state.objects.has_room().await? {
+    if !exports.objects.has_room().await? {
         return Err(ApiError::InsufficientStorage(
             "the export folder is over its size budget; wait for old exports to expire or ask the operator to raise the budget".into(),
         ));
@@ -53,7 +54,7 @@ pub(super) async fn create(
     };
     // The cap is a slot claimed atomically (a conditional write), so concurrent requests never
     // get past it together; it is taken before anything else so a refused request leaves no trace.
-    let claimed = state
+    let claimed = exports
         .jobs
         .claim_slot(
             &job.requested_by,
@@ -68,8 +69,8 @@ pub(super) async fn create(
             "this token already has {MAX_UNFINISHED_PER_TOKEN} exports pending or running; wait for one to finish"
         )));
     }
-    if let Err(e) = start(&state, &job).await {
-        if let Err(release) = state.jobs.release_slot(&job.requested_by, job.id).await {
+    if let Err(e) = start(&state, exports, &job).await {
+        if let Err(release) = exports.jobs.release_slot(&job.requested_by, job.id).await {
             tracing::warn!(error = %release, job = %job.id, "could not free the export slot of a request that failed");
         }
         return Err(e);
@@ -77,6 +78,14 @@ pub(super) async fn create(
     let status_url = format!("/exports/{}", job.id);
     let body = json!({"id": job.id, "status": job.status, "status_url": status_url});
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+}
+
+/// The export side of `state` (the export routes are mounted only where there is one).
+fn exports_of(state: &AppState) -> Result<&Exports, ApiError> {
+    state
+        .exports
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("exports are not served here".into()))
 }
 
 /// Takes the `bom` option out of an export body (the rest are filters): whether the file starts
@@ -93,7 +102,7 @@ fn take_bom(body: &mut serde_json::Value) -> Result<bool, ApiError> {
 }
 
 /// Records the request in the journal, creates the job and launches it.
-async fn start(state: &AppState, job: &ExportJob) -> Result<(), ApiError> {
+async fn start(state: &AppState, exports: &Exports, job: &ExportJob) -> Result<(), ApiError> {
     // The journal records who exported what before the job exists, so nobody pulls the log out
     // unseen: if that record cannot be stored, there is no job. (On AWS, creating the job is
     // what starts it.)
@@ -101,12 +110,12 @@ async fn start(state: &AppState, job: &ExportJob) -> Result<(), ApiError> {
         tracing::error!(error = %e, job = %job.id, "could not record an export request");
         return Err(ApiError::Unavailable);
     }
-    state.jobs.create_job(job).await?;
-    if let Err(e) = state.launcher.launch(job.id).await {
+    exports.jobs.create_job(job).await?;
+    if let Err(e) = exports.launcher.launch(job.id).await {
         tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
         failed.fail("the export could not be started; try again", Utc::now());
-        state.jobs.update_job(&failed).await?;
+        exports.jobs.update_job(&failed).await?;
         return Err(ApiError::Unavailable);
     }
     Ok(())
@@ -132,15 +141,21 @@ pub(super) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let exports = exports_of(&state)?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))?;
-    let job = state
+    let job = exports
         .jobs
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no export with id {id}")))?;
-    let job = crate::export::settle_dead_worker(state.jobs.as_ref(), job, Utc::now()).await?;
+    let job = crate::export::settle_dead_worker(exports.jobs.as_ref(), job, Utc::now()).await?;
     let link = match job.status {
-        ExportStatus::Succeeded => Some(state.objects.download_link(&job.object_key(), &job.file_name()).await?),
+        ExportStatus::Succeeded => Some(
+            exports
+                .objects
+                .download_link(&job.object_key(), &job.file_name())
+                .await?,
+        ),
         _ => None,
     };
     let body = JobView {

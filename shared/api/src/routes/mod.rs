@@ -126,10 +126,12 @@ pub static ROUTES: [Route; 8] = [
     },
 ];
 
-pub(crate) fn of(surface: Surface) -> Router<AppState> {
+/// The routes of `surface`; the export routes only where `state` has the export side.
+pub(crate) fn of(surface: Surface, state: &AppState) -> Router<AppState> {
     ROUTES
         .iter()
         .filter(|route| surface == Surface::All || route.surface == surface)
+        .filter(|route| route.surface != Surface::Export || state.exports.is_some())
         .fold(Router::new(), |router, route| {
             router.route(route.path, (route.handler)())
         })
