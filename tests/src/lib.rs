@@ -46,6 +46,8 @@ pub struct Options {
     pub export_budget_bytes: u64,
     /// Requests per second and burst per token; none by default (tests send in bursts).
     pub rate_limit: Option<(std::num::NonZeroU32, std::num::NonZeroU32)>,
+    /// Where the server's handlers read the time (the system clock unless a test pins it).
+    pub clock: Arc<dyn audit_api::Clock>,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             )),
             export_budget_bytes: 1 << 30,
             rate_limit: None,
+            clock: Arc::new(audit_api::SystemClock),
         }
     }
 }
@@ -293,6 +296,7 @@ pub async fn spawn_app_with(place: Arc<Place>, options: Options) -> TestApp {
         request_timeout: options.request_timeout,
         export_budget_bytes: options.export_budget_bytes,
         rate_limit: options.rate_limit,
+        clock: options.clock,
         ..place.config()
     };
     let (tx, rx) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use audit_store_dynamodb::CloudSettings;
 use chrono::Duration;
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     /// Requests per second and burst allowed to each token (`AUDIT_RATE_LIMIT`, default 100 a
     /// second with bursts of 200); `None` for no limit.
     pub rate_limit: Option<(NonZeroU32, NonZeroU32)>,
+    /// Where handlers read the time: the system clock, or a pinned one in tests.
+    pub clock: Arc<dyn audit_api::Clock>,
 }
 
 impl ServeConfig {
@@ -59,6 +62,7 @@ impl ServeConfig {
                 NonZeroU32::new(100).expect("non-zero"),
                 NonZeroU32::new(200).expect("non-zero"),
             )),
+            clock: Arc::new(audit_api::SystemClock),
         }
     }
 }

@@ -77,6 +77,7 @@ impl App {
             }),
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
+            clock: config.clock.clone(),
             limits: config
                 .rate_limit
                 .map(|(per_second, burst)| Arc::new(ratelimit::TokenRateLimit::new(per_second, burst)) as _),

@@ -37,9 +37,27 @@ pub struct AppState {
     pub exports: Option<Exports>,
     pub tokens: Arc<TokenSet>,
     pub cursor_key: CursorKey,
+    /// Where handlers read the time (receive times, export requests, leases checked on status).
+    pub clock: Arc<dyn Clock>,
     /// Requests per token, when this entry point limits them (the local server; on AWS, API
     /// Gateway's throttling does).
     pub limits: Option<Arc<dyn RateLimit>>,
+}
+
+/// The time as handlers see it: the system clock in the servers, a pinned one in tests (the
+/// model already takes `now` as a parameter everywhere).
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 /// What the export routes need besides the events.

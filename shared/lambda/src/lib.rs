@@ -189,6 +189,7 @@ impl Config {
             }),
             tokens: Arc::new(self.tokens),
             cursor_key: CursorKey::new(&self.signing_key),
+            clock: Arc::new(audit_api::SystemClock),
             limits: None,
         }
     }

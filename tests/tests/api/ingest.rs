@@ -117,3 +117,41 @@ async fn an_unknown_or_malformed_id_is_404_or_400() {
     let malformed = app.get("/events/not-a-uuid", Some(READ_TOKEN)).await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A clock that always says the same time.
+#[derive(Debug)]
+struct Pinned(chrono::DateTime<chrono::Utc>);
+
+impl audit_api::Clock for Pinned {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn handlers_read_the_time_from_the_servers_clock() {
+    use chrono::TimeZone;
+    let at = chrono::Utc.with_ymd_and_hms(2031, 5, 6, 7, 8, 9).unwrap();
+    let options = crate::harness::Options {
+        clock: std::sync::Arc::new(Pinned(at)),
+        ..Default::default()
+    };
+    let app = crate::harness::spawn_app_with(crate::harness::new_place().await, options).await;
+    let stamped = app.ingest(&[json!({"actor": "alice", "type": "auth.logged_in"})]).await;
+    let event = app.event(stamped["results"][0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        event["time"], "2031-05-06T07:08:09.000000Z",
+        "no time: received at the clock's time"
+    );
+    assert_eq!(event["received_at"], "2031-05-06T07:08:09.000000Z");
+    // The five minutes of skew allowed are counted from the clock, not from the machine's time.
+    let ahead = |minutes: i64| {
+        json!({"actor": "alice", "type": "auth.logged_in",
+               "time": event_model::time::format(&(at + chrono::Duration::minutes(minutes)))})
+    };
+    assert_eq!(app.ingest(&[ahead(4)]).await["accepted"], 1);
+    let refused = app.post_json("/events", Some(INGEST_TOKEN), &ahead(6)).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("time"), "{problem}");
+}

@@ -6,7 +6,6 @@ use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::Utc;
 use event_model::{EventFilter, FieldError, NewEvent, limits};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -38,7 +37,7 @@ pub(super) async fn ingest(
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, body)?.ok_or_else(|| ApiError::MalformedBody("the body is empty".into()))?;
     let (inputs, batch) = envelope(&body)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut events = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
     for (index, input) in inputs.iter().enumerate() {

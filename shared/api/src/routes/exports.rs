@@ -47,7 +47,7 @@ pub(super) async fn create(
             "the export folder is over its size budget; wait for old exports to expire or ask the operator to raise the budget".into(),
         ));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let job = ExportJob {
         bom,
         ..ExportJob::new(filters, &caller.0.name, now)
@@ -114,7 +114,7 @@ async fn start(state: &AppState, exports: &Exports, job: &ExportJob) -> Result<(
     if let Err(e) = exports.launcher.launch(job.id).await {
         tracing::error!(error = %e, job = %job.id, "could not start an export");
         let mut failed = job.clone();
-        failed.fail("the export could not be started; try again", Utc::now());
+        failed.fail("the export could not be started; try again", state.clock.now());
         exports.jobs.update_job(&failed).await?;
         return Err(ApiError::Unavailable);
     }
@@ -126,7 +126,7 @@ async fn record_request(state: &AppState, job: &ExportJob) -> Result<(), StoreEr
     let mut params = serde_json::Map::new();
     params.insert("export_id".into(), json!(job.id));
     params.insert("filters".into(), json!(job.filters.describe()));
-    let record = NewEvent::service_record(catalog::EXPORT_REQUESTED, &job.requested_by, params, Utc::now())
+    let record = NewEvent::service_record(catalog::EXPORT_REQUESTED, &job.requested_by, params, state.clock.now())
         .map_err(StoreError::unavailable)?;
     match state.events.append(vec![record]).await.pop() {
         Some(AppendOutcome::Created) => Ok(()),
@@ -148,7 +148,7 @@ pub(super) async fn status(
         .get_job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no export with id {id}")))?;
-    let job = crate::export::settle_dead_worker(exports.jobs.as_ref(), job, Utc::now()).await?;
+    let job = crate::export::settle_dead_worker(exports.jobs.as_ref(), job, state.clock.now()).await?;
     let link = match job.status {
         ExportStatus::Succeeded => Some(
             exports
