@@ -5,30 +5,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// May POST events.
-    Ingest,
-    /// May read events and export them.
-    Read,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Ingest => "ingest",
-            Role::Read => "read",
-        })
-    }
-}
+pub use crate::role::Role;
 
 /// A configured token: its name (the events' `source`, the exports' requester), role and hash.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use event_model::FieldError;
 use serde::Serialize;
 
-use crate::auth::Role;
+use crate::role::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod export;
 mod openapi;
+mod role;
 pub mod routes;
 
 use std::sync::Arc;

@@ -7,6 +7,9 @@
 
 use serde::Serialize;
 
+pub use crate::template::Transform;
+use crate::template::{self, RenderError};
+
 /// A category of events: the product document's headings, plus `custom` for events outside the
 /// catalog and `audit` for the records the service keeps of its own use (who exported the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -90,18 +93,6 @@ impl std::fmt::Display for Category {
     }
 }
 
-/// How a parameter's value is turned into text inside a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transform {
-    /// The value as given.
-    Plain,
-    /// Lower-cased (the product's `{status.lower()}`).
-    Lower,
-    /// A list of strings joined with `, ` (the product's `', '.join(...)`).
-    JoinComma,
-}
-
 /// The type a parameter's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,7 +123,7 @@ impl EventType {
     /// The placeholder names of the template, in order of first appearance.
     pub fn params(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
-        for name in crate::template::placeholders(self.template) {
+        for name in template::placeholders(self.template) {
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -141,6 +132,11 @@ impl EventType {
     }
 
     /// How the value of `param` is shown in the message.
+    /// The message of an event of this type with `params`.
+    pub fn render(&self, params: &serde_json::Map<String, serde_json::Value>) -> Result<String, RenderError> {
+        template::render(self.template, |param| self.transform(param), params)
+    }
+
     pub fn transform(&self, param: &str) -> Transform {
         match (self.code, param) {
             ("license.key_problem", "status") => Transform::Lower,
@@ -161,6 +157,17 @@ impl EventType {
 }
 
 /// Looks a type up by its code, in the catalog or among the service's own types.
+/// Whether `code` is a well-formed client-defined type: `custom.` and a name of lower-case
+/// letters, digits, `_`, `.` or `-` (the one rule; ingest also bounds its length).
+pub fn is_custom_code(code: &str) -> bool {
+    code.strip_prefix("custom.").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    })
+}
+
 pub fn find(code: &str) -> Option<&'static EventType> {
     all_types().find(|t| t.code == code)
 }

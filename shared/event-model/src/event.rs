@@ -402,7 +402,7 @@ impl NewEvent {
         params: Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<NewEvent, RenderError> {
-        let message = template::render(event_type, &params)?;
+        let message = event_type.render(&params)?;
         let now = time::truncate_micros(now);
         let params = Params::from_map(&params);
         let fingerprint = content_fingerprint(Some(now), actor, event_type.code, &message, &params, None);
@@ -433,13 +433,8 @@ fn check_type(
     field: &dyn Fn(&str) -> String,
     errors: &mut Vec<FieldError>,
 ) -> Option<(Category, String, String)> {
-    if let Some(name) = code.strip_prefix("custom.") {
-        let well_formed = !name.is_empty()
-            && code.len() <= limits::MAX_TYPE_CHARS
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-        if !well_formed {
+    if code.starts_with("custom.") {
+        if !catalog::is_custom_code(code) || code.len() > limits::MAX_TYPE_CHARS {
             errors.push(FieldError::new(
                 field("type"),
                 format!(
@@ -481,7 +476,7 @@ fn check_type(
         ));
     }
     check_param_kinds(event_type, params, &field("params"), errors);
-    match template::render(event_type, params) {
+    match event_type.render(params) {
         Ok(message) => Some((event_type.category, code.to_owned(), message)),
         Err(RenderError::MissingParam(name)) => {
             errors.push(FieldError::new(

@@ -306,12 +306,7 @@ impl RawFilter {
         }
         let mut types = list(self.types, "type", &mut errors);
         for t in &types {
-            let custom_ok = t.strip_prefix("custom.").is_some_and(|n| {
-                !n.is_empty()
-                    && n.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
-            });
-            if catalog::find(t).is_none() && !custom_ok {
+            if catalog::find(t).is_none() && !catalog::is_custom_code(t) {
                 errors.push(FieldError::new(
                     "type",
                     format!("unknown event type `{t}`; see GET /catalog"),

@@ -6,7 +6,17 @@
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{EventType, Transform};
+/// How a parameter's value is turned into text inside a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// The value as given.
+    Plain,
+    /// Lower-cased (the product's `{status.lower()}`).
+    Lower,
+    /// A list of strings joined with `, ` (the product's `', '.join(...)`).
+    JoinComma,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -24,10 +34,15 @@ pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Renders `event_type`'s template with `params`.
-pub fn render(event_type: &EventType, params: &Map<String, Value>) -> Result<String, RenderError> {
-    let mut out = String::with_capacity(event_type.template.len() + 32);
-    for segment in segments(event_type.template) {
+/// Renders `template` with `params`, each parameter through its `transform` (the catalog's
+/// `EventType::render` is the way in).
+pub fn render(
+    template: &str,
+    transform: impl Fn(&str) -> Transform,
+    params: &Map<String, Value>,
+) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(template.len() + 32);
+    for segment in segments(template) {
         match segment {
             Segment::Text(text) => out.push_str(text),
             Segment::Param(name) => {
@@ -36,7 +51,7 @@ pub fn render(event_type: &EventType, params: &Map<String, Value>) -> Result<Str
                     .filter(|v| !v.is_null())
                     .ok_or_else(|| RenderError::MissingParam(name.to_owned()))?;
                 let text = value_text(value).ok_or_else(|| RenderError::Unrenderable(name.to_owned()))?;
-                match event_type.transform(name) {
+                match transform(name) {
                     Transform::Lower => out.push_str(&text.to_lowercase()),
                     Transform::Plain | Transform::JoinComma => out.push_str(&text),
                 }
@@ -116,14 +131,16 @@ mod tests {
     #[test]
     fn a_status_is_rendered_lower_case() {
         let t = find("license.key_problem").unwrap();
-        let msg = render(t, &params(json!({"status": "EXPIRED"}))).unwrap();
+        let msg = t.render(&params(json!({"status": "EXPIRED"}))).unwrap();
         assert_eq!(msg, "Problem with activation key: expired");
     }
 
     #[test]
     fn a_list_of_servers_is_joined_with_a_comma() {
         let t = find("ldap.mapping_apply_failed").unwrap();
-        let msg = render(t, &params(json!({"message": "Oops.", "servers": ["ldap1", "ldap2"]}))).unwrap();
+        let msg = t
+            .render(&params(json!({"message": "Oops.", "servers": ["ldap1", "ldap2"]})))
+            .unwrap();
         assert_eq!(
             msg,
             "Oops. While processing, failed to apply some of rules related to following LDAP servers: ldap1, ldap2. Check server logs."
@@ -134,7 +151,7 @@ mod tests {
     fn numbers_render_in_decimal() {
         let t = find("sca.overall_run_started").unwrap();
         assert_eq!(
-            render(t, &params(json!({"count": 12}))).unwrap(),
+            t.render(&params(json!({"count": 12}))).unwrap(),
             "Overall SCA run started for 12 project(s)"
         );
     }
@@ -142,12 +159,9 @@ mod tests {
     #[test]
     fn a_missing_param_is_named() {
         let t = find("auth.login_failed").unwrap();
+        assert_eq!(t.render(&Map::new()), Err(RenderError::MissingParam("username".into())));
         assert_eq!(
-            render(t, &Map::new()),
-            Err(RenderError::MissingParam("username".into()))
-        );
-        assert_eq!(
-            render(t, &params(json!({"username": null}))),
+            t.render(&params(json!({"username": null}))),
             Err(RenderError::MissingParam("username".into()))
         );
     }
@@ -156,7 +170,7 @@ mod tests {
     fn an_object_value_cannot_be_rendered() {
         let t = find("auth.login_failed").unwrap();
         assert_eq!(
-            render(t, &params(json!({"username": {"a": 1}}))),
+            t.render(&params(json!({"username": {"a": 1}}))),
             Err(RenderError::Unrenderable("username".into()))
         );
     }

@@ -80,7 +80,7 @@ proptest! {
     fn a_rendered_message_holds_every_param_value(values in prop::collection::vec("[^{}\\p{Cc}]{1,20}", 8)) {
         for t in CATALOG.iter() {
             let params: Map<String, Value> = t.params().iter().zip(values.iter().cycle()).map(|(p, v)| (p.to_string(), json!(v))).collect();
-            if let Ok(message) = event_model::template::render(t, &params) {
+            if let Ok(message) = t.render(&params) {
                 for p in t.params() {
                     let text = event_model::template::value_text(&params[p]).unwrap();
                     let shown = match t.transform(p) {

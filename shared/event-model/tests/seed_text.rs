@@ -5,7 +5,6 @@
 //! copied verbatim from `shared/seed/000_726162c270b37c52.txt`.
 
 use event_model::catalog::CATALOG;
-use event_model::template::render;
 use serde_json::{Map, Value, json};
 
 /// The expression the product document shows in place of `param` for `code`.
@@ -59,7 +58,7 @@ fn every_type_renders_the_seed_text_byte_for_byte() {
             .into_iter()
             .map(|p| (p.to_owned(), seed_expression(event_type.code, p)))
             .collect();
-        let message = render(event_type, &params).unwrap();
+        let message = event_type.render(&params).unwrap();
         assert_eq!(
             format!("{message} {}", event_type.description),
             *line,
