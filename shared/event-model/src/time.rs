@@ -75,9 +75,43 @@ pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(nanos).unwrap_or(t)
 }
 
-/// The sort key shared by the stores: `<time>#<id>`, ordered by time then id.
+/// The sort key shared by the stores: `<time>#<id>` (the fixed-width instant, `#`, the
+/// hyphenated lower-case UUID), ordered by time then id — as text too, so the stores' keys and
+/// page positions are this text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeId {
+    pub time: DateTime<Utc>,
+    pub id: uuid::Uuid,
+}
+
+impl TimeId {
+    pub fn new(time: DateTime<Utc>, id: uuid::Uuid) -> Self {
+        TimeId { time, id }
+    }
+
+    /// Reads the text form back; `None` for anything else (a fixed-width instant is required).
+    pub fn parse(text: &str) -> Option<TimeId> {
+        let (time, id) = text.split_once('#')?;
+        // Exactly the text `Display` writes: a fixed-width instant, a hyphenated UUID.
+        if !is_fixed_width(time) || id.len() != 36 {
+            return None;
+        }
+        Some(TimeId {
+            time: parse_instant(time)?,
+            id: uuid::Uuid::try_parse(id).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for TimeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", formatted(&self.time).as_str(), self.id.hyphenated())
+    }
+}
+
+/// [`TimeId`]'s text for `t` and `id`.
 pub fn time_id(t: &DateTime<Utc>, id: &uuid::Uuid) -> String {
-    format!("{}#{}", format(t), id)
+    TimeId::new(*t, *id).to_string()
 }
 
 /// Parses an RFC 3339 instant (any offset) into UTC, truncated to microseconds. Text in the
@@ -243,6 +277,29 @@ mod tests {
                 expected.map(|t| truncate_micros(t.with_timezone(&Utc))),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_time_id_reads_back_and_sorts_as_its_text() {
+        let id = uuid::Uuid::parse_str("01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10").unwrap();
+        let t = parse_instant("2026-11-27T10:15:30.123456Z").unwrap();
+        let key = TimeId::new(t, id);
+        assert_eq!(
+            key.to_string(),
+            "2026-11-27T10:15:30.123456Z#01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10"
+        );
+        assert_eq!(TimeId::parse(&key.to_string()), Some(key));
+        let later = TimeId::new(t + chrono::Duration::microseconds(1), uuid::Uuid::nil());
+        assert!(later > key && later.to_string() > key.to_string());
+        for bad in [
+            "",
+            "2026-11-27T10:15:30Z#01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10",
+            "2026-11-27T10:15:30.123456Z",
+            "2026-11-27T10:15:30.123456Z#nope",
+            "2026-11-27T10:15:30.123456+00:00#01936f0e-6c1a-7d2b-9a4e-3f1c2b7d9e10",
+        ] {
+            assert_eq!(TimeId::parse(bad), None, "{bad}");
         }
     }
 

@@ -102,9 +102,7 @@ impl Position {
 
 /// `<RFC 3339 µs time>#<uuid>`, as the store writes it.
 fn is_time_id(text: &str) -> bool {
-    text.split_once('#').is_some_and(|(t, id)| {
-        t.len() == 27 && event_model::time::parse_instant(t).is_some() && uuid::Uuid::parse_str(id).is_ok()
-    })
+    event_model::time::TimeId::parse(text).is_some()
 }
 
 /// The event id at the end of a `time_id`.

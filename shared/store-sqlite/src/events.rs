@@ -650,20 +650,15 @@ fn fts_trigrams(q: &str) -> Option<String> {
     Some(terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" "))
 }
 
-/// The position after the row `(time_us, id)`: its `time_id` (the inverse of [`parse_position`]).
+/// The position after the row `(time_us, id)`: its [`TimeId`](event_model::time::TimeId).
 fn position(time_us: i64, id: Uuid) -> Option<String> {
-    chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::time_id(&t, &id))
+    chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::TimeId::new(t, id).to_string())
 }
 
-/// A position is a `time_id` (a fixed-width instant, `#`, a UUID), as `(time_us, id)`.
+/// A position is a [`TimeId`](event_model::time::TimeId), as `(time_us, id)`.
 fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
-    let (time, id) = p.split_once('#')?;
-    if time.len() != 27 {
-        return None;
-    }
-    let time = event_model::time::parse_instant(time)?;
-    let id = Uuid::parse_str(id).ok()?;
-    Some((time.timestamp_micros(), *id.as_bytes()))
+    let key = event_model::time::TimeId::parse(p)?;
+    Some((key.time.timestamp_micros(), *key.id.as_bytes()))
 }
 
 /// A row's event, borrowed from the row, or why it cannot be read.
