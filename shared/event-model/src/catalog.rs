@@ -12,7 +12,7 @@ use crate::template::{self, RenderError};
 
 /// A category of events: the product document's headings, plus `custom` for events outside the
 /// catalog and `audit` for the records the service keeps of its own use (who exported the log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     License,

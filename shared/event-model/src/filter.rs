@@ -38,8 +38,9 @@ pub struct EventFilter {
     /// Case-insensitive substring of message or actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// Sorted by code, without repeats (the canonical form signs cursors).
     #[serde(default, rename = "category", skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<String>,
+    pub categories: Vec<Category>,
     #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
     #[serde(default)]
@@ -158,7 +159,8 @@ impl EventFilter {
             parts.push(format!("q={q}"));
         }
         if !self.categories.is_empty() {
-            parts.push(format!("category={}", self.categories.join(",")));
+            let codes: Vec<&str> = self.categories.iter().map(|c| c.code()).collect();
+            parts.push(format!("category={}", codes.join(",")));
         }
         if !self.types.is_empty() {
             parts.push(format!("type={}", self.types.join(",")));
@@ -171,24 +173,22 @@ impl EventFilter {
 
     /// The categories an event must be in: the `category` filter, narrowed by the categories of
     /// the `type` filter (a type implies its category), so stores can use a category index for a
-    /// type filter. Empty means any category.
-    pub fn effective_categories(&self) -> Vec<String> {
-        if self.types.is_empty() {
-            return self.categories.clone();
-        }
-        let mut of_types: Vec<String> = self.types.iter().map(|t| type_category(t).code().to_owned()).collect();
-        of_types.sort();
+    /// type filter.
+    pub fn effective_categories(&self) -> Categories {
+        let mut of_types: Vec<Category> = self.types.iter().map(|t| type_category(t)).collect();
+        of_types.sort_by_key(|c| c.code());
         of_types.dedup();
-        if self.categories.is_empty() {
-            of_types
-        } else {
-            of_types.retain(|c| self.categories.contains(c));
-            if of_types.is_empty() {
-                // Contradictory filters: no category can match. Keep one that no event has so the
-                // result stays empty rather than unfiltered.
-                vec![String::from("\u{0}none")]
-            } else {
-                of_types
+        match (self.categories.is_empty(), of_types.is_empty()) {
+            (true, true) => Categories::Any,
+            (false, true) => Categories::OneOf(self.categories.clone()),
+            (true, false) => Categories::OneOf(of_types),
+            (false, false) => {
+                of_types.retain(|c| self.categories.contains(c));
+                if of_types.is_empty() {
+                    Categories::None
+                } else {
+                    Categories::OneOf(of_types)
+                }
             }
         }
     }
@@ -198,13 +198,24 @@ impl EventFilter {
         self.from.is_none_or(|f| event.time >= f)
             && self.to.is_none_or(|t| event.time < t)
             && self.actor.as_ref().is_none_or(|a| &event.actor == a)
-            && (self.categories.is_empty() || self.categories.iter().any(|c| c == event.category.code()))
+            && (self.categories.is_empty() || self.categories.contains(&event.category))
             && (self.types.is_empty() || self.types.contains(&event.event_type))
             && self
                 .q
                 .as_ref()
                 .is_none_or(|q| contains_folded(&event.message, q) || contains_folded(&event.actor, q))
     }
+}
+
+/// Which categories a filter lets through (see [`EventFilter::effective_categories`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Categories {
+    /// Any category: no `category` or `type` filter.
+    Any,
+    /// One of these (never empty), sorted by code.
+    OneOf(Vec<Category>),
+    /// None: the `category` and `type` filters contradict each other, so nothing matches.
+    None,
 }
 
 /// Case-insensitive substring test, folding case for every script (not only ASCII): what `q`
@@ -295,13 +306,14 @@ impl RawFilter {
         }
         let actor = text(self.actor, "actor", &mut errors);
         let q = text(self.q, "q", &mut errors);
-        let mut categories = list(self.category, "category", &mut errors);
-        for c in &categories {
-            if Category::parse(c).is_none() {
-                errors.push(FieldError::new(
+        let mut categories = Vec::new();
+        for c in list(self.category, "category", &mut errors) {
+            match Category::parse(&c) {
+                Some(category) => categories.push(category),
+                None => errors.push(FieldError::new(
                     "category",
                     format!("unknown category `{c}`; see GET /catalog"),
-                ));
+                )),
             }
         }
         let mut types = list(self.types, "type", &mut errors);
@@ -313,7 +325,7 @@ impl RawFilter {
                 ));
             }
         }
-        categories.sort();
+        categories.sort_by_key(|c| c.code());
         categories.dedup();
         types.sort();
         types.dedup();
@@ -516,7 +528,7 @@ mod tests {
     #[test]
     fn an_export_body_takes_lists_or_comma_text() {
         let f = EventFilter::from_json(&json!({"category": ["sca", "tqi"], "type": "sca.analysis_started"})).unwrap();
-        assert_eq!(f.categories, ["sca", "tqi"]);
+        assert_eq!(f.categories, [Category::Sca, Category::Tqi]);
         assert!(EventFilter::from_json(&json!({"limit": 5})).is_err());
         assert!(EventFilter::from_json(&json!({"category": 5})).is_err());
     }
@@ -524,10 +536,13 @@ mod tests {
     #[test]
     fn a_type_filter_narrows_the_categories() {
         let f = EventFilter::from_json(&json!({"type": "sca.analysis_started,auth.logged_in"})).unwrap();
-        assert_eq!(f.effective_categories(), ["auth", "sca"]);
+        assert_eq!(
+            f.effective_categories(),
+            Categories::OneOf(vec![Category::Auth, Category::Sca])
+        );
         let f = EventFilter::from_json(&json!({"type": "sca.analysis_started", "category": "auth"})).unwrap();
-        assert_eq!(f.effective_categories().len(), 1);
-        assert!(Category::parse(&f.effective_categories()[0]).is_none());
+        assert_eq!(f.effective_categories(), Categories::None, "nothing can match");
+        assert_eq!(EventFilter::default().effective_categories(), Categories::Any);
     }
 
     #[test]

@@ -20,4 +20,4 @@ pub mod time;
 pub use catalog::{CATALOG, Category, EventType};
 pub use cursor::{CursorKey, InvalidCursor};
 pub use event::{Event, EventView, FieldError, NewEvent, Params, limits};
-pub use filter::{EventFilter, Order, PageParams};
+pub use filter::{Categories, EventFilter, Order, PageParams};

@@ -25,7 +25,7 @@
 use async_trait::async_trait;
 use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, JsonPage, StoreError};
 use event_model::csv_row::{CsvRow, CsvWriter};
-use event_model::{Category, Event, EventFilter, EventView, NewEvent, Order, Params};
+use event_model::{Categories, Category, Event, EventFilter, EventView, NewEvent, Order, Params};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use uuid::Uuid;
@@ -507,11 +507,11 @@ fn page_sql(
     };
 
     let actor = filter.actor.as_ref().map(|a| arg(a.clone().into()));
-    let categories: Vec<String> = filter
-        .effective_categories()
-        .into_iter()
-        .map(|c| arg(c.into()))
-        .collect();
+    let (categories, contradictory): (Vec<String>, bool) = match filter.effective_categories() {
+        Categories::Any => (Vec::new(), false),
+        Categories::OneOf(of) => (of.iter().map(|c| arg(c.code().to_owned().into())).collect(), false),
+        Categories::None => (Vec::new(), true),
+    };
     let types: Vec<String> = filter.types.iter().map(|t| arg(t.clone().into())).collect();
     let mut rare = None;
     let mut needle = None;
@@ -558,6 +558,10 @@ fn page_sql(
     }
     if !categories.is_empty() {
         filters.push(format!("e.category IN ({})", categories.join(", ")));
+    }
+    if contradictory {
+        // Nothing can match: a constant false condition, which SQLite checks once, reading nothing.
+        filters.push("0".to_owned());
     }
     if !types.is_empty() {
         filters.push(format!("e.type IN ({})", types.join(", ")));

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use event_model::EventFilter;
+use event_model::{Categories, EventFilter};
 
 use crate::schema;
 
@@ -44,7 +44,10 @@ impl FilterExpression {
             parts.push(format!("#{name} IN ({})", keys.join(", ")));
         };
         // Names and values start with `f` so they never meet the key condition's.
-        list(&mut f, "fc", schema::CATEGORY, &filter.effective_categories());
+        if let Categories::OneOf(of) = filter.effective_categories() {
+            let codes: Vec<String> = of.iter().map(|c| c.code().to_owned()).collect();
+            list(&mut f, "fc", schema::CATEGORY, &codes);
+        }
         list(&mut f, "ft", schema::TYPE, &filter.types);
         if let Some(q) = &filter.q {
             f.names.insert("#fs".into(), schema::SEARCH.into());

@@ -126,6 +126,10 @@ impl EventStore for DynamoStore {
         let position = after
             .map(|a| Position::decode(a, self.inner.layout.time_shards))
             .transpose()?;
+        if filter.effective_categories() == event_model::Categories::None {
+            // The category and type filters contradict each other: nothing to read.
+            return Ok(EventPage::default());
+        }
         let mut read = read::PageRead::new(self, filter, limit.max(1));
         let page = if filter.actor.is_some() {
             read.actor_walk(position).await?
