@@ -2,7 +2,7 @@
 //! names of [`crate::schema`] (a test checks they agree).
 
 use chrono::{DateTime, Utc};
-use event_model::{Category, Event, NewEvent, Params, time};
+use event_model::{Category, Event, EventView, NewEvent, Params, time};
 use serde::{Deserialize, Serialize};
 
 use crate::schema;
@@ -59,24 +59,29 @@ impl EventItem {
         }
     }
 
-    pub fn into_event(self) -> Result<Event, StoreError> {
+    /// The item's event, read through [`EventView`] (the one definition of an event's stored
+    /// fields, which the embedded store reads its rows through too), or why it cannot be read.
+    pub fn view(&self) -> Result<EventView<'_>, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("event {}: bad {what}", self.id));
         let instant = |text: &str, what: &str| -> Result<DateTime<Utc>, StoreError> {
             time::parse_instant(text).ok_or_else(|| corrupt(what))
         };
-        let params = Params::from_stored(self.params).ok_or_else(|| corrupt("params"))?;
-        Ok(Event {
+        Ok(EventView {
             id: self.id.parse().map_err(|_| corrupt("id"))?,
             time: instant(&self.time, "time")?,
+            actor: &self.actor,
             category: Category::parse(&self.category).ok_or_else(|| corrupt("category"))?,
-            event_type: self.event_type,
+            event_type: &self.event_type,
+            message: &self.message,
             duration_ms: self.duration_ms,
-            params,
-            source: self.source,
+            params: Params::check(&self.params).ok_or_else(|| corrupt("params"))?,
+            source: &self.source,
             received_at: instant(&self.received_at, "received_at")?,
-            actor: self.actor,
-            message: self.message,
         })
+    }
+
+    pub fn into_event(self) -> Result<Event, StoreError> {
+        self.view().map(|view| view.to_event())
     }
 }
 
