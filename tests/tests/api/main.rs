@@ -17,7 +17,6 @@ mod harness {
 }
 
 mod auth;
-mod bad_input;
 mod durability;
 mod exports;
 mod hostile;
