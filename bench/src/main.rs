@@ -16,7 +16,6 @@ mod query;
 mod storm;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -219,9 +218,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The server under test, stopped (SIGTERM, then SIGKILL) when dropped.
+/// The server under test (the real binary as a child process), stopped when dropped.
 struct Server {
-    child: Child,
+    process: audit_local::process::ServerProcess,
     base: String,
     client: reqwest::Client,
 }
@@ -233,58 +232,34 @@ impl Server {
 
     /// Starts the server with extra environment (`AUDIT_STORE=dynamodb`, …).
     async fn start_with(bin: &Path, data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<Server> {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-            probe.local_addr()?.port()
-        };
         let tokens = format!(
             "bench-ingest:ingest:{},bench-read:read:{}",
             audit_api::hash_token(INGEST_TOKEN),
             audit_api::hash_token(READ_TOKEN)
         );
-        let child = Command::new(bin)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(data_dir)
-            .env("AUDIT_TOKENS", tokens)
-            .env("RUST_LOG", "warn")
-            // The benchmarks measure capacity, not the per-token limit.
-            .env("AUDIT_RATE_LIMIT", "0")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting audit-local")?;
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+        // The benchmarks measure capacity, not the per-token limit.
+        let mut all = vec![
+            ("RUST_LOG".to_owned(), "warn".to_owned()),
+            ("AUDIT_RATE_LIMIT".into(), "0".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let process = audit_local::process::ServerProcess::start(
+            bin,
+            data_dir,
+            &tokens,
+            &all,
+            audit_local::process::Output::Discard,
+        )
+        .await?;
+        Ok(Server {
+            base: process.base.clone(),
+            process,
             client: reqwest::Client::new(),
-        };
-        for _ in 0..3_000 {
-            if let Ok(r) = server.client.get(format!("{}/health", server.base)).send().await
-                && r.status().is_success()
-            {
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        bail!("audit-local did not start")
+        })
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.pid()
     }
 }
 

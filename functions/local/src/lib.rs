@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod downloads;
+pub mod process;
 pub mod ratelimit;
 pub mod secrets;
 pub mod seed;

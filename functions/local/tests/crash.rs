@@ -3,55 +3,34 @@
 //! the embedded store and over DynamoDB (dynalite, from `scripts/test`).
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use audit_local::process::{Output, ServerProcess};
 use serde_json::{Value, json};
 
 const INGEST: &str = "crash-ingest-token";
 const READ: &str = "crash-read-token";
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_audit-local"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env(
-            "AUDIT_TOKENS",
-            format!(
-                "svc:ingest:{},admin:read:{}",
-                audit_api::hash_token(INGEST),
-                audit_api::hash_token(READ)
-            ),
-        )
-        .env("RUST_LOG", "error")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..1_000 {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status().is_success()
-        {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("audit-local did not start");
+/// The real binary over `dir`, with this test's tokens and `env`.
+async fn start(dir: &std::path::Path, env: &[(String, String)]) -> ServerProcess {
+    let tokens = format!(
+        "svc:ingest:{},admin:read:{}",
+        audit_api::hash_token(INGEST),
+        audit_api::hash_token(READ)
+    );
+    let mut env = env.to_vec();
+    env.push(("RUST_LOG".into(), "error".into()));
+    ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_audit-local")),
+        dir,
+        &tokens,
+        &env,
+        Output::Discard,
+    )
+    .await
+    .expect("audit-local starts")
 }
 
 /// Sends batches of new events until the server goes away; records what it acknowledged.

@@ -2,8 +2,8 @@
 //! valid, wrong-role and unknown tokens, and its whole log output is searched for them.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+
+use audit_local::process::{Output, ServerProcess};
 
 const INGEST: &str = "ingest-secret-7f3a9c";
 const READ: &str = "read-secret-b41d2e";
@@ -12,27 +12,20 @@ const UNKNOWN: &str = "unknown-secret-90ce11";
 #[tokio::test]
 async fn tokens_never_appear_in_the_logs() {
     let dir = tempfile::TempDir::new().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_audit-local"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.path())
-        .env(
-            "AUDIT_TOKENS",
-            format!(
-                "svc:ingest:{},admin:read:{}",
-                audit_api::hash_token(INGEST),
-                audit_api::hash_token(READ)
-            ),
-        )
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let tokens = format!(
+        "svc:ingest:{},admin:read:{}",
+        audit_api::hash_token(INGEST),
+        audit_api::hash_token(READ)
+    );
+    let mut server = ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_audit-local")),
+        dir.path(),
+        &tokens,
+        &[("RUST_LOG".into(), "trace".into())],
+        Output::Piped,
+    )
+    .await
+    .expect("audit-local starts");
     // Drain both pipes while the server runs, so a full pipe never blocks its logging.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -41,19 +34,10 @@ async fn tokens_never_appear_in_the_logs() {
             text
         })
     };
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let base = format!("http://127.0.0.1:{port}");
+    let stderr = drain(Box::new(server.child.stderr.take().unwrap()));
+    let stdout = drain(Box::new(server.child.stdout.take().unwrap()));
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..500 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(up, "audit-local did not start");
 
     let event = serde_json::json!({"actor": "alice", "type": "auth.logged_in"});
     for token in [INGEST, READ, UNKNOWN] {
@@ -86,8 +70,7 @@ async fn tokens_never_appear_in_the_logs() {
     }
 
     // SIGTERM, so the server drains and flushes its logs.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    server.stop();
     let logs = stderr.join().unwrap() + &stdout.join().unwrap();
     assert!(logs.contains("audit-local is serving"), "the logs were captured");
     for token in [INGEST, READ, UNKNOWN] {
