@@ -61,15 +61,21 @@ pub struct Config {
     pub link_ttl: chrono::Duration,
 }
 
-fn var(name: &str) -> anyhow::Result<String> {
-    std::env::var(name)
-        .ok()
+/// Where settings are read from: the process environment in the functions, a map in tests.
+type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn var(vars: Vars<'_>, name: &str) -> anyhow::Result<String> {
+    vars(name)
         .filter(|v| !v.trim().is_empty())
         .with_context(|| format!("{name} is not set"))
 }
 
-fn optional<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+fn optional<T: std::str::FromStr>(vars: Vars<'_>, name: &str) -> anyhow::Result<Option<T>> {
+    match vars(name).filter(|v| !v.trim().is_empty()) {
         None => Ok(None),
         Some(v) => v
             .trim()
@@ -82,18 +88,18 @@ fn optional<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
 /// The token hashes: from the Secrets Manager secret named by `AUDIT_TOKENS_SECRET`, else from
 /// `AUDIT_TOKENS`.
 async fn token_hashes(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
-    match optional::<String>("AUDIT_TOKENS_SECRET")? {
+    match optional::<String>(&process_env, "AUDIT_TOKENS_SECRET")? {
         Some(id) => secret(sdk, &id, "AUDIT_TOKENS_SECRET").await,
-        None => var("AUDIT_TOKENS"),
+        None => var(&process_env, "AUDIT_TOKENS"),
     }
 }
 
 /// The cursor signing key: from the Secrets Manager secret named by `AUDIT_SIGNING_KEY_SECRET`,
 /// else from `AUDIT_SIGNING_KEY`.
 async fn signing_key(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
-    match optional::<String>("AUDIT_SIGNING_KEY_SECRET")? {
+    match optional::<String>(&process_env, "AUDIT_SIGNING_KEY_SECRET")? {
         Some(id) => secret(sdk, &id, "AUDIT_SIGNING_KEY_SECRET").await,
-        None => var("AUDIT_SIGNING_KEY"),
+        None => var(&process_env, "AUDIT_SIGNING_KEY"),
     }
 }
 
@@ -122,7 +128,7 @@ impl Config {
     pub async fn load(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         // Both reads at once: they are the cold start's only network round trips.
         let (signing_key, hashes) = tokio::try_join!(signing_key(sdk), token_hashes(sdk))?;
-        Config::assemble(signing_key.into_bytes(), &hashes)
+        Config::from_vars(&process_env, signing_key.into_bytes(), &hashes)
     }
 
     /// The same for a function that makes and reads no cursors (ingest): without the signing
@@ -134,11 +140,13 @@ impl Config {
             .iter()
             .flat_map(|u| *u.as_bytes())
             .collect();
-        Config::assemble(key, &hashes)
+        Config::from_vars(&process_env, key, &hashes)
     }
 
-    fn assemble(signing_key: Vec<u8>, hashes: &str) -> anyhow::Result<Config> {
-        let time_shards = optional::<u32>("AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
+    /// The settings from `vars` (see the module's table), with the signing key and token hashes
+    /// already read. An error names what is missing or wrong, never a value of a secret.
+    fn from_vars(vars: Vars<'_>, signing_key: Vec<u8>, hashes: &str) -> anyhow::Result<Config> {
+        let time_shards = optional::<u32>(vars, "AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
         if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
             bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
         }
@@ -148,18 +156,18 @@ impl Config {
         let tokens = TokenSet::parse(hashes).context("the token hashes")?;
         Ok(Config {
             cloud: CloudSettings {
-                retention_days: optional("AUDIT_RETENTION_DAYS")?,
+                retention_days: optional(vars, "AUDIT_RETENTION_DAYS")?,
                 ..CloudSettings::new(Layout {
-                    events_table: var("AUDIT_EVENTS_TABLE")?,
-                    jobs_table: var("AUDIT_JOBS_TABLE")?,
-                    bucket: std::env::var("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
+                    events_table: var(vars, "AUDIT_EVENTS_TABLE")?,
+                    jobs_table: var(vars, "AUDIT_JOBS_TABLE")?,
+                    bucket: vars("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
                     time_shards,
                 })
             },
             tokens,
             signing_key,
             link_ttl: chrono::Duration::seconds(
-                optional::<i64>("AUDIT_LINK_TTL_SECS")?
+                optional::<i64>(vars, "AUDIT_LINK_TTL_SECS")?
                     .unwrap_or(audit_storage::DEFAULT_LINK_TTL_SECS)
                     .max(1),
             ),
@@ -192,5 +200,91 @@ impl Config {
             clock: Arc::new(audit_api::SystemClock),
             limits: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "a-signing-key-of-at-least-32-characters";
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let hashes = format!("svc:ingest:{}", audit_api::hash_token("t"));
+        Config::from_vars(&lookup, KEY.as_bytes().to_vec(), &hashes)
+    }
+
+    const TABLES: [(&str, &str); 2] = [("AUDIT_EVENTS_TABLE", "ev"), ("AUDIT_JOBS_TABLE", "jobs")];
+
+    #[test]
+    fn the_tables_are_required_and_the_rest_has_defaults() {
+        let c = config(&TABLES).unwrap();
+        assert_eq!(
+            (c.cloud.layout.events_table.as_str(), c.cloud.layout.jobs_table.as_str()),
+            ("ev", "jobs")
+        );
+        assert_eq!(c.cloud.layout.bucket, "", "only the export function needs one");
+        assert_eq!(c.cloud.layout.time_shards, schema::DEFAULT_TIME_SHARDS);
+        assert_eq!(c.cloud.retention_days, None);
+        assert_eq!(c.link_ttl.num_seconds(), audit_storage::DEFAULT_LINK_TTL_SECS);
+        for missing in ["AUDIT_EVENTS_TABLE", "AUDIT_JOBS_TABLE"] {
+            let vars: Vec<(&str, &str)> = TABLES.into_iter().filter(|(k, _)| *k != missing).collect();
+            let err = config(&vars).err().expect("refused").to_string();
+            assert!(err.contains(missing), "{err}");
+        }
+        let blank = config(&[("AUDIT_EVENTS_TABLE", "  "), ("AUDIT_JOBS_TABLE", "jobs")])
+            .err()
+            .unwrap();
+        assert!(
+            blank.to_string().contains("AUDIT_EVENTS_TABLE"),
+            "a blank value is not a value"
+        );
+    }
+
+    #[test]
+    fn numbers_are_checked_and_named() {
+        let with = |k: &'static str, v: &'static str| {
+            let mut vars = TABLES.to_vec();
+            vars.push((k, v));
+            config(&vars)
+        };
+        let c = with("AUDIT_RETENTION_DAYS", "30").unwrap();
+        assert_eq!(c.cloud.retention_days, Some(30));
+        assert_eq!(with("AUDIT_LINK_TTL_SECS", "60").unwrap().link_ttl.num_seconds(), 60);
+        assert_eq!(
+            with("AUDIT_LINK_TTL_SECS", "0").unwrap().link_ttl.num_seconds(),
+            1,
+            "at least a second"
+        );
+        for (k, v) in [
+            ("AUDIT_RETENTION_DAYS", "a month"),
+            ("AUDIT_TIME_SHARDS", "0"),
+            ("AUDIT_TIME_SHARDS", "100000"),
+            ("AUDIT_LINK_TTL_SECS", "soon"),
+        ] {
+            let err = with(k, v)
+                .err()
+                .unwrap_or_else(|| panic!("{k}={v} accepted"))
+                .to_string();
+            assert!(err.contains(k), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_short_key_or_bad_hashes_are_refused_without_showing_them() {
+        let lookup = |name: &str| TABLES.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let hashes = format!("svc:ingest:{}", audit_api::hash_token("t"));
+        let short = Config::from_vars(&lookup, b"short".to_vec(), &hashes)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(short.contains("32 characters") && !short.contains("short"), "{short}");
+        let bad = Config::from_vars(&lookup, KEY.as_bytes().to_vec(), "svc:ingest:not-a-hash")
+            .err()
+            .unwrap();
+        let text = format!("{bad:#}");
+        assert!(text.contains("token hashes") && !text.contains("not-a-hash"), "{text}");
     }
 }
