@@ -6,7 +6,9 @@
 //!   (DynamoDB's `ThrottlingException`, S3's `SlowDown`);
 //! - [`Fault::LoseAnswer`]: forwarded, so the store does the work, then the connection is closed
 //!   without an answer, as when a reply is lost on the network;
-//! - [`Fault::Delay`]: forwarded after a pause.
+//! - [`Fault::Delay`]: forwarded after a pause;
+//! - [`Fault::Deny`]: answered at once as AWS answers a caller without the permission
+//!   (DynamoDB's `AccessDeniedException`, S3's `AccessDenied`).
 //!
 //! Started by a test on a free port and stopped when dropped. Rules can be changed while it runs.
 
@@ -27,6 +29,7 @@ pub enum Fault {
     Throttle,
     LoseAnswer,
     Delay(Duration),
+    Deny,
 }
 
 /// Which requests a rule applies to, what it does, how often and how many times.
@@ -240,6 +243,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     }
     match fault {
         Some(Fault::Throttle) => return Ok(throttled(!target.is_empty())),
+        Some(Fault::Deny) => return Ok(denied(!target.is_empty())),
         Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
         _ => {}
     }
@@ -274,19 +278,38 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
 /// The answer of a throttled call: DynamoDB's (JSON) when the request had an `X-Amz-Target`,
 /// S3's (XML) otherwise.
 fn throttled(dynamodb: bool) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = if dynamodb {
-        (
+    if dynamodb {
+        aws_error(
             400,
             "application/x-amz-json-1.0",
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#,
         )
     } else {
-        (
+        aws_error(
             503,
             "application/xml",
             "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
         )
-    };
+    }
+}
+
+fn denied(dynamodb: bool) -> Response<Full<Bytes>> {
+    if dynamodb {
+        aws_error(
+            400,
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#AccessDeniedException","message":"not authorized"}"#,
+        )
+    } else {
+        aws_error(
+            403,
+            "application/xml",
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        )
+    }
+}
+
+fn aws_error(status: u16, content_type: &'static str, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status");
     response

@@ -324,3 +324,98 @@ async fn an_export_folder_over_its_budget_refuses_new_exports() {
         "a refused export is not recorded"
     );
 }
+
+#[tokio::test]
+async fn an_export_that_cannot_be_written_is_reported_failed_and_frees_its_slot() {
+    use crate::harness::{BACKEND, Backend, Options, Place, spawn_app_with};
+    use audit_local::StoreKind;
+    // Where the file goes is broken: over the embedded store a file stands where the export
+    // folder should be; over DynamoDB, S3 refuses every request (access denied).
+    let (app, _proxy) = match BACKEND {
+        Backend::Sqlite => {
+            let app = spawn_app().await;
+            let folder = app.place.dir.path().join("exports");
+            let _ = std::fs::remove_dir_all(&folder);
+            std::fs::write(&folder, b"not a folder").unwrap();
+            (app, None)
+        }
+        Backend::DynamoDb => {
+            let StoreKind::DynamoDb(mut cloud) = crate::harness::new_place().await.store.clone() else {
+                unreachable!("a DynamoDB place")
+            };
+            let s3 = crate::harness::emulator_endpoints().1;
+            let proxy = integration_tests::fault_proxy::FaultProxy::start(&s3).await;
+            proxy.set_rules(vec![integration_tests::fault_proxy::Rule::any(
+                integration_tests::fault_proxy::Fault::Deny,
+            )]);
+            cloud.s3_endpoint = Some(proxy.url.clone());
+            let place = std::sync::Arc::new(Place {
+                dir: tempfile::TempDir::new().unwrap(),
+                store: StoreKind::DynamoDb(cloud),
+            });
+            (spawn_app_with(place, Options::default()).await, Some(proxy))
+        }
+    };
+    app.ingest(&[json!({"actor": "alice", "type": "auth.logged_in"})]).await;
+    let job = app.export(&json!({})).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "the job says why: {job}");
+    for internal in ["rusqlite", "SdkError", "NoSuchBucket", "/src/"] {
+        assert!(!error.contains(internal), "{error}");
+    }
+    assert!(job["download_url"].is_null(), "{job}");
+    // Its slot is free again: three more requests are taken (each fails the same way).
+    for _ in 0..3 {
+        assert_eq!(app.export(&json!({})).await["status"], "failed");
+    }
+    assert_eq!(
+        app.list_all("category=audit").await.len(),
+        4,
+        "every request is in the journal"
+    );
+}
+
+#[tokio::test]
+async fn an_export_a_stopped_server_left_pending_runs_when_it_starts_again() {
+    use crate::harness::{Options, new_place, spawn_app_with};
+    use audit_storage::{ExportJob, ExportStatus};
+    let place = new_place().await;
+    let app = spawn_app_with(place.clone(), Options::default()).await;
+    app.ingest(&[json!({"actor": "alice", "type": "auth.logged_in"})]).await;
+    let place = app.stop().await;
+    // What a server leaves when it stops between taking a request and running it.
+    let now = chrono::Utc::now();
+    let job = ExportJob::new(event_model::EventFilter::default(), "admin", now);
+    let jobs = place.jobs().await;
+    jobs.create_job(&job).await.unwrap();
+    assert!(
+        jobs.claim_slot("admin", job.id, 3, now, now + audit_storage::PENDING_LEASE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        jobs.get_job(job.id).await.unwrap().unwrap().status,
+        ExportStatus::Pending
+    );
+
+    let app = spawn_app_with(place, Options::default()).await;
+    let mut status = Value::Null;
+    for _ in 0..500 {
+        status = app
+            .get(&format!("/exports/{}", job.id), Some(READ_TOKEN))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "succeeded" || status["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(status["rows"], 1, "{status}");
+    let url = status["download_url"].as_str().unwrap();
+    let csv = app.client.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(csv.contains("alice"), "{csv}");
+}
