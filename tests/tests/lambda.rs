@@ -150,6 +150,38 @@ async fn a_lost_answer_to_the_job_write_still_creates_the_export_through_the_exp
 }
 
 #[tokio::test]
+async fn a_stream_record_whose_job_cannot_be_read_is_reported_for_a_retry() {
+    let (Functions { export, .. }, proxy, _) = behind_a_proxy().await;
+    let created = export.http(fixture("create_export.json", &[])).await;
+    let job_id = body(&created)["id"].as_str().unwrap().to_owned();
+    // DynamoDB refuses the export function (a permission lost, say) when the stream delivers
+    // the job: the record is named, so the stream delivers it again; nothing else fails.
+    proxy.set_rules(vec![Rule::any(Fault::Deny)]);
+    match export
+        .invoke(fixture("jobs_stream_insert.json", &[("EXPORT_ID", &job_id)]))
+        .await
+    {
+        Outcome::Response(r) => assert_eq!(
+            r["batchItemFailures"],
+            json!([{"itemIdentifier": "111100000000000000000001"}]),
+            "{r}"
+        ),
+        Outcome::Error(e) => panic!("the invocation itself failed: {e}"),
+    }
+    // Delivered again once DynamoDB answers: the export runs.
+    proxy.set_rules(Vec::new());
+    match export
+        .invoke(fixture("jobs_stream_insert.json", &[("EXPORT_ID", &job_id)]))
+        .await
+    {
+        Outcome::Response(r) => assert_eq!(r["batchItemFailures"], json!([]), "{r}"),
+        Outcome::Error(e) => panic!("the export failed: {e}"),
+    }
+    let done = body(&export.http(fixture("get_export.json", &[("EXPORT_ID", &job_id)])).await);
+    assert_eq!(done["status"], "succeeded", "{done}");
+}
+
+#[tokio::test]
 async fn a_function_reads_its_secrets_at_cold_start_and_stops_naming_one_it_cannot_read() {
     let cloud = fresh_tables().await;
     // The other tests run every function with the token hashes and signing key read from

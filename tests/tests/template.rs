@@ -224,6 +224,22 @@ fn each_functions_http_routes_are_exactly_its_routes_in_the_api_table() {
 }
 
 #[test]
+fn the_export_functions_event_sources_take_its_batch_item_failures() {
+    let t = template();
+    let events = &t["Resources"]["ExportFunction"]["Properties"]["Events"];
+    for source in ["NewJobs", "GivenUpStarts"] {
+        let types = &events[source]["Properties"]["FunctionResponseTypes"];
+        assert_eq!(
+            types
+                .as_sequence()
+                .map(|s| s.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>()),
+            Some(vec!["ReportBatchItemFailures"]),
+            "{source}: the function answers with batchItemFailures"
+        );
+    }
+}
+
+#[test]
 fn the_api_is_throttled_and_logged_and_downloads_are_logged() {
     let t = template();
     let api = &t["Resources"]["HttpApi"]["Properties"];
