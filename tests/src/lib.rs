@@ -6,6 +6,7 @@
 //! The DynamoDB backend needs the emulators that `scripts/test` starts (it exports
 //! `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`); without them its tests fail.
 
+pub mod contract;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod runtime_api;

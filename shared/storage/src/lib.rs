@@ -1,6 +1,7 @@
 //! The storage seams of the service: what the HTTP layer and the export worker need from a
 //! store, and nothing about how a store does it. Each trait has an embedded adapter (SQLite and
-//! files) and a cloud adapter (DynamoDB and S3); the same contract tests run against both.
+//! files) and a cloud adapter (DynamoDB and S3); the same contract tests run against both,
+//! directly (`tests/src/contract.rs`) and through the HTTP API (`tests/tests/api`).
 //!
 //! - [`EventStore`]: append-only events, read by id or page by page under a filter.
 //! - [`ExportJobStore`]: the export jobs and their progress.
@@ -207,6 +208,8 @@ pub const DEAD_WORKER_MESSAGE: &str =
 pub const UNREADABLE_JOB_MESSAGE: &str = "this export's record could not be read; request it again";
 
 impl ExportJob {
+    /// A pending job. Its instants have the precision every stored instant has (microseconds),
+    /// so a job reads back from any store exactly as it was made.
     pub fn new(filters: EventFilter, requested_by: &str, now: DateTime<Utc>) -> Self {
         ExportJob {
             id: Uuid::now_v7(),
@@ -214,7 +217,7 @@ impl ExportJob {
             filters,
             rows: 0,
             bytes: 0,
-            created_at: now,
+            created_at: event_model::time::truncate_micros(now),
             finished_at: None,
             error: None,
             requested_by: requested_by.to_owned(),
@@ -262,7 +265,7 @@ impl ExportJob {
 
     fn close(&mut self, status: ExportStatus, now: DateTime<Utc>) {
         self.status = status;
-        self.finished_at = Some(now);
+        self.finished_at = Some(event_model::time::truncate_micros(now));
         self.lease_until = None;
     }
 
