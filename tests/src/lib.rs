@@ -321,7 +321,7 @@ fn init_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            audit_local::init_test_logs();
+            audit_local::init_logs(audit_local::LogTo::TestOutput);
         }
     });
 }

@@ -216,12 +216,24 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Prints logs to the test harness's output (for `TEST_LOG=1`); safe to call more than once.
-pub fn init_test_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_test_writer()
-        .try_init();
+/// Where the local server's logs go: standard error for the binary, the test harness's output
+/// for tests (`TEST_LOG=1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTo {
+    Stderr,
+    TestOutput,
+}
+
+/// The local server's logs, filtered by `RUST_LOG` (`info` by default); the one set-up for the
+/// binary and the tests (the Lambda functions have theirs, for CloudWatch, in `audit_lambda`).
+/// Safe to call more than once: only the first call installs it.
+pub fn init_logs(to: LogTo) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    let _ = match to {
+        LogTo::Stderr => logs.with_writer(std::io::stderr).try_init(),
+        LogTo::TestOutput => logs.with_test_writer().try_init(),
+    };
 }
 
 /// Runs exports as tokio tasks in this process, at most `concurrency` at a time (the others wait

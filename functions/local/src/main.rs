@@ -11,7 +11,6 @@ use audit_local::{CloudSettings, ServeConfig, StoreKind, run, shutdown_signal};
 use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::{Layout, schema};
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -158,10 +157,7 @@ impl Progress {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    audit_local::init_logs(audit_local::LogTo::Stderr);
     match Cli::parse().command {
         Command::Serve {
             addr,
