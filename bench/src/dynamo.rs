@@ -162,39 +162,21 @@ async fn efficiency(store: &DynamoStore, counter: &RequestCounter, samples: usiz
         "\n== request efficiency, limit 50, TIME_SHARDS = {}: first page, pages 2-10, and {DEEP_PAGES} pages {DEEP} rows deep ==",
         store.layout().time_shards
     );
-    let now = chrono::Utc::now();
-    let day = (now - chrono::Duration::days(3)).format("%Y-%m-%d").to_string();
-    let period = json!({
-        "from": (now - chrono::Duration::days(31)).format("%Y-%m-%d").to_string(),
-        "to": now.format("%Y-%m-%d").to_string(),
-    });
-    let each = |key: &str, values: &[&str]| -> Vec<Value> { values.iter().map(|v| json!({ key: v })).collect() };
-    // The first value of each shape is the one walked deep (the one with the most rows).
-    let shapes: Vec<(&str, Vec<Value>, bool)> = vec![
-        ("no filter", vec![json!({})], true),
-        (
-            "actor",
-            each("actor", &["system", "alice", "bob", "zoë", "k.tanaka"]),
-            true,
-        ),
-        (
-            "category",
-            each("category", &["tqi", "sca", "auth", "ldap", "policy"]),
-            true,
-        ),
-        ("one day", vec![json!({"from": day, "to": day})], false),
-        (
-            "q rare",
-            each("q", &["payments:3.7", "checkout:5.12", "ledger:7.3"]),
-            true,
-        ),
-        ("q common", each("q", &["analysis", "started", "project"]), true),
-    ];
+    let (day, (from, to)) = crate::shape_dates();
+    let period = json!({"from": from, "to": to});
     println!(
         "{:<20} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}",
         "shape", "req/page", "read/ret", "rows", "req 2-10", "read 2-10", "req deep", "read deep", "max req", "p50 ms"
     );
-    for (name, filters, with_period) in shapes {
+    for (name, key, values, with_period) in crate::SHAPES {
+        let filters: Vec<Value> = values
+            .iter()
+            .map(|v| match key {
+                "" => json!({}),
+                "day" => json!({"from": day, "to": day}),
+                key => json!({ key: v }),
+            })
+            .collect();
         let mut variants = vec![(name.to_owned(), filters.clone())];
         if with_period {
             let joined = filters

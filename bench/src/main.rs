@@ -261,6 +261,48 @@ impl Server {
     fn pid(&self) -> u32 {
         self.process.pid()
     }
+
+    /// `GET path_and_query` with the read token, as JSON.
+    async fn get_json(&self, path_and_query: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path_and_query}", self.base);
+        Ok(self
+            .client
+            .get(&url)
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// `POST /events` of one batch with the ingest token.
+    async fn post_events(&self, batch: &[Value]) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .post(format!("{}/events", self.base))
+            .bearer_auth(INGEST_TOKEN)
+            .json(&json!({ "events": batch }))
+            .send()
+            .await
+    }
+}
+
+/// The query shapes of the benchmarks: name, filter key (`day`: one day, three days ago), the
+/// values the samples rotate through (the first is the one walked deep: the actor, category and
+/// term with the most rows in a seeded store), and whether the shape also runs within a period.
+const SHAPES: [(&str, &str, &[&str], bool); 6] = [
+    ("no filter", "", &[""], true),
+    ("actor", "actor", &["system", "alice", "bob", "zoë", "k.tanaka"], true),
+    ("category", "category", &["tqi", "sca", "auth", "ldap", "policy"], true),
+    ("one day", "day", &[""], false),
+    ("q rare", "q", &["payments:3.7", "checkout:5.12", "ledger:7.3"], true),
+    ("q common", "q", &["analysis", "started", "project"], true),
+];
+
+/// The day of the `one day` shape, and the 31-day period of the others, as `YYYY-MM-DD`.
+fn shape_dates() -> (String, (String, String)) {
+    let today = chrono::Utc::now();
+    let day = |d: i64| (today - chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+    (day(3), (day(31), day(0)))
 }
 
 async fn ingest(bin: &Path, events: usize, batch: usize, connections: usize) -> anyhow::Result<()> {
@@ -561,22 +603,11 @@ async fn export(server: &Server, name: &str, filters: &Value) -> anyhow::Result<
         .await?
         .json()
         .await?;
-    let status_url = format!(
-        "{}{}",
-        server.base,
-        created["status_url"].as_str().context("status_url")?
-    );
+    let status_path = created["status_url"].as_str().context("status_url")?.to_owned();
     let mut peak = rss_before;
     let job = loop {
         peak = peak.max(rss_kib(server.pid()));
-        let job: Value = server
-            .client
-            .get(&status_url)
-            .bearer_auth(READ_TOKEN)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let job = server.get_json(&status_path).await?;
         if job["status"] == "succeeded" || job["status"] == "failed" {
             break job;
         }

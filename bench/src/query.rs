@@ -21,7 +21,7 @@ use base64::Engine;
 use event_model::EventFilter;
 use serde_json::Value;
 
-use crate::{READ_TOKEN, Server, enc, export, seed_to};
+use crate::{READ_TOKEN, SHAPES, Server, enc, export, seed_to, shape_dates};
 
 const WARM_UP: usize = 10;
 const DEPTHS: [usize; 2] = [10_000, 200_000];
@@ -180,7 +180,7 @@ pub async fn run(bin: &Path, data_dir: &Path, args: Args) -> anyhow::Result<()> 
         probe.rows = rows.get();
     }
 
-    let (from, to) = period();
+    let (_, (from, to)) = shape_dates();
     if !no_export {
         println!("\n== a whole-period export beside the unfiltered one, and a slice ==");
     }
@@ -267,47 +267,20 @@ pub async fn run(bin: &Path, data_dir: &Path, args: Args) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The 31 days up to today, as `from` and `to` dates.
-fn period() -> (String, String) {
-    let today = chrono::Utc::now();
-    (
-        (today - chrono::Duration::days(31)).format("%Y-%m-%d").to_string(),
-        today.format("%Y-%m-%d").to_string(),
-    )
-}
-
-/// The first-page probes; the first value of each shape is the one its deep pages use (the
-/// actor, category and term with the most rows in a seeded store).
+/// The first-page probes of [`SHAPES`] as query strings, each with and without the period.
 fn probes() -> Vec<Probe> {
-    let (from, to) = period();
+    let (day, (from, to)) = shape_dates();
     let period = format!("from={from}&to={to}");
-    let day = (chrono::Utc::now() - chrono::Duration::days(3))
-        .format("%Y-%m-%d")
-        .to_string();
-    let values =
-        |key: &str, values: &[&str]| -> Vec<String> { values.iter().map(|v| format!("{key}={}", enc(v))).collect() };
-    let shapes: Vec<(&str, Vec<String>, bool)> = vec![
-        ("no filter", vec![String::new()], true),
-        (
-            "actor",
-            values("actor", &["system", "alice", "bob", "zoë", "k.tanaka"]),
-            true,
-        ),
-        (
-            "category",
-            values("category", &["tqi", "sca", "auth", "ldap", "policy"]),
-            true,
-        ),
-        ("one day", vec![format!("from={day}&to={day}")], false),
-        (
-            "q rare",
-            values("q", &["payments:3.7", "checkout:5.12", "ledger:7.3"]),
-            true,
-        ),
-        ("q common", values("q", &["analysis", "started", "project"]), true),
-    ];
     let mut probes = Vec::new();
-    for (name, queries, with_period) in shapes {
+    for (name, key, values, with_period) in SHAPES {
+        let queries: Vec<String> = values
+            .iter()
+            .map(|v| match key {
+                "" => String::new(),
+                "day" => format!("from={day}&to={day}"),
+                key => format!("{key}={}", enc(v)),
+            })
+            .collect();
         let mut variants = vec![(name.to_owned(), queries.clone())];
         if with_period {
             let joined = queries
@@ -336,18 +309,11 @@ async fn cursors_at(server: &Server, query: &str) -> anyhow::Result<Vec<Option<S
     for depth in DEPTHS {
         while seen < depth {
             let limit = (depth - seen).min(500);
-            let mut url = format!("{}/events?{query}&limit={limit}", server.base);
+            let mut url = format!("/events?{query}&limit={limit}");
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={}", enc(c)));
             }
-            let page: Value = server
-                .client
-                .get(&url)
-                .bearer_auth(READ_TOKEN)
-                .send()
-                .await?
-                .json()
-                .await?;
+            let page = server.get_json(&url).await?;
             seen += page["events"].as_array().map_or(0, Vec::len);
             cursor = page["next_cursor"].as_str().map(str::to_owned);
             if cursor.is_none() {

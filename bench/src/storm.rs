@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use serde_json::Value;
 
-use crate::{INGEST_TOKEN, READ_TOKEN, Server, ingest_batches};
+use crate::{READ_TOKEN, Server, ingest_batches};
 
 #[derive(Default)]
 struct Tally {
@@ -72,13 +72,7 @@ pub async fn run(bin: &Path, storm_secs: u64, writers: usize) -> anyhow::Result<
                 while Instant::now() < until {
                     let batch = ingest_batches(100, 100).remove(0);
                     let started = Instant::now();
-                    let answer = server
-                        .client
-                        .post(format!("{}/events", server.base))
-                        .bearer_auth(INGEST_TOKEN)
-                        .json(&serde_json::json!({ "events": batch }))
-                        .send()
-                        .await;
+                    let answer = server.post_events(&batch).await;
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     let failed = match answer {
                         Ok(r) => match r.json::<Value>().await {
@@ -152,13 +146,7 @@ pub async fn slow_batch(bin: &Path) -> anyhow::Result<()> {
     ]);
     let batch = ingest_batches(500, 500).remove(0);
     let started = Instant::now();
-    let answer = server
-        .client
-        .post(format!("{}/events", server.base))
-        .bearer_auth(INGEST_TOKEN)
-        .json(&serde_json::json!({ "events": batch }))
-        .send()
-        .await?;
+    let answer = server.post_events(&batch).await?;
     let took = started.elapsed().as_secs_f64();
     let status = answer.status();
     let body: Value = answer.json().await.unwrap_or(Value::Null);

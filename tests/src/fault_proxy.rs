@@ -278,39 +278,43 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
 /// The answer of a throttled call: DynamoDB's (JSON) when the request had an `X-Amz-Target`,
 /// S3's (XML) otherwise.
 fn throttled(dynamodb: bool) -> Response<Full<Bytes>> {
-    if dynamodb {
-        aws_error(
-            400,
-            "application/x-amz-json-1.0",
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#,
-        )
-    } else {
-        aws_error(
-            503,
-            "application/xml",
-            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
-        )
-    }
+    aws_error(
+        dynamodb,
+        ("ThrottlingException", "Rate exceeded"),
+        (503, "SlowDown", "Please reduce your request rate."),
+    )
 }
 
 fn denied(dynamodb: bool) -> Response<Full<Bytes>> {
-    if dynamodb {
-        aws_error(
-            400,
-            "application/x-amz-json-1.0",
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#AccessDeniedException","message":"not authorized"}"#,
-        )
-    } else {
-        aws_error(
-            403,
-            "application/xml",
-            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-        )
-    }
+    aws_error(
+        dynamodb,
+        ("AccessDeniedException", "not authorized"),
+        (403, "AccessDenied", "Access Denied"),
+    )
 }
 
-fn aws_error(status: u16, content_type: &'static str, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// An error as DynamoDB (`400`, a JSON `__type`) or S3 (a status, an XML `Code`) answers it.
+fn aws_error(
+    dynamodb: bool,
+    (dynamodb_type, dynamodb_message): (&str, &str),
+    (s3_status, s3_code, s3_message): (u16, &str, &str),
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = if dynamodb {
+        (
+            400,
+            "application/x-amz-json-1.0",
+            format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{dynamodb_type}","message":"{dynamodb_message}"}}"#
+            ),
+        )
+    } else {
+        (
+            s3_status,
+            "application/xml",
+            format!("<Error><Code>{s3_code}</Code><Message>{s3_message}</Message></Error>"),
+        )
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status");
     response
         .headers_mut()

@@ -459,6 +459,13 @@ pub fn urlencode(text: &str) -> String {
         .collect()
 }
 
+/// `n` custom events at `time` by `actor`, with messages `<prefix> 0`, `<prefix> 1`, …
+pub fn customs(n: usize, time: &str, actor: &str, prefix: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| custom(uuid::Uuid::new_v4(), time, actor, &format!("{prefix} {i}")))
+        .collect()
+}
+
 /// A custom event at `time` by `actor` with `message`.
 pub fn custom(id: uuid::Uuid, time: &str, actor: &str, message: &str) -> Value {
     json!({"id": id, "time": time, "actor": actor, "type": "custom.test", "message": message})

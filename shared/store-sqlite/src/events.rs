@@ -62,9 +62,7 @@ impl EventStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(limit))]
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
-        let after = after
-            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
-            .transpose()?;
+        let after = read_position(after)?;
         let rows = self
             .read_page(filter, move |conn, common, filter| {
                 query_page(conn, common, filter, limit + 1, after)
@@ -95,9 +93,7 @@ impl EventStore for SqliteStore {
         after: Option<&str>,
         buf: Vec<u8>,
     ) -> Result<JsonPage, StoreError> {
-        let after = after
-            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
-            .transpose()?;
+        let after = read_position(after)?;
         let (json, last) = self
             .read_page(filter, move |conn, common, filter| {
                 json_rows(conn, common, filter, limit, after, buf)
@@ -123,9 +119,7 @@ impl EventStore for SqliteStore {
         after: Option<&str>,
         buf: Vec<u8>,
     ) -> Result<CsvPage, StoreError> {
-        let after = after
-            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
-            .transpose()?;
+        let after = read_position(after)?;
         let filter = filter.clone();
         let _search = self.search_permit(&filter).await?;
         let inner = self.inner.clone();
@@ -374,9 +368,7 @@ impl SqliteStore {
     /// rows it read. This is the floor under [`EventStore::query`].
     #[doc(hidden)]
     pub fn page_sql_only(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<usize, StoreError> {
-        let after = after
-            .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
-            .transpose()?;
+        let after = read_position(after)?;
         self.inner.readers.run_here(|conn| {
             let (sql, args) = page_sql(conn, &self.inner.common_terms, filter, COLUMNS, limit + 1, after)?;
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -412,6 +404,13 @@ impl SqliteStore {
 /// The position after the row `(time_us, id)`: its [`TimeId`](event_model::time::TimeId).
 fn position(time_us: i64, id: Uuid) -> Option<String> {
     chrono::DateTime::from_timestamp_micros(time_us).map(|t| event_model::time::TimeId::new(t, id).to_string())
+}
+
+/// The position a page starts after, if any; one this store did not make is refused.
+fn read_position(after: Option<&str>) -> Result<Option<(i64, [u8; 16])>, StoreError> {
+    after
+        .map(|p| parse_position(p).ok_or(StoreError::InvalidPosition))
+        .transpose()
 }
 
 /// A position is a [`TimeId`](event_model::time::TimeId), as `(time_us, id)`.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::harness::{Options, Place, READ_TOKEN, custom, fresh_tables, spawn_app_with};
+use crate::harness::{Options, Place, READ_TOKEN, custom, customs, fresh_tables, spawn_app_with};
 use integration_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -134,16 +134,7 @@ async fn an_export_finishing_during_a_jobs_table_outage_is_recorded_once_it_ends
 #[tokio::test]
 async fn a_lost_answer_to_completing_the_upload_is_still_a_succeeded_export() {
     let (app, _, s3, _) = behind_proxies().await;
-    let events: Vec<Value> = (0..50)
-        .map(|i| {
-            custom(
-                uuid::Uuid::new_v4(),
-                "2026-05-01T10:00:00Z",
-                "alice",
-                &format!("row {i}"),
-            )
-        })
-        .collect();
+    let events = customs(50, "2026-05-01T10:00:00Z", "alice", "row");
     app.ingest_all(&events).await;
     // S3 completes the object; its answer is lost; the SDK's retry finds the upload gone.
     s3.set_rules(vec![Rule::s3("POST", "uploadId=", Fault::LoseAnswer).times(1)]);
@@ -167,16 +158,7 @@ async fn a_lost_answer_to_completing_the_upload_is_still_a_succeeded_export() {
 #[tokio::test]
 async fn a_slow_store_answers_a_full_batch_with_per_event_results_before_the_request_timeout() {
     let (app, proxy, _s3, _) = behind_proxies().await;
-    let mut events: Vec<Value> = (0..497)
-        .map(|i| {
-            custom(
-                uuid::Uuid::new_v4(),
-                "2026-05-01T10:00:00Z",
-                "alice",
-                &format!("row {i}"),
-            )
-        })
-        .collect();
+    let mut events = customs(497, "2026-05-01T10:00:00Z", "alice", "row");
     for i in 0..3 {
         events.push(custom(
             uuid::Uuid::new_v4(),
