@@ -9,6 +9,8 @@
 //! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
 //! - [`serve`]: the HTTP loop, with header and request timeouts and a graceful shutdown.
 //! - [`ui`]: the admin UI's page and assets at `/`.
+//! - [`process`]: the real binary as a child process, for the tests and benchmarks that need it.
+//! - [`TaskLauncher`]: runs exports in this process, two at a time by default.
 //! - [`run`]: build the app over a listener and serve until shutdown.
 
 pub mod config;

@@ -1,7 +1,10 @@
 //! The HTTP surface of the audit log, built once and mounted by every entry point (each Lambda
 //! function and the local server).
 //!
-//! - [`router`]: every route of SPEC §3, with request ids, body limits and problem+json errors.
+//! - [`ROUTES`]: the one route table (method, path, Lambda function, access); [`router`] and
+//!   [`router_of`] are built from it, with request ids, body limits and problem+json errors.
+//! - [`AppState`]: what handlers share; the export side ([`Exports`]) only where exports are
+//!   served, and the [`Clock`] handlers read the time from.
 //! - [`auth`]: bearer tokens known by their SHA-256, roles `ingest` and `read`.
 //! - [`error`]: the one mapping from failures to HTTP statuses.
 //! - [`export`]: the export worker that turns a job into a CSV object, outside any request.

@@ -3,11 +3,15 @@
 //!
 //! - [`catalog`]: the 59 event types of the product document, their categories and templates.
 //! - [`template`]: rendering a template with an event's parameters.
-//! - [`event`]: the stored [`Event`], the ingest input and its validation into a [`NewEvent`].
-//! - [`filter`]: the query filters of `GET /events` and `POST /exports`.
+//! - [`event`]: the stored [`Event`], its one JSON shape ([`EventView`], which stores fill from
+//!   their rows), its [`Params`] (the stored JSON text), and the validation of ingest input into
+//!   a [`NewEvent`].
+//! - [`filter`]: the query filters of `GET /events` and `POST /exports`, the [`Categories`] they
+//!   let through, and the one case folding `q` is matched with.
 //! - [`cursor`]: signed page cursors bound to their filters.
 //! - [`csv_row`]: the CSV export's rows, with spreadsheet-formula escaping.
-//! - [`time`]: the one fixed-width text form of instants.
+//! - [`time`]: the one fixed-width text form of instants, and [`time::TimeId`], the sort key
+//!   both stores order and page by.
 
 pub mod catalog;
 pub mod csv_row;
