@@ -346,7 +346,7 @@ impl NewEvent {
 }
 
 impl NewEvent {
-    /// An event the service records about its own use (one of [`catalog::SERVICE_TYPES`]),
+    /// An event the service records about its own use (one of [`crate::catalog::SERVICE_TYPES`]),
     /// attributed to `actor` (the token's name), with the service as its `source`.
     pub fn service_record(
         event_type: &EventType,
