@@ -239,3 +239,57 @@ async fn reads_keep_their_retries_after_a_storm_of_throttled_writes() {
     }
     assert!(proxy.injected() >= 5);
 }
+
+#[tokio::test]
+async fn the_local_server_runs_two_exports_at_once_and_the_third_waits_its_turn() {
+    let (app, _dynamodb, s3, _) = behind_proxies().await;
+    one_row(&app).await;
+    // Each upload takes 2 s to start: long enough to see which exports run and which waits.
+    s3.set_rules(vec![Rule::s3(
+        "POST",
+        "?uploads",
+        Fault::Delay(std::time::Duration::from_secs(2)),
+    )]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = app.post_json("/exports", Some(READ_TOKEN), &json!({})).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        ids.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let job: Value = app
+            .get(&format!("/exports/{id}"), Some(READ_TOKEN))
+            .await
+            .json()
+            .await
+            .unwrap();
+        statuses.push(job["status"].as_str().unwrap().to_owned());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["pending", "running", "running"], "two run, the third waits");
+    // The third runs once one of the two is done; all three finish.
+    for id in &ids {
+        let mut job = Value::Null;
+        for _ in 0..400 {
+            job = app
+                .get(&format!("/exports/{id}"), Some(READ_TOKEN))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if job["status"] == "succeeded" || job["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(job["status"], "succeeded", "{job}");
+    }
+    assert_eq!(s3.injected(), 3, "each upload was delayed once");
+}
