@@ -9,7 +9,7 @@ use anyhow::Context;
 use audit_local::seed::{SeedPlan, generate};
 use audit_local::{CloudSettings, ServeConfig, StoreKind, run, shutdown_signal};
 use audit_storage::{AppendOutcome, EventStore};
-use audit_store_dynamodb::{Layout, schema};
+use audit_store_dynamodb::Layout;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -80,37 +80,46 @@ enum Store {
     Dynamodb,
 }
 
-/// Where the cloud store lives.
+/// Where the cloud store lives: each flag, else its environment variable, else the local default
+/// (read by `CloudSettings::from_vars`, as the Lambda functions read theirs).
 #[derive(clap::Args)]
 struct CloudArgs {
-    #[arg(long, env = "AUDIT_EVENTS_TABLE", default_value = "audit-events")]
-    events_table: String,
-    #[arg(long, env = "AUDIT_JOBS_TABLE", default_value = "audit-export-jobs")]
-    jobs_table: String,
-    #[arg(long, env = "AUDIT_EXPORT_BUCKET", default_value = "audit-exports")]
-    bucket: String,
-    /// Partitions of each day in the by_time index; fixed for the life of a table.
-    #[arg(long, env = "AUDIT_TIME_SHARDS", default_value_t = schema::DEFAULT_TIME_SHARDS,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(schema::MAX_TIME_SHARDS)))]
-    time_shards: u32,
-    /// Days after which DynamoDB's TTL removes an event; kept forever if unset.
-    #[arg(long, env = "AUDIT_RETENTION_DAYS")]
+    /// DynamoDB events table [env: AUDIT_EVENTS_TABLE] [default: audit-events]
+    #[arg(long)]
+    events_table: Option<String>,
+    /// DynamoDB export-jobs table [env: AUDIT_JOBS_TABLE] [default: audit-export-jobs]
+    #[arg(long)]
+    jobs_table: Option<String>,
+    /// S3 export bucket [env: AUDIT_EXPORT_BUCKET] [default: audit-exports]
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Partitions of each day in the by_time index (1–64), fixed for the life of a table
+    /// [env: AUDIT_TIME_SHARDS] [default: 4]
+    #[arg(long)]
+    time_shards: Option<u32>,
+    /// Days after which DynamoDB's TTL removes an event; kept forever if unset
+    /// [env: AUDIT_RETENTION_DAYS]
+    #[arg(long)]
     retention_days: Option<u32>,
 }
 
 impl CloudArgs {
-    fn config(self) -> CloudSettings {
-        CloudSettings {
-            layout: Layout {
-                events_table: self.events_table,
-                jobs_table: self.jobs_table,
-                bucket: self.bucket,
-                time_shards: self.time_shards,
-            },
-            retention_days: self.retention_days,
-            dynamodb_endpoint: None,
-            s3_endpoint: None,
-        }
+    fn config(self) -> anyhow::Result<CloudSettings> {
+        let flags = [
+            ("AUDIT_EVENTS_TABLE", self.events_table),
+            ("AUDIT_JOBS_TABLE", self.jobs_table),
+            ("AUDIT_EXPORT_BUCKET", self.bucket),
+            ("AUDIT_TIME_SHARDS", self.time_shards.map(|n| n.to_string())),
+            ("AUDIT_RETENTION_DAYS", self.retention_days.map(|n| n.to_string())),
+        ];
+        let vars = |name: &str| {
+            flags
+                .iter()
+                .find(|(flag, _)| *flag == name)
+                .and_then(|(_, value)| value.clone())
+                .or_else(|| std::env::var(name).ok())
+        };
+        CloudSettings::from_vars(&vars, Some(&Layout::local_defaults()))
     }
 }
 
@@ -174,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                 addr,
                 store: match store {
                     Store::Sqlite => StoreKind::Sqlite,
-                    Store::Dynamodb => StoreKind::DynamoDb(cloud.config()),
+                    Store::Dynamodb => StoreKind::DynamoDb(cloud.config()?),
                 },
                 tokens: std::env::var("AUDIT_TOKENS").ok(),
                 public_url,
@@ -191,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
             run(listener, config, shutdown_signal()).await
         }
         Command::Init { cloud } => {
-            let cloud = cloud.config();
+            let cloud = cloud.config()?;
             let sdk = audit_store_dynamodb::sdk_config().await;
             audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &cloud.layout)
                 .await?;

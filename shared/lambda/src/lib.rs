@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use audit_api::{AppState, ExportLauncher, Exports, TokenSet};
 use audit_storage::ExportObjects;
-use audit_store_dynamodb::{CloudSettings, DynamoStore, Layout, schema};
+use audit_store_dynamodb::{CloudSettings, DynamoStore};
 use event_model::CursorKey;
 
 /// Sets up the function's logs as Lambda expects them: JSON lines when the function's log format
@@ -61,8 +61,8 @@ pub struct Config {
     pub link_ttl: chrono::Duration,
 }
 
-/// Where settings are read from: the process environment in the functions, a map in tests.
-type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+// Where settings are read from: the process environment in the functions, a map in tests.
+use audit_store_dynamodb::Vars;
 
 fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -146,24 +146,12 @@ impl Config {
     /// The settings from `vars` (see the module's table), with the signing key and token hashes
     /// already read. An error names what is missing or wrong, never a value of a secret.
     fn from_vars(vars: Vars<'_>, signing_key: Vec<u8>, hashes: &str) -> anyhow::Result<Config> {
-        let time_shards = optional::<u32>(vars, "AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
-        if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
-            bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
-        }
         if signing_key.len() < 32 {
             bail!("the cursor signing key must be at least 32 characters");
         }
         let tokens = TokenSet::parse(hashes).context("the token hashes")?;
         Ok(Config {
-            cloud: CloudSettings {
-                retention_days: optional(vars, "AUDIT_RETENTION_DAYS")?,
-                ..CloudSettings::new(Layout {
-                    events_table: var(vars, "AUDIT_EVENTS_TABLE")?,
-                    jobs_table: var(vars, "AUDIT_JOBS_TABLE")?,
-                    bucket: vars("AUDIT_EXPORT_BUCKET").unwrap_or_default(),
-                    time_shards,
-                })
-            },
+            cloud: CloudSettings::from_vars(vars, None)?,
             tokens,
             signing_key,
             link_ttl: chrono::Duration::seconds(
@@ -226,7 +214,10 @@ mod tests {
             ("ev", "jobs")
         );
         assert_eq!(c.cloud.layout.bucket, "", "only the export function needs one");
-        assert_eq!(c.cloud.layout.time_shards, schema::DEFAULT_TIME_SHARDS);
+        assert_eq!(
+            c.cloud.layout.time_shards,
+            audit_store_dynamodb::schema::DEFAULT_TIME_SHARDS
+        );
         assert_eq!(c.cloud.retention_days, None);
         assert_eq!(c.link_ttl.num_seconds(), audit_storage::DEFAULT_LINK_TTL_SECS);
         for missing in ["AUDIT_EVENTS_TABLE", "AUDIT_JOBS_TABLE"] {

@@ -175,7 +175,51 @@ pub struct CloudSettings {
     pub s3_endpoint: Option<String>,
 }
 
+/// Where a setting comes from: a name's value, if it has one (the environment in the Lambda
+/// functions; a flag, else the environment, in the local server).
+pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 impl CloudSettings {
+    /// The settings named `AUDIT_EVENTS_TABLE`, `AUDIT_JOBS_TABLE`, `AUDIT_EXPORT_BUCKET`,
+    /// `AUDIT_TIME_SHARDS` and `AUDIT_RETENTION_DAYS`, read through `vars` (this library reads
+    /// no environment of its own): the one reading of them. With `defaults` (the local server's
+    /// names), a name without a value takes the default's; without (the Lambda functions, which
+    /// the template configures), the tables must be named and the bucket may be empty. An error
+    /// names the setting.
+    pub fn from_vars(vars: Vars<'_>, defaults: Option<&Layout>) -> anyhow::Result<CloudSettings> {
+        use anyhow::Context;
+        let value = |name: &str| vars(name).filter(|v| !v.trim().is_empty());
+        let named = |name: &str, default: Option<&String>| {
+            value(name)
+                .or_else(|| default.cloned())
+                .with_context(|| format!("{name} is not set"))
+        };
+        let number = |name: &str| -> anyhow::Result<Option<u32>> {
+            value(name)
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("{name} is not a valid number: {v}"))
+                })
+                .transpose()
+        };
+        let time_shards = number("AUDIT_TIME_SHARDS")?.unwrap_or(schema::DEFAULT_TIME_SHARDS);
+        if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
+            anyhow::bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
+        }
+        Ok(CloudSettings {
+            retention_days: number("AUDIT_RETENTION_DAYS")?,
+            ..CloudSettings::new(Layout {
+                events_table: named("AUDIT_EVENTS_TABLE", defaults.map(|d| &d.events_table))?,
+                jobs_table: named("AUDIT_JOBS_TABLE", defaults.map(|d| &d.jobs_table))?,
+                bucket: value("AUDIT_EXPORT_BUCKET")
+                    .or_else(|| defaults.map(|d| d.bucket.clone()))
+                    .unwrap_or_default(),
+                time_shards,
+            })
+        })
+    }
+
     pub fn new(layout: Layout) -> Self {
         CloudSettings {
             layout,
@@ -202,5 +246,26 @@ impl CloudSettings {
             None => s3_client(sdk),
         };
         S3Exports::new(client, self.layout.bucket.clone(), link_ttl)
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn the_local_defaults_fill_what_is_not_set_and_a_set_value_wins() {
+        let vars = |name: &str| (name == "AUDIT_JOBS_TABLE").then(|| "my-jobs".to_owned());
+        let s = CloudSettings::from_vars(&vars, Some(&Layout::local_defaults())).unwrap();
+        assert_eq!(s.layout.events_table, "audit-events");
+        assert_eq!(s.layout.jobs_table, "my-jobs");
+        assert_eq!(s.layout.bucket, "audit-exports");
+        assert_eq!(s.layout.time_shards, schema::DEFAULT_TIME_SHARDS);
+        let none = |_: &str| None;
+        let err = CloudSettings::from_vars(&none, None).unwrap_err().to_string();
+        assert!(err.contains("AUDIT_EVENTS_TABLE"), "without defaults the tables are required: {err}");
+        let shards = |name: &str| (name == "AUDIT_TIME_SHARDS").then(|| "65".to_owned());
+        let err = CloudSettings::from_vars(&shards, Some(&Layout::local_defaults())).unwrap_err();
+        assert!(err.to_string().contains("AUDIT_TIME_SHARDS"), "{err}");
     }
 }

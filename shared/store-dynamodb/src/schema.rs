@@ -93,6 +93,16 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The local server's names (`audit-local serve --store dynamodb`, `init`).
+    pub fn local_defaults() -> Layout {
+        Layout {
+            events_table: "audit-events".into(),
+            jobs_table: "audit-export-jobs".into(),
+            bucket: "audit-exports".into(),
+            time_shards: DEFAULT_TIME_SHARDS,
+        }
+    }
+
     /// The events table, as failures name it.
     pub(crate) fn events_resource(&self) -> String {
         format!("table {}", self.events_table)
