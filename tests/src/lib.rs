@@ -437,9 +437,18 @@ impl TestApp {
         let response = self.post_json("/exports", Some(READ_TOKEN), filters).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         let created: Value = response.json().await.expect("export body");
-        let path = created["status_url"].as_str().expect("status_url").to_owned();
+        self.finished_export(created["id"].as_str().expect("id")).await
+    }
+
+    /// The status of export `id` once it has finished (polled for up to 20 s).
+    pub async fn finished_export(&self, id: &str) -> Value {
         for _ in 0..2_000 {
-            let job: Value = self.get(&path, Some(READ_TOKEN)).await.json().await.expect("job");
+            let job: Value = self
+                .get(&format!("/exports/{id}"), Some(READ_TOKEN))
+                .await
+                .json()
+                .await
+                .expect("job");
             if job["status"] == "succeeded" || job["status"] == "failed" {
                 return job;
             }

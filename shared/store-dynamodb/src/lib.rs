@@ -263,7 +263,10 @@ mod settings_tests {
         assert_eq!(s.layout.time_shards, schema::DEFAULT_TIME_SHARDS);
         let none = |_: &str| None;
         let err = CloudSettings::from_vars(&none, None).unwrap_err().to_string();
-        assert!(err.contains("AUDIT_EVENTS_TABLE"), "without defaults the tables are required: {err}");
+        assert!(
+            err.contains("AUDIT_EVENTS_TABLE"),
+            "without defaults the tables are required: {err}"
+        );
         let shards = |name: &str| (name == "AUDIT_TIME_SHARDS").then(|| "65".to_owned());
         let err = CloudSettings::from_vars(&shards, Some(&Layout::local_defaults())).unwrap_err();
         assert!(err.to_string().contains("AUDIT_TIME_SHARDS"), "{err}");

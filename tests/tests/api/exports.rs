@@ -400,19 +400,7 @@ async fn an_export_a_stopped_server_left_pending_runs_when_it_starts_again() {
     );
 
     let app = spawn_app_with(place, Options::default()).await;
-    let mut status = Value::Null;
-    for _ in 0..500 {
-        status = app
-            .get(&format!("/exports/{}", job.id), Some(READ_TOKEN))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if status["status"] == "succeeded" || status["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let status = app.finished_export(&job.id.to_string()).await;
     assert_eq!(status["status"], "succeeded", "{status}");
     assert_eq!(status["rows"], 1, "{status}");
     let url = status["download_url"].as_str().unwrap();

@@ -276,19 +276,7 @@ async fn the_local_server_runs_two_exports_at_once_and_the_third_waits_its_turn(
     assert_eq!(statuses, ["pending", "running", "running"], "two run, the third waits");
     // The third runs once one of the two is done; all three finish.
     for id in &ids {
-        let mut job = Value::Null;
-        for _ in 0..400 {
-            job = app
-                .get(&format!("/exports/{id}"), Some(READ_TOKEN))
-                .await
-                .json()
-                .await
-                .unwrap();
-            if job["status"] == "succeeded" || job["status"] == "failed" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+        let job = app.finished_export(id).await;
         assert_eq!(job["status"], "succeeded", "{job}");
     }
     assert_eq!(s3.injected(), 3, "each upload was delayed once");
