@@ -39,6 +39,9 @@ pub struct ServeConfig {
     /// Requests per second and burst allowed to each token (`AUDIT_RATE_LIMIT`, default 100 a
     /// second with bursts of 200); `None` for no limit.
     pub rate_limit: Option<(NonZeroU32, NonZeroU32)>,
+    /// How often the archive is sealed by a signed digest (`AUDIT_SEAL_INTERVAL_SECS`, default
+    /// an hour; seconds for tests). Events are archived every minute, or every interval if shorter.
+    pub seal_interval: std::time::Duration,
     /// Where handlers read the time: the system clock, or a pinned one in tests.
     pub clock: Arc<dyn audit_api::Clock>,
 }
@@ -62,6 +65,7 @@ impl ServeConfig {
                 NonZeroU32::new(100).expect("non-zero"),
                 NonZeroU32::new(200).expect("non-zero"),
             )),
+            seal_interval: std::time::Duration::from_secs(3600),
             clock: Arc::new(audit_api::SystemClock),
         }
     }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use audit_api::{AppState, ExportLauncher, ExportWorker, Exports};
 use audit_storage::{EventStore, ExportJobStore, ExportObjects};
-use audit_store_sqlite::{DownloadSigner, FileExports, SqliteStore};
+use audit_store_sqlite::{DownloadSigner, FileExports, Sealer, SqliteStore};
 use event_model::CursorKey;
 use tokio::net::TcpListener;
 
@@ -47,6 +47,8 @@ pub struct App {
     launcher: Arc<TaskLauncher>,
     /// The export files, when they are local (expired on a timer).
     files: Option<FileExports>,
+    /// The archive and its seals, over the embedded store.
+    pub sealer: Option<Sealer>,
 }
 
 /// How often expired export files are looked for.
@@ -90,7 +92,16 @@ impl App {
             routes = routes.merge(downloads);
         }
         let router = audit_api::layers(serve::with_request_timeout(routes, config.request_timeout));
+        let sealer = match &sqlite {
+            Some(store) => Some(Sealer::new(
+                store.clone(),
+                &config.data_dir,
+                Arc::new(secrets::integrity_key(&config.data_dir)?),
+            )),
+            None => None,
+        };
         Ok(App {
+            sealer,
             router,
             sqlite,
             jobs,
@@ -118,6 +129,49 @@ impl App {
         });
     }
 
+    /// Archives new events every minute (or every `interval`, if shorter) and seals the archive
+    /// at every multiple of `interval` since the epoch, for as long as the runtime runs; a seal
+    /// missed while the server was stopped is made at once (one longer period: no gap).
+    pub fn seal_on_schedule(&self, interval: std::time::Duration) {
+        let Some(sealer) = self.sealer.clone() else {
+            return;
+        };
+        let interval = chrono::Duration::from_std(interval.max(std::time::Duration::from_secs(1)))
+            .unwrap_or(chrono::Duration::hours(1));
+        let archive_every = interval.min(chrono::Duration::minutes(1));
+        tokio::spawn(async move {
+            loop {
+                let last = match sealer.store().seal_state().await {
+                    Ok(state) => state.head.map_or(state.started, |(_, end)| end),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the seal state");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
+                let due = next_multiple(last, interval);
+                let now = chrono::Utc::now();
+                if due <= now {
+                    match sealer.seal().await {
+                        Ok(d) => tracing::info!(digest = %d.digest.path(), events = d.digest.events, "sealed"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "sealing failed; trying again");
+                            tokio::time::sleep(archive_every.to_std().unwrap_or_default()).await;
+                        }
+                    }
+                    continue;
+                }
+                let wait = (due - now).min(archive_every);
+                tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+                if chrono::Utc::now() < due
+                    && let Err(e) = sealer.archive_now().await
+                {
+                    tracing::error!(error = %e, "archiving failed; trying again");
+                }
+            }
+        });
+    }
+
     /// Launches the exports a previous run left unfinished.
     pub async fn resume_exports(&self) -> anyhow::Result<usize> {
         let jobs = self.jobs.unfinished_jobs().await?;
@@ -126,6 +180,13 @@ impl App {
         }
         Ok(jobs.len())
     }
+}
+
+/// The first multiple of `interval` since the epoch after `t`.
+fn next_multiple(t: chrono::DateTime<chrono::Utc>, interval: chrono::Duration) -> chrono::DateTime<chrono::Utc> {
+    let step = interval.num_microseconds().unwrap_or(3_600_000_000).max(1);
+    let at = (t.timestamp_micros().div_euclid(step) + 1) * step;
+    chrono::DateTime::from_timestamp_micros(at).unwrap_or(t)
 }
 
 /// The stores of one server, and the download route when exports are local files.
@@ -189,6 +250,7 @@ pub async fn run(
     }
     let resumed = app.resume_exports().await?;
     app.expire_exports();
+    app.seal_on_schedule(config.seal_interval);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), resumed_exports = resumed, "audit-local is serving");
     serve::serve(listener, app.router, config.header_timeout, shutdown).await?;
     tracing::info!("audit-local stopped");

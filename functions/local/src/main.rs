@@ -12,6 +12,8 @@ use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::Layout;
 use clap::{Parser, Subcommand};
 
+mod integrity;
+
 #[derive(Parser)]
 #[command(
     name = "audit-local",
@@ -50,7 +52,52 @@ enum Command {
         #[arg(long, env = "AUDIT_RATE_LIMIT", default_value_t = 100)]
         rate_limit: u32,
         #[command(flatten)]
+        seal: SealArgs,
+        #[command(flatten)]
         cloud: CloudArgs,
+    },
+    /// Archive new events and seal the archive now: a signed digest of the period since the last.
+    Seal {
+        #[arg(long, env = "AUDIT_DATA_DIR", default_value = "./audit-data")]
+        data_dir: PathBuf,
+    },
+    /// Check the digests' signatures and chain, every archive file, and the store against the
+    /// archive in both directions. Exits 0 only when all holds; otherwise names each problem.
+    Verify {
+        #[arg(long, env = "AUDIT_DATA_DIR", default_value = "./audit-data")]
+        data_dir: PathBuf,
+        /// Check the periods that end after this instant (RFC 3339) only.
+        #[arg(long)]
+        from: Option<String>,
+        /// Check the periods that start before this instant (RFC 3339) only.
+        #[arg(long)]
+        to: Option<String>,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Check the archive and digests in DATA_DIR alone, with this public key (PEM), without
+        /// the store: what an auditor holding a copy of the archive can do.
+        #[arg(long, value_name = "KEY")]
+        offline: Option<PathBuf>,
+        #[command(flatten)]
+        seal: SealArgs,
+    },
+    /// Print the public key that checks this data folder's digests (PEM).
+    PublicKey {
+        #[arg(long, env = "AUDIT_DATA_DIR", default_value = "./audit-data")]
+        data_dir: PathBuf,
+    },
+    /// Print a proof (JSON) that one event, as stored now, was sealed in its period.
+    Proof {
+        id: uuid::Uuid,
+        #[arg(long, env = "AUDIT_DATA_DIR", default_value = "./audit-data")]
+        data_dir: PathBuf,
+    },
+    /// Check a proof with a public key and nothing else.
+    VerifyProof {
+        proof: PathBuf,
+        #[arg(long, value_name = "KEY")]
+        public_key: PathBuf,
     },
     /// Create the DynamoDB tables (with their indexes) and the S3 bucket; existing ones are kept.
     Init {
@@ -78,6 +125,15 @@ enum Store {
     Sqlite,
     /// DynamoDB and S3 (endpoints from AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3).
     Dynamodb,
+}
+
+/// How often the archive is sealed.
+#[derive(clap::Args)]
+struct SealArgs {
+    /// Seconds between seals (each a signed digest of the period's archive files)
+    #[arg(long, env = "AUDIT_SEAL_INTERVAL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    seal_interval_secs: u64,
 }
 
 /// Where the cloud store lives: each flag, else its environment variable, else the local default
@@ -177,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
             export_expiry_hours,
             export_budget_mb,
             rate_limit,
+            seal,
             cloud,
         } => {
             let config = ServeConfig {
@@ -192,6 +249,7 @@ async fn main() -> anyhow::Result<()> {
                 export_budget_bytes: export_budget_mb.saturating_mul(1 << 20),
                 rate_limit: std::num::NonZeroU32::new(rate_limit)
                     .map(|r| (r, r.saturating_mul(std::num::NonZeroU32::new(2).expect("non-zero")))),
+                seal_interval: std::time::Duration::from_secs(seal.seal_interval_secs),
                 ..ServeConfig::new(data_dir)
             };
             let listener = tokio::net::TcpListener::bind(addr)
@@ -212,6 +270,55 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Seal { data_dir } => {
+            let sealer = integrity::sealer(&data_dir)?;
+            let signed = sealer.seal().await?;
+            let d = &signed.digest;
+            println!(
+                "sealed {} to {}: {} events in {} archive files; digest {}",
+                event_model::time::format(&d.period_start),
+                event_model::time::format(&d.period_end),
+                d.events,
+                d.files.len(),
+                d.path()
+            );
+            sealer.store().clone().close().await;
+            Ok(())
+        }
+        Command::Verify {
+            data_dir,
+            from,
+            to,
+            json,
+            offline,
+            seal,
+        } => {
+            let range = audit_integrity::Range {
+                from: from.as_deref().map(integrity::instant).transpose()?,
+                to: to.as_deref().map(integrity::instant).transpose()?,
+            };
+            let delay = std::time::Duration::from_secs(seal.seal_interval_secs);
+            let report = integrity::verify(&data_dir, range, offline.as_deref(), delay).await?;
+            integrity::print_report(&report, json);
+            if !report.holds() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::PublicKey { data_dir } => {
+            print!(
+                "{}",
+                audit_integrity::Signer::public_key(&audit_local::secrets::integrity_key(&data_dir)?).to_pem()
+            );
+            Ok(())
+        }
+        Command::Proof { id, data_dir } => {
+            let sealer = integrity::sealer(&data_dir)?;
+            let proof = sealer.proof(id).await?;
+            println!("{}", serde_json::to_string_pretty(&proof)?);
+            Ok(())
+        }
+        Command::VerifyProof { proof, public_key } => integrity::verify_proof(&proof, &public_key),
         Command::Seed {
             events,
             days,

@@ -1,4 +1,5 @@
-//! The data folder's secrets: the key that signs cursors and download links, and the token
+//! The data folder's secrets: the key that signs cursors and download links, the key that signs
+//! the archive's digests, and the token
 //! hashes generated at first start when no tokens are configured. Both files are created with
 //! mode 0600; the tokens themselves are shown once and never stored.
 
@@ -11,6 +12,8 @@ use audit_store_sqlite::private;
 use rand::RngCore;
 
 const KEY_FILE: &str = "signing.key";
+/// The Ed25519 key that signs the archive's digests (PKCS#8 PEM).
+const INTEGRITY_KEY_FILE: &str = "integrity-key.pem";
 const TOKENS_FILE: &str = "tokens";
 
 /// The data folder's signing key, made at first start.
@@ -23,6 +26,23 @@ pub fn signing_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
             rand::rng().fill_bytes(&mut key);
             write_private(&path, &hex::encode(&key))?;
             Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The data folder's digest-signing key, made at first start.
+pub fn integrity_key(data_dir: &Path) -> anyhow::Result<audit_integrity::Ed25519Signer> {
+    let path = data_dir.join(INTEGRITY_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => audit_integrity::Ed25519Signer::from_pkcs8_pem(&text)
+            .with_context(|| format!("{} is not an Ed25519 private key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            let signer = audit_integrity::Ed25519Signer::from_secret(&secret);
+            write_private(&path, &signer.to_pkcs8_pem())?;
+            Ok(signer)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -153,11 +153,12 @@ impl Report {
     }
 }
 
-/// The live store's side of `verify`: given each intact archive file's events, it names events
-/// changed or removed; at the end, events the archive does not hold.
+/// The live store's side of `verify`: given each archive file's events, it names events changed
+/// or removed; at the end, events the archive does not hold. A file that is missing or changed
+/// (already reported) comes with no events: its events cannot be compared, but it was written.
 #[async_trait]
 pub trait StoreCheck: Send {
-    async fn file(&mut self, file: &str, events: &[Vec<u8>], report: &mut Report);
+    async fn file(&mut self, file: &str, events: Option<&[Vec<u8>]>, report: &mut Report);
     async fn finish(&mut self, report: &mut Report);
 }
 
@@ -166,7 +167,7 @@ pub struct NoStore;
 
 #[async_trait]
 impl StoreCheck for NoStore {
-    async fn file(&mut self, _: &str, _: &[Vec<u8>], _: &mut Report) {}
+    async fn file(&mut self, _: &str, _: Option<&[Vec<u8>]>, _: &mut Report) {}
     async fn finish(&mut self, _: &mut Report) {}
 }
 
@@ -332,6 +333,7 @@ async fn check_files(
                 file: file.path.clone(),
                 digest: digest_path.to_owned(),
             });
+            store.file(&file.path, None, report).await;
             whole = false;
             continue;
         };
@@ -340,6 +342,7 @@ async fn check_files(
                 file: file.path.clone(),
                 digest: digest_path.to_owned(),
             });
+            store.file(&file.path, None, report).await;
             whole = false;
             continue;
         }
@@ -350,6 +353,7 @@ async fn check_files(
                     digest: digest_path.to_owned(),
                     reason: format!("archive file {} cannot be read: {e}", file.path),
                 });
+                store.file(&file.path, None, report).await;
                 whole = false;
                 continue;
             }
@@ -366,7 +370,7 @@ async fn check_files(
             root.push(leaf_hash(event));
         }
         report.events += events.len() as u64;
-        store.file(&file.path, &events, report).await;
+        store.file(&file.path, Some(&events), report).await;
     }
     if whole && hex::encode(root.root()) != signed.digest.merkle_root {
         report.problems.push(Problem::RootMismatch {

@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::page_sql::{CommonTerms, page_sql, walks_one_index};
 use crate::{SharedError, SqliteStore};
 
-const COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
+pub(crate) const COLUMNS: &str =
+    "id, time_us, actor, category, type, message, duration_ms, params, source, received_at";
 /// The columns of a CSV row (the first seven in [`COLUMNS`]' order).
 const CSV_COLUMNS: &str = "id, time_us, actor, category, type, message, duration_ms, source, received_at";
 
@@ -420,7 +421,7 @@ fn parse_position(p: &str) -> Option<(i64, [u8; 16])> {
 }
 
 /// A row's event, borrowed from the row, or why it cannot be read.
-fn view_of<'r>(row: &'r rusqlite::Row<'_>) -> Result<EventView<'r>, StoreError> {
+pub(crate) fn view_of<'r>(row: &'r rusqlite::Row<'_>) -> Result<EventView<'r>, StoreError> {
     let id = row
         .get_ref(0)
         .ok()

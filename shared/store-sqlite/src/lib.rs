@@ -12,7 +12,9 @@
 //!   filled by the writer in large batches just after the events commit ([`writer`], [`events`]); export files are written into the data folder and
 //!   handed out through HMAC-signed, expiring links ([`files`]).
 //!
-//! Stored events are immutable: triggers abort any UPDATE or DELETE of the events table.
+//! Stored events are immutable: triggers abort any UPDATE or DELETE of the events table. What a
+//! trigger cannot stop (someone with the file) the archive and its signed digests reveal
+//! ([`sealing`]; [`StoreAgainstArchive`] is `verify`'s comparison of the two).
 
 mod events;
 pub mod files;
@@ -20,6 +22,8 @@ mod jobs;
 mod page_sql;
 mod pool;
 pub mod private;
+pub mod sealing;
+mod store_check;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +33,8 @@ use audit_storage::StoreError;
 use rusqlite::Connection;
 
 pub use files::{DownloadSigner, FileExports};
+pub use sealing::{FolderArchive, SealError, SealState, Sealer};
+pub use store_check::StoreAgainstArchive;
 
 const DB_FILE: &str = "audit.db";
 
@@ -85,6 +91,21 @@ CREATE TABLE IF NOT EXISTS export_slots (
     lease_until_us INTEGER NOT NULL,
     PRIMARY KEY (token, slot)
 ) WITHOUT ROWID;
+-- The archive and its seals (see sealing.rs): how far events are archived, the newest digest.
+CREATE TABLE IF NOT EXISTS seal_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    archived_upto INTEGER NOT NULL,       -- events with seq <= this are in archive files
+    started_us    INTEGER NOT NULL,       -- when sealing began: the first period's start
+    head          TEXT,                   -- the newest digest's link (path, hash, signature) as JSON
+    head_end_us   INTEGER                 -- the end of its period
+);
+CREATE TABLE IF NOT EXISTS archive_files (
+    path      TEXT PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    file      TEXT NOT NULL,              -- the file as a digest lists it, JSON
+    digest    TEXT                        -- the digest that sealed it; NULL until sealed
+);
 "#;
 
 /// The SQLite event and export-job store. Cheap to clone.
@@ -240,6 +261,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     conn.execute_batch(SCHEMA).map_err(StoreError::unavailable)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO seal_state (id, archived_upto, started_us) VALUES (1, 0, ?1)",
+        [chrono::Utc::now().timestamp_micros()],
+    )
+    .map_err(StoreError::unavailable)?;
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
         .map_err(StoreError::unavailable)
 }

@@ -1,0 +1,176 @@
+//! `verify`'s comparison of the embedded store with its archive, in both directions: an
+//! archived event changed or removed in the database, and an event in the database that no
+//! archive file of its period holds (inserted behind the API), or that no digest covers although
+//! it is older than the seal delay. Memory stays flat: one archive file's events at a time
+//! (files are named by the `seq` range they hold), and the rest of the store in batches.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use audit_integrity::verify::{Problem, Range, Report, StoreCheck};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::SqliteStore;
+
+/// Events named one by one in a report before the rest are only counted.
+const MOST_NAMED: usize = 1_000;
+
+/// The store's side of `verify` (see the module documentation).
+pub struct StoreAgainstArchive {
+    store: SqliteStore,
+    range: Range,
+    now: DateTime<Utc>,
+    /// How long after it is received an event may wait for its digest.
+    seal_delay: Duration,
+    /// How long after its `received_at` an acknowledged event may still be committed.
+    grace: Duration,
+    /// The highest `seq` any archive file holds.
+    covered_upto: i64,
+    named: usize,
+}
+
+impl StoreAgainstArchive {
+    pub fn new(store: SqliteStore, range: Range, now: DateTime<Utc>, seal_delay: Duration, grace: Duration) -> Self {
+        StoreAgainstArchive {
+            store,
+            range,
+            now,
+            seal_delay,
+            grace,
+            covered_upto: 0,
+            named: 0,
+        }
+    }
+
+    fn name(&mut self, report: &mut Report, problem: Problem) {
+        self.named += 1;
+        if self.named <= MOST_NAMED {
+            report.problems.push(problem);
+        } else if self.named == MOST_NAMED + 1 {
+            report
+                .notes
+                .push(format!("only the first {MOST_NAMED} events found wrong are named"));
+        }
+    }
+
+    async fn compare(&mut self, file: &str, first: i64, last: i64, events: &[Vec<u8>], report: &mut Report) {
+        let stored = match self.store.canonical_events_between(first, last).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("the store could not be read for {file}: {e}"));
+                return;
+            }
+        };
+        let mut by_id: HashMap<String, (DateTime<Utc>, Vec<u8>)> = stored
+            .into_iter()
+            .filter_map(|(_, received, canonical)| Some((event_id(&canonical)?, (received, canonical))))
+            .collect();
+        for archived in events {
+            let Some(id) = event_id(archived) else {
+                report.notes.push(format!("{file} holds a line that is not an event"));
+                continue;
+            };
+            match by_id.remove(&id) {
+                Some((_, canonical)) if canonical == *archived => {}
+                Some(_) => self.name(
+                    report,
+                    Problem::EventChanged {
+                        id,
+                        file: file.to_owned(),
+                    },
+                ),
+                None => {
+                    let elsewhere = match uuid::Uuid::parse_str(&id) {
+                        Ok(uuid) => self.store.seq_of(uuid).await.ok().flatten(),
+                        Err(_) => None,
+                    };
+                    let problem = if elsewhere.is_some() {
+                        Problem::EventChanged {
+                            id,
+                            file: file.to_owned(),
+                        }
+                    } else {
+                        Problem::EventRemoved {
+                            id,
+                            file: file.to_owned(),
+                        }
+                    };
+                    self.name(report, problem);
+                }
+            }
+        }
+        let mut added: Vec<(String, DateTime<Utc>)> = by_id.into_iter().map(|(id, (at, _))| (id, at)).collect();
+        added.sort();
+        for (id, received) in added {
+            self.name(
+                report,
+                Problem::EventAdded {
+                    id,
+                    received_at: event_model::time::format(&received),
+                },
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl StoreCheck for StoreAgainstArchive {
+    async fn file(&mut self, file: &str, events: Option<&[Vec<u8>]>, report: &mut Report) {
+        let Some((first, last)) = seq_range(file) else {
+            report.notes.push(format!(
+                "{file} is not named by a seq range: not compared with the store"
+            ));
+            return;
+        };
+        self.covered_upto = self.covered_upto.max(last);
+        if let Some(events) = events {
+            self.compare(file, first, last, events, report).await;
+        }
+    }
+
+    async fn finish(&mut self, report: &mut Report) {
+        let sealed_through = report.sealed_through;
+        let mut after = self.covered_upto;
+        loop {
+            let batch = match self.store.canonical_events_after(after, 10_000).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    report.notes.push(format!("the store could not be read: {e}"));
+                    return;
+                }
+            };
+            let Some(&(last, ..)) = batch.last() else { return };
+            after = last;
+            for (_, received, canonical) in batch {
+                if self.range.to.is_some_and(|to| received >= to) {
+                    continue;
+                }
+                let id = event_id(&canonical).unwrap_or_default();
+                let received_at = event_model::time::format(&received);
+                if sealed_through.is_some_and(|through| received < through - self.grace) {
+                    self.name(report, Problem::EventAdded { id, received_at });
+                } else if received < self.now - self.seal_delay {
+                    self.name(report, Problem::EventUnsealed { id, received_at });
+                }
+            }
+        }
+    }
+}
+
+/// The `seq` range an archive file's name says it holds (`<first>-<last>.ndjson.gz`).
+fn seq_range(path: &str) -> Option<(i64, i64)> {
+    let name = path.rsplit('/').next()?.strip_suffix(".ndjson.gz")?;
+    let (first, last) = name.split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()?))
+}
+
+/// The `id` of a canonical event.
+fn event_id(canonical: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(canonical).ok().map(|e| e.id)
+}
