@@ -1,0 +1,328 @@
+//! The embedded store's archive and seals against someone with the data folder: each change
+//! behind the API is found and named by `verify`, each in its own test; proofs hold offline for
+//! untouched events and fail for changed ones.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use audit_integrity::verify::{NoStore, Problem, Range, Report, verify};
+use audit_integrity::{Ed25519Signer, Proof, Signer};
+use audit_storage::{AppendOutcome, EventStore};
+use audit_store_sqlite::sealing::SEAL_GRACE;
+use audit_store_sqlite::{FolderArchive, Sealer, SqliteStore, StoreAgainstArchive};
+use chrono::{Duration, Utc};
+use event_model::NewEvent;
+use serde_json::json;
+
+struct Sealed {
+    dir: tempfile::TempDir,
+    store: SqliteStore,
+    sealer: Sealer,
+    key: Arc<Ed25519Signer>,
+    /// Every event id, in the order appended.
+    ids: Vec<uuid::Uuid>,
+    /// The digests' paths, oldest first.
+    digests: Vec<String>,
+}
+
+/// Three periods (of 3, 0 and 2 events), each sealed.
+async fn sealed_store() -> Sealed {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let key = Arc::new(Ed25519Signer::from_secret(&[3u8; 32]));
+    let sealer = Sealer::new(store.clone(), dir.path(), key.clone());
+    let mut sealed = Sealed {
+        dir,
+        store,
+        sealer,
+        key,
+        ids: Vec::new(),
+        digests: Vec::new(),
+    };
+    for events in [3, 0, 2] {
+        for _ in 0..events {
+            let id = sealed.append(Utc::now()).await;
+            sealed.ids.push(id);
+        }
+        sealed.digests.push(sealed.sealer.seal().await.unwrap().digest.path());
+    }
+    sealed
+}
+
+impl Sealed {
+    async fn append(&self, received: chrono::DateTime<Utc>) -> uuid::Uuid {
+        let n = self.ids.len();
+        let input = json!({"actor": format!("user{n}"), "type": "custom.deploy", "message": format!("Deployed release {n}"),
+                           "params": {"release": n, "notes": "ok"}});
+        let event = NewEvent::parse(&input, "", received, "ci").unwrap();
+        let id = event.event.id;
+        let outcome = self.store.append(vec![event]).await;
+        assert!(matches!(outcome[0], AppendOutcome::Created));
+        id
+    }
+
+    async fn verify(&self) -> Report {
+        self.verify_at(Utc::now()).await
+    }
+
+    /// `verify` as it would run at `now`, with a one-minute seal interval.
+    async fn verify_at(&self, now: chrono::DateTime<Utc>) -> Report {
+        let head = self.store.seal_state().await.unwrap().head.map(|(link, _)| link);
+        let delay = Duration::minutes(1) + SEAL_GRACE;
+        let mut check = StoreAgainstArchive::new(self.store.clone(), Range::default(), now, delay, SEAL_GRACE);
+        let archive = FolderArchive::new(self.dir.path());
+        verify(
+            &archive,
+            self.key.public_key(),
+            Range::default(),
+            head.as_ref(),
+            &mut check,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn sql(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(self.dir.path().join("audit.db")).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
+    /// The archive file the first period's events are in.
+    fn first_file(&self) -> std::path::PathBuf {
+        let folder = std::fs::read_dir(self.dir.path().join("archive")).unwrap();
+        let day = folder.map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(day).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.remove(0)
+    }
+
+    fn path(&self, relative: &str) -> std::path::PathBuf {
+        self.dir.path().join(relative)
+    }
+}
+
+fn only(report: &Report) -> &Problem {
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+    &report.problems[0]
+}
+
+fn writable(path: &Path) {
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+#[tokio::test]
+async fn an_untouched_log_verifies_with_the_store_and_offline_and_its_proofs_hold() {
+    let s = sealed_store().await;
+    let report = s.verify().await;
+    assert!(report.holds(), "{:#?}", report.problems);
+    assert_eq!((report.digests, report.files, report.events), (3, 2, 5));
+    let offline = verify(
+        &FolderArchive::new(s.dir.path()),
+        s.key.public_key(),
+        Range::default(),
+        None,
+        &mut NoStore,
+    )
+    .await
+    .unwrap();
+    assert!(offline.holds(), "{:#?}", offline.problems);
+
+    // The proof travels as JSON and is checked with the public key's PEM alone.
+    let proof = s.sealer.proof(s.ids[4]).await.unwrap();
+    let text = serde_json::to_string(&proof).unwrap();
+    let key = audit_integrity::PublicKey::from_pem(&s.key.public_key().to_pem()).unwrap();
+    let proven = serde_json::from_str::<Proof>(&text).unwrap().check(&key).unwrap();
+    assert_eq!(proven.id, s.ids[4].to_string());
+    assert_eq!(proven.digest_path, s.digests[2]);
+    let other = Ed25519Signer::from_secret(&[4u8; 32]);
+    assert!(
+        proof.check(other.public_key()).is_err(),
+        "another key does not check it"
+    );
+    let mut edited = proof.clone();
+    edited.event["message"] = json!("Deployed nothing");
+    assert_eq!(
+        edited.check(&key).unwrap_err(),
+        audit_integrity::proof::ProofError::EventChanged
+    );
+}
+
+#[tokio::test]
+async fn an_event_changed_in_the_database_is_named_and_its_proof_fails() {
+    let s = sealed_store().await;
+    s.sql(&format!(
+        "DROP TRIGGER events_no_update; UPDATE events SET message = 'Nothing was deployed' WHERE id = x'{}';",
+        hex(&s.ids[1])
+    ));
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventChanged { id, .. } if *id == s.ids[1].to_string()));
+    let proof = s.sealer.proof(s.ids[1]).await.unwrap();
+    assert!(proof.check(s.key.public_key()).is_err());
+    assert!(
+        s.sealer
+            .proof(s.ids[0])
+            .await
+            .unwrap()
+            .check(s.key.public_key())
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_event_deleted_from_the_database_is_named() {
+    let s = sealed_store().await;
+    s.sql(&format!(
+        "DROP TRIGGER events_no_delete; DELETE FROM events WHERE id = x'{}';",
+        hex(&s.ids[3])
+    ));
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventRemoved { id, .. } if *id == s.ids[3].to_string()));
+}
+
+#[tokio::test]
+async fn an_event_inserted_behind_the_api_into_a_sealed_period_is_named() {
+    let s = sealed_store().await;
+    let received = event_model::time::format(&(Utc::now() - Duration::minutes(10)));
+    s.sql(&format!(
+        "INSERT INTO events (id, time_us, actor, category, type, message, params, source, received_at, fingerprint)
+         VALUES (x'0193a5b27c4e7d1a9f000000000000aa', 1, 'mallory', 'custom', 'custom.deploy', 'Deployed', '{{}}', 'ci', '{received}', 'x');"
+    ));
+    let report = s.verify().await;
+    assert!(
+        matches!(only(&report), Problem::EventAdded { id, .. } if id == "0193a5b2-7c4e-7d1a-9f00-0000000000aa"),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_changed_byte_of_an_archive_file_is_named() {
+    let s = sealed_store().await;
+    let file = s.first_file();
+    writable(&file);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let report = s.verify().await;
+    assert!(
+        matches!(only(&report), Problem::FileChanged { file: f, .. } if file.ends_with(f)),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_removed_archive_file_is_named() {
+    let s = sealed_store().await;
+    let file = s.first_file();
+    std::fs::remove_file(&file).unwrap();
+    let report = s.verify().await;
+    assert!(
+        matches!(only(&report), Problem::FileMissing { file: f, .. } if file.ends_with(f)),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_digest_removed_from_the_middle_of_the_chain_is_named() {
+    let s = sealed_store().await;
+    std::fs::remove_file(s.path(&s.digests[1])).unwrap();
+    let report = s.verify().await;
+    assert!(
+        matches!(only(&report), Problem::DigestMissing { expected, .. } if *expected == s.digests[1]),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn the_newest_digest_removed_is_named_and_its_events_are_uncovered() {
+    let s = sealed_store().await;
+    std::fs::remove_file(s.path(&s.digests[2])).unwrap();
+    // Ten minutes later: the seal delay (a minute and the grace) has passed for its events.
+    let report = s.verify_at(Utc::now() + Duration::minutes(10)).await;
+    assert!(report.problems.contains(&Problem::NewestDigestMissing {
+        expected: s.digests[2].clone()
+    }));
+    for id in &s.ids[3..] {
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::EventUnsealed { id: named, .. } if *named == id.to_string())),
+            "{id} uncovered: {:#?}",
+            report.problems
+        );
+    }
+    assert_eq!(report.problems.len(), 3, "{:#?}", report.problems);
+}
+
+#[tokio::test]
+async fn a_digest_signed_again_with_another_key_is_named() {
+    let s = sealed_store().await;
+    let path = s.path(&s.digests[0]);
+    let mut signed = audit_integrity::SignedDigest::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    let other = Ed25519Signer::from_secret(&[5u8; 32]);
+    signed.digest.key_fingerprint = other.public_key().fingerprint();
+    let resigned = signed.digest.sign(&other).await.unwrap();
+    writable(&path);
+    std::fs::write(&path, resigned.to_bytes()).unwrap();
+    let report = s.verify().await;
+    assert!(
+        report.problems.contains(&Problem::BadSignature {
+            digest: s.digests[0].clone()
+        }),
+        "{:#?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn an_empty_period_is_sealed_and_periods_are_contiguous() {
+    let s = sealed_store().await;
+    let archive = FolderArchive::new(s.dir.path());
+    let mut ends = Vec::new();
+    for path in &s.digests {
+        let bytes = audit_integrity::Archive::read(&archive, path).await.unwrap().unwrap();
+        let signed = audit_integrity::SignedDigest::from_bytes(&bytes).unwrap();
+        if let Some(end) = ends.last() {
+            assert_eq!(signed.digest.period_start, *end);
+        }
+        ends.push(signed.digest.period_end);
+        if *path == s.digests[1] {
+            assert_eq!((signed.digest.events, signed.digest.files.len()), (0, 0));
+            assert_eq!(
+                signed.digest.merkle_root,
+                hex::encode(audit_integrity::merkle::empty_root())
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_archived_but_not_yet_sealed_has_no_proof_and_is_not_a_problem() {
+    let s = sealed_store().await;
+    let id = s.append(Utc::now()).await;
+    assert_eq!(s.sealer.archive_now().await.unwrap(), 1);
+    assert!(matches!(
+        s.sealer.proof(id).await,
+        Err(audit_store_sqlite::sealing::NoProof::NotSealedYet)
+    ));
+    let report = s.verify().await;
+    assert!(report.holds(), "{:#?}", report.problems);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("1 archive files are in no digest yet")),
+        "{:?}",
+        report.notes
+    );
+}
+
+fn hex(id: &uuid::Uuid) -> String {
+    hex::encode(id.as_bytes())
+}
