@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use audit_integrity::verify::{NoStore, Range, Report};
-use audit_integrity::{Proof, PublicKey, Signer};
+use audit_integrity::{Proof, PublicKey};
 use audit_store_sqlite::{FolderArchive, Sealer, SqliteStore, StoreAgainstArchive};
 
 /// The data folder's sealer (opening its store and key).
@@ -39,7 +39,7 @@ pub async fn verify(
         return Ok(audit_integrity::verify::verify(&archive, &key, range, None, &mut NoStore).await?);
     }
     let sealer = sealer(data_dir)?;
-    let key = sealer_key(data_dir)?;
+    let key = sealer.public_key().clone();
     let store = sealer.store().clone();
     let head = store.seal_state().await?.head.map(|(link, _)| link);
     let delay = chrono::Duration::from_std(seal_interval)? + audit_store_sqlite::sealing::SEAL_GRACE;
@@ -55,10 +55,6 @@ pub async fn verify(
     drop(sealer);
     store.close().await;
     Ok(report)
-}
-
-fn sealer_key(data_dir: &Path) -> anyhow::Result<PublicKey> {
-    Ok(audit_local::secrets::integrity_key(data_dir)?.public_key().clone())
 }
 
 pub fn print_report(report: &Report, json: bool) {

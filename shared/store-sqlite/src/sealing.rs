@@ -375,6 +375,11 @@ impl Sealer {
         &self.archive
     }
 
+    /// The public key that checks this sealer's digests.
+    pub fn public_key(&self) -> &audit_integrity::PublicKey {
+        self.signer.public_key()
+    }
+
     pub fn store(&self) -> &SqliteStore {
         &self.store
     }
@@ -405,8 +410,8 @@ impl Sealer {
 
     async fn archive_locked(&self) -> Result<u64, SealError> {
         let mut archived = 0;
+        let mut from = self.store.seal_state().await?.archived_upto;
         loop {
-            let from = self.store.seal_state().await?.archived_upto;
             let events = self.store.canonical_events_after(from, FILE_EVENTS).await?;
             let Some(&(upto, ..)) = events.last() else {
                 return Ok(archived);
@@ -426,6 +431,7 @@ impl Sealer {
             }
             archived += events.len() as u64;
             self.store.record_files(from, upto, files).await?;
+            from = upto;
         }
     }
 
