@@ -1,105 +1,72 @@
-//! The integrity commands of `audit-local`: seal, verify, proof, verify-proof.
+//! The seal as the server shows it: `GET /integrity` and `GET /events/{id}/proof` over the
+//! embedded store's [`Sealer`], and the check (`verify` over the store) whose newest summary
+//! the status reports.
 
-use std::path::Path;
-use std::sync::Arc;
+use async_trait::async_trait;
+use audit_api::{ApiError, Integrity};
+use audit_integrity::verify::{Range, Report};
+use audit_integrity::{CheckSummary, Proof, Status};
+use audit_storage::StoreError;
+use audit_store_sqlite::sealing::{NoProof, SEAL_GRACE, SealError};
+use audit_store_sqlite::{Sealer, StoreAgainstArchive};
 
-use anyhow::Context;
-use audit_integrity::verify::{NoStore, Range, Report};
-use audit_integrity::{Proof, PublicKey};
-use audit_store_sqlite::{FolderArchive, Sealer, SqliteStore, StoreAgainstArchive};
-
-/// The data folder's sealer (opening its store and key).
-pub fn sealer(data_dir: &Path) -> anyhow::Result<Sealer> {
-    let store = SqliteStore::open(data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let key = audit_local::secrets::integrity_key(data_dir)?;
-    Ok(Sealer::new(store, data_dir, Arc::new(key)))
+/// The embedded store's integrity side, sealed every `interval`.
+pub struct LocalIntegrity {
+    pub sealer: Sealer,
+    pub interval: std::time::Duration,
 }
 
-pub fn instant(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    event_model::time::parse_instant(text)
-        .or_else(|| chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()))
-        .with_context(|| format!("{text} is not an RFC 3339 instant"))
-}
-
-fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    PublicKey::from_pem(&text).with_context(|| format!("{} is not a public key", path.display()))
-}
-
-/// `verify`: over the data folder's store, or `offline` over its archive alone with a key file.
-pub async fn verify(
-    data_dir: &Path,
-    range: Range,
-    offline: Option<&Path>,
-    seal_interval: std::time::Duration,
-) -> anyhow::Result<Report> {
-    let archive = FolderArchive::new(data_dir);
-    if let Some(key) = offline {
-        let key = public_key(key)?;
-        return Ok(audit_integrity::verify::verify(&archive, &key, range, None, &mut NoStore).await?);
+#[async_trait]
+impl Integrity for LocalIntegrity {
+    async fn status(&self) -> Result<Status, ApiError> {
+        let newest = self.sealer.newest_digest().await.map_err(unexpected)?;
+        Ok(Status {
+            sealed_through: newest.as_ref().map(|d| d.digest.period_end),
+            seal_interval_secs: self.interval.as_secs(),
+            newest_digest: newest.as_ref().map(Into::into),
+            public_key: self.sealer.public_key().into(),
+            last_check: self.sealer.last_check().await,
+        })
     }
-    let sealer = sealer(data_dir)?;
-    let key = sealer.public_key().clone();
+
+    async fn proof(&self, id: uuid::Uuid) -> Result<Proof, ApiError> {
+        self.sealer.proof(id).await.map_err(|e| match e {
+            NoProof::NotFound => ApiError::NotFound(format!("no event with id {id}")),
+            NoProof::NotSealedYet => ApiError::NotSealedYet(format!(
+                "event {id} is stored but its period is not sealed yet; periods are sealed every {} s",
+                self.interval.as_secs()
+            )),
+            NoProof::Failed(e) => unexpected(e),
+        })
+    }
+}
+
+fn unexpected(e: SealError) -> ApiError {
+    match e {
+        SealError::Store(e) => e.into(),
+        other => ApiError::Unexpected(StoreError::Corrupt(other.to_string())),
+    }
+}
+
+/// Checks the archive's digests and files in `range`, and the store against them both ways,
+/// then keeps the summary as the newest check. Events older than a period and the grace that
+/// no digest covers are reported.
+pub async fn check(sealer: &Sealer, range: Range, seal_interval: std::time::Duration) -> anyhow::Result<Report> {
     let store = sealer.store().clone();
     let head = store.seal_state().await?.head.map(|(link, _)| link);
-    let delay = chrono::Duration::from_std(seal_interval)? + audit_store_sqlite::sealing::SEAL_GRACE;
-    let mut check = StoreAgainstArchive::new(
-        store.clone(),
+    let now = chrono::Utc::now();
+    let delay = chrono::Duration::from_std(seal_interval)? + SEAL_GRACE;
+    let mut against = StoreAgainstArchive::new(store, range, now, delay, SEAL_GRACE);
+    let report = audit_integrity::verify::verify(
+        sealer.archive(),
+        sealer.public_key(),
         range,
-        chrono::Utc::now(),
-        delay,
-        audit_store_sqlite::sealing::SEAL_GRACE,
-    );
-    let report = audit_integrity::verify::verify(&archive, &key, range, head.as_ref(), &mut check).await?;
-    drop(check);
-    drop(sealer);
-    store.close().await;
+        head.as_ref(),
+        &mut against,
+    )
+    .await?;
+    if let Err(e) = sealer.record_check(&CheckSummary::of(&report, now)).await {
+        tracing::warn!(error = %e, "the check's summary could not be kept");
+    }
     Ok(report)
-}
-
-pub fn print_report(report: &Report, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report).expect("a report is JSON"));
-        return;
-    }
-    let through = report.sealed_through.map_or("nothing sealed yet".to_owned(), |t| {
-        format!("sealed through {}", event_model::time::format(&t))
-    });
-    println!(
-        "{} digests, {} archive files, {} events checked; {through}; key {}",
-        report.digests, report.files, report.events, report.key_fingerprint
-    );
-    for note in &report.notes {
-        println!("note: {note}");
-    }
-    if report.holds() {
-        println!("OK: the archive, its digests and the store agree");
-    } else {
-        println!("{} problems:", report.problems.len());
-        for problem in &report.problems {
-            println!("  - {problem}");
-        }
-    }
-}
-
-/// `verify-proof`: exit 0 and say what the proof shows, or say why it does not hold.
-pub fn verify_proof(proof: &Path, key: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(proof).with_context(|| format!("reading {}", proof.display()))?;
-    let proof: Proof = serde_json::from_str(&text).with_context(|| format!("{} is not a proof", proof.display()))?;
-    match proof.check(&public_key(key)?) {
-        Ok(proven) => {
-            println!(
-                "OK: event {} was in the log by {} (digest {}, key {})",
-                proven.id,
-                event_model::time::format(&proven.sealed_by),
-                proven.digest_path,
-                proven.key_fingerprint
-            );
-            Ok(())
-        }
-        Err(e) => {
-            println!("the proof does not hold: {e}");
-            std::process::exit(1);
-        }
-    }
 }

@@ -5,6 +5,7 @@
 //! - [`config`]: the settings of `serve`, from flags and environment.
 //! - [`secrets`]: the data folder's signing key and the first-start token generation.
 //! - [`downloads`]: the route that serves signed export links (the local presigned URL).
+//! - [`integrity`]: the seal's status and proofs for the API, and the check after each seal.
 //! - [`ratelimit`]: requests per token (429 with `Retry-After` beyond them).
 //! - [`seed`]: realistic events drawn from the whole catalog, for trying and benchmarking.
 //! - [`serve`]: the HTTP loop, with header and request timeouts and a graceful shutdown.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod downloads;
+pub mod integrity;
 pub mod process;
 pub mod ratelimit;
 pub mod secrets;
@@ -73,12 +75,26 @@ impl App {
             objects: objects.clone(),
         };
         let launcher = Arc::new(TaskLauncher::new(worker, config.export_concurrency));
+        let sealer = match &sqlite {
+            Some(store) => Some(Sealer::new(
+                store.clone(),
+                &config.data_dir,
+                Arc::new(secrets::integrity_key(&config.data_dir)?),
+            )),
+            None => None,
+        };
         let state = AppState {
             events,
             exports: Some(Exports {
                 jobs: jobs.clone(),
                 objects,
                 launcher: launcher.clone(),
+            }),
+            integrity: sealer.clone().map(|sealer| {
+                Arc::new(integrity::LocalIntegrity {
+                    sealer,
+                    interval: config.seal_interval,
+                }) as _
             }),
             tokens: Arc::new(tokens),
             cursor_key: CursorKey::new(&secret),
@@ -92,14 +108,6 @@ impl App {
             routes = routes.merge(downloads);
         }
         let router = audit_api::layers(serve::with_request_timeout(routes, config.request_timeout));
-        let sealer = match &sqlite {
-            Some(store) => Some(Sealer::new(
-                store.clone(),
-                &config.data_dir,
-                Arc::new(secrets::integrity_key(&config.data_dir)?),
-            )),
-            None => None,
-        };
         Ok(App {
             sealer,
             router,
@@ -131,11 +139,13 @@ impl App {
 
     /// Archives new events every minute (or every `interval`, if shorter) and seals the archive
     /// at every multiple of `interval` since the epoch, for as long as the runtime runs; a seal
-    /// missed while the server was stopped is made at once (one longer period: no gap).
+    /// missed while the server was stopped is made at once (one longer period: no gap). Each
+    /// sealed period is then checked against the store, and the check kept for `GET /integrity`.
     pub fn seal_on_schedule(&self, interval: std::time::Duration) {
         let Some(sealer) = self.sealer.clone() else {
             return;
         };
+        let every = interval;
         let interval = chrono::Duration::from_std(interval.max(std::time::Duration::from_secs(1)))
             .unwrap_or(chrono::Duration::hours(1));
         let archive_every = interval.min(chrono::Duration::minutes(1));
@@ -153,7 +163,22 @@ impl App {
                 let now = chrono::Utc::now();
                 if due <= now {
                     match sealer.seal().await {
-                        Ok(d) => tracing::info!(digest = %d.digest.path(), events = d.digest.events, "sealed"),
+                        Ok(d) => {
+                            tracing::info!(digest = %d.digest.path(), events = d.digest.events, "sealed");
+                            let period = audit_integrity::Range {
+                                from: Some(d.digest.period_start),
+                                to: Some(d.digest.period_end),
+                            };
+                            match integrity::check(&sealer, period, every).await {
+                                Ok(report) if report.holds() => {}
+                                Ok(report) => tracing::error!(
+                                    problems = report.problems.len(),
+                                    first = %report.problems[0],
+                                    "the check after sealing found the log changed behind the API"
+                                ),
+                                Err(e) => tracing::error!(error = %e, "the check after sealing failed"),
+                            }
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "sealing failed; trying again");
                             tokio::time::sleep(archive_every.to_std().unwrap_or_default()).await;

@@ -12,7 +12,9 @@ use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::Layout;
 use clap::{Parser, Subcommand};
 
-mod integrity;
+mod integrity_cli;
+
+use integrity_cli as integrity;
 
 #[derive(Parser)]
 #[command(

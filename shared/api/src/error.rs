@@ -28,6 +28,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
+    #[error("{0}")]
+    NotSealedYet(String),
     #[error("the cursor is malformed, was tampered with, or was made for other filters")]
     InvalidCursor,
     #[error("{0}")]
@@ -117,6 +119,7 @@ impl ApiError {
                 "method-not-allowed",
                 "Method not allowed",
             ),
+            ApiError::NotSealedYet(_) => (StatusCode::CONFLICT, "not-sealed-yet", "Not sealed yet"),
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor"),
             ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),

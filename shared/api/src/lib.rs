@@ -8,11 +8,13 @@
 //! - [`auth`]: bearer tokens known by their SHA-256, roles `ingest` and `read`.
 //! - [`error`]: the one mapping from failures to HTTP statuses.
 //! - [`export`]: the export worker that turns a job into a CSV object, outside any request.
+//! - [`integrity`]: proofs of one event and the seal's state, where an archive is kept.
 //! - `routes`: the handlers, one module per resource.
 
 pub mod auth;
 pub mod error;
 pub mod export;
+pub mod integrity;
 mod openapi;
 mod role;
 pub mod routes;
@@ -29,6 +31,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{Role, TokenSet, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker};
+pub use integrity::Integrity;
 pub use routes::{Access, ROUTES, Route, Surface};
 
 /// What the handlers share: the events, the export side where exports are served, the token
@@ -39,6 +42,9 @@ pub struct AppState {
     /// The export jobs, files and launcher; `None` for a router that serves no export route
     /// (the ingest and query functions), whose export routes are then not mounted.
     pub exports: Option<Exports>,
+    /// Proofs and the seal's state, where the store keeps a sealed archive; `None` elsewhere,
+    /// where the integrity routes answer 404.
+    pub integrity: Option<Arc<dyn Integrity>>,
     pub tokens: Arc<TokenSet>,
     pub cursor_key: CursorKey,
     /// Where handlers read the time (receive times, export requests, leases checked on status).

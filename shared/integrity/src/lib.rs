@@ -9,6 +9,7 @@
 //! - [`digest`]: a period's digest, its signing string, its chain link.
 //! - [`keys`]: the public keys that check signatures, and the local signer.
 //! - [`proof`]: a self-contained proof that one event was sealed in a period.
+//! - [`status`]: what the API says of the seal and of the newest check.
 //! - [`verify`]: the chain, the files, the roots and the store, checked and reported.
 
 pub mod archive;
@@ -17,10 +18,12 @@ pub mod digest;
 pub mod keys;
 pub mod merkle;
 pub mod proof;
+pub mod status;
 pub mod verify;
 
 pub use archive::{Archive, FileWriter};
 pub use digest::{ArchivedFile, Digest, Link, SignedDigest};
 pub use keys::{Ed25519Signer, PublicKey, Signer};
 pub use proof::Proof;
+pub use status::{CheckSummary, Status};
 pub use verify::{NoStore, Problem, Range, Report, StoreCheck};

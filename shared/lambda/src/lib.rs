@@ -187,6 +187,7 @@ impl Config {
             cursor_key: CursorKey::new(&self.signing_key),
             clock: Arc::new(audit_api::SystemClock),
             limits: None,
+            integrity: None,
         }
     }
 }

@@ -359,7 +359,11 @@ pub struct Sealer {
     archive: FolderArchive,
     signer: Arc<dyn Signer>,
     lock: PathBuf,
+    check: PathBuf,
 }
+
+/// The file that keeps the newest `verify` run's summary, in the data folder.
+const CHECK_FILE: &str = "last-check.json";
 
 impl Sealer {
     pub fn new(store: SqliteStore, data_dir: &Path, signer: Arc<dyn Signer>) -> Sealer {
@@ -368,7 +372,56 @@ impl Sealer {
             archive: FolderArchive::new(data_dir),
             signer,
             lock: data_dir.join(ARCHIVE_PREFIX).join(".lock"),
+            check: data_dir.join(CHECK_FILE),
         }
+    }
+
+    /// Keeps `check` as the newest `verify` run's summary (replacing the one before).
+    pub async fn record_check(&self, check: &audit_integrity::CheckSummary) -> std::io::Result<()> {
+        let path = self.check.clone();
+        let bytes = serde_json::to_vec_pretty(check).expect("a summary is JSON");
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let temporary = path.with_extension("json.tmp");
+            let mut file = crate::private::file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)
+        })
+        .await
+        .expect("writing does not panic")
+    }
+
+    /// The newest `verify` run's summary, if one was kept (an unreadable one is logged and
+    /// treated as none).
+    pub async fn last_check(&self) -> Option<audit_integrity::CheckSummary> {
+        let bytes = tokio::fs::read(&self.check).await.ok()?;
+        serde_json::from_slice(&bytes)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, file = %self.check.display(), "the newest check cannot be read"),
+            )
+            .ok()
+    }
+
+    /// The newest digest, as its file holds it.
+    pub async fn newest_digest(&self) -> Result<Option<SignedDigest>, SealError> {
+        let Some((link, _)) = self.store.seal_state().await?.head else {
+            return Ok(None);
+        };
+        self.read_digest(&link.path).await.map(Some)
+    }
+
+    async fn read_digest(&self, path: &str) -> Result<SignedDigest, SealError> {
+        let bytes = self
+            .archive
+            .read(path)
+            .await?
+            .ok_or_else(|| SealError::Archive(format!("digest {path} is missing")))?;
+        SignedDigest::from_bytes(&bytes).map_err(|e| SealError::Archive(format!("digest {path} cannot be read: {e}")))
     }
 
     pub fn archive(&self) -> &FolderArchive {
@@ -510,14 +563,7 @@ impl Sealer {
             .map_err(SealError::from)?
             .ok_or(NoProof::NotSealedYet)?;
         let digest_path = digest.ok_or(NoProof::NotSealedYet)?;
-        let bytes = self
-            .archive
-            .read(&digest_path)
-            .await
-            .map_err(SealError::from)?
-            .ok_or_else(|| SealError::Archive(format!("digest {digest_path} is missing")))?;
-        let signed = SignedDigest::from_bytes(&bytes)
-            .map_err(|e| SealError::Archive(format!("digest {digest_path} cannot be read: {e}")))?;
+        let signed = self.read_digest(&digest_path).await?;
         let mut leaves = Vec::with_capacity(signed.digest.events as usize);
         let mut index = None;
         let wanted = id.to_string();

@@ -21,6 +21,7 @@ mod durability;
 mod exports;
 mod hostile;
 mod ingest;
+mod integrity;
 mod launch;
 mod local_links;
 mod meta;

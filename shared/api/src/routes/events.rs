@@ -206,9 +206,14 @@ pub(super) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))?;
+    let id = event_id(&id)?;
     match state.events.get(id).await? {
         Some(event) => Ok(Json(event).into_response()),
         None => Err(ApiError::NotFound(format!("no event with id {id}"))),
     }
+}
+
+/// The `{id}` of an event's route, as a UUID.
+pub(super) fn event_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))
 }

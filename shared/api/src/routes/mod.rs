@@ -2,6 +2,7 @@
 
 mod events;
 mod exports;
+mod integrity;
 mod meta;
 mod numbers;
 
@@ -67,7 +68,7 @@ impl Route {
 /// matrix and Lambda route map, the template test (each function's HttpApi events) and the
 /// OpenAPI test read it. The extractors (`Reader`, `Ingestor`) enforce `access`, and the
 /// credential matrix checks that they agree with it.
-pub static ROUTES: [Route; 8] = [
+pub static ROUTES: [Route; 10] = [
     Route {
         method: "POST",
         path: "/events",
@@ -88,6 +89,20 @@ pub static ROUTES: [Route; 8] = [
         surface: Surface::Query,
         access: Access::Needs(Role::Read),
         handler: || get(events::get_one),
+    },
+    Route {
+        method: "GET",
+        path: "/events/{id}/proof",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(integrity::proof),
+    },
+    Route {
+        method: "GET",
+        path: "/integrity",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(integrity::status),
     },
     Route {
         method: "GET",
