@@ -115,7 +115,53 @@
       return;
     }
     readUrl();
+    loadSeal();
     await reload();
+  }
+
+  // ---- The seal (GET /integrity) ----------------------------------------------------------
+
+  // "Sealed through …" in the header, and a red badge when the newest check found the log
+  // changed behind the API. A deployment without a sealed archive (404) shows nothing.
+  async function loadSeal() {
+    let seal;
+    try {
+      seal = await api('/integrity');
+    } catch (e) {
+      $('seal').hidden = true;
+      return;
+    }
+    $('seal-text').textContent = seal.sealed_through
+      ? `Sealed through ${timeFormat.format(new Date(seal.sealed_through))}`
+      : 'Not sealed yet';
+    $('seal').title = `Digests signed by key ${seal.public_key.fingerprint.slice(0, 16)}…, every ${seal.seal_interval_secs} s`;
+    const check = seal.last_check;
+    const alarm = $('seal-alarm');
+    alarm.hidden = !check || check.holds;
+    if (check && !check.holds) {
+      const n = check.problem_count;
+      alarm.textContent = `Integrity check failed: ${n} problem${n === 1 ? '' : 's'}`;
+      alarm.title = `Checked ${timeFormat.format(new Date(check.at))}\n${check.problems.join('\n')}`;
+    }
+    $('seal').hidden = false;
+  }
+
+  // The proof of the event in the detail view, saved as a JSON file (verify-proof checks it).
+  async function downloadProof() {
+    const id = $('detail').dataset.id;
+    const status = $('detail-proof-status');
+    status.textContent = 'Fetching the proof…';
+    try {
+      const proof = await api(`/events/${encodeURIComponent(id)}/proof`);
+      const blob = new Blob([JSON.stringify(proof, null, 2)], { type: 'application/json' });
+      const link = el('a', { href: URL.createObjectURL(blob), download: `proof-${id}.json` });
+      link.click();
+      URL.revokeObjectURL(link.href);
+      status.textContent = 'Proof saved.';
+    } catch (e) {
+      if (authProblem(e)) return;
+      status.textContent = e.status === 409 ? 'Not sealed yet: the proof exists once its period is sealed.' : e.message;
+    }
   }
 
   // ---- Filters and the URL -----------------------------------------------------------------
@@ -355,6 +401,7 @@
     );
     $('detail-params').textContent = JSON.stringify(event.params, null, 2);
     $('detail').dataset.id = event.id;
+    $('detail-proof-status').textContent = '';
     $('detail').showModal();
   }
 
@@ -444,6 +491,7 @@
     $('more').addEventListener('click', () => loadPage(false));
     $('export').addEventListener('click', startExport);
     $('detail-close').addEventListener('click', () => $('detail').close());
+    $('detail-proof').addEventListener('click', downloadProof);
     $('detail').addEventListener('click', (e) => {
       if (e.target === $('detail')) $('detail').close(); // a click on the backdrop
     });

@@ -1,7 +1,8 @@
 //! The admin UI in a real browser: seeds a local server (embedded store), then runs
 //! `tests/ui/journal.mjs` — headless Chromium driven by playwright-core — against it. The script
 //! compares every listing the page shows with the API's, exports and downloads the CSV, opens an
-//! event's detail and fails on any console error; it saves screenshots at 1280 and 390 px into
+//! event's detail and saves its proof, shows the seal and the failed check's badge, and fails on any
+//! console error; it saves screenshots at 1280 and 390 px into
 //! `target/ui-screenshots`.
 //!
 //! Needs `node`, `tests/ui/node_modules` and Chromium at `/usr/bin/chromium` (or `$CHROMIUM`):
@@ -53,6 +54,23 @@ async fn the_journal_page_works_in_a_real_browser() {
         })
     }));
     app.ingest_all(&events).await;
+    // Sealed, then one event changed behind the API and the log checked: the header's badge.
+    let changed = events[1]["id"].as_str().expect("an id").replace('-', "");
+    let dir = app.data_path();
+    let key = audit_local::secrets::integrity_key(dir).expect("the integrity key");
+    let store = audit_store_sqlite::SqliteStore::open(dir).expect("the store");
+    let sealer = audit_store_sqlite::Sealer::new(store, dir, std::sync::Arc::new(key));
+    sealer.seal().await.expect("sealed");
+    rusqlite::Connection::open(dir.join("audit.db"))
+        .expect("the database")
+        .execute_batch(&format!(
+            "DROP TRIGGER events_no_update; UPDATE events SET message = message || '!' WHERE id = x'{changed}';"
+        ))
+        .expect("changed behind the API");
+    let report = audit_local::integrity::check(&sealer, Default::default(), Duration::from_secs(3600))
+        .await
+        .expect("checked");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
 
     let shots = root.parent().expect("workspace").join("target/ui-screenshots");
     let run = tokio::process::Command::new("node")
@@ -63,6 +81,7 @@ async fn the_journal_page_works_in_a_real_browser() {
         .env("AUDIT_UI_ACTOR", "dana.admin")
         .env("AUDIT_UI_SEARCH", "signing key")
         .env("AUDIT_SCREENSHOTS", &shots)
+        .env("AUDIT_UI_ALARM", "1")
         .env("CHROMIUM", &chromium)
         .kill_on_drop(true)
         .status();

@@ -168,6 +168,19 @@ async function main() {
     const text = await page.locator(`#rows tr[data-id="${timed.id}"] td.duration`).textContent();
     assert.match(text, /^\d+[dhm]( \d+[hms])?$/, `human duration for ${timed.duration_ms} ms: ${text}`);
   }
+  // The seal in the header: sealed through the newest digest's end, and the badge when the
+  // newest check found a problem (the test changed one event behind the API and checked).
+  const integrity = await apiJson('/integrity');
+  assert.ok(integrity.sealed_through, 'the test sealed the log');
+  await page.locator('#seal').waitFor();
+  assert.match(await page.locator('#seal-text').textContent(), /^Sealed through /);
+  if (process.env.AUDIT_UI_ALARM) {
+    const badge = await page.locator('#seal-alarm').textContent();
+    assert.equal(badge, `Integrity check failed: ${integrity.last_check.problem_count} problem${integrity.last_check.problem_count === 1 ? '' : 's'}`);
+  } else {
+    assert.ok(await page.locator('#seal-alarm').isHidden(), 'no badge while the check holds');
+  }
+  log(`the header says the log is sealed through ${integrity.sealed_through}, with the check's badge`);
   await page.screenshot({ path: path.join(SHOTS, 'journal-1280.png') });
   await checkListing(page, { last: {} }, 'no filter');
 
@@ -230,9 +243,17 @@ async function main() {
     assert.ok(text.includes(value), `the detail shows ${value}`);
   }
   assert.deepEqual(JSON.parse(await page.locator('#detail-params').textContent()), stored.params, 'params');
+  const [proofFile] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download proof of integrity' }).click(),
+  ]);
+  const proof = JSON.parse(await readFile(await proofFile.path(), 'utf8'));
+  assert.deepEqual(proof, await apiJson(`/events/${top.id}/proof`), 'the saved proof is the API\'s');
+  assert.equal(proof.event.id, top.id);
+  assert.equal(proofFile.suggestedFilename(), `proof-${top.id}.json`);
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden' });
-  log('the detail shows every field of GET /events/{id}, params included; Escape closes it');
+  log('the detail shows every field of GET /events/{id}, params included, saves its proof; Escape closes it');
 
   step = 'export';
   await afterRender(page, () => page.getByLabel('Username').fill(ACTOR));
