@@ -104,6 +104,7 @@ fn each_function_is_a_binary_of_the_workspace() {
         ("IngestFunction", "ingest"),
         ("QueryFunction", "query"),
         ("ExportFunction", "export"),
+        ("ArchiverFunction", "archiver"),
     ] {
         let function = &t["Resources"][resource];
         assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
@@ -287,8 +288,13 @@ fn every_function_has_error_and_throttle_alarms_and_the_queue_and_table_have_the
                     .any(|d| tagged(&d["Value"]).1.starts_with(dimension))
         })
     };
-    for function in ["IngestFunction", "QueryFunction", "ExportFunction"] {
+    for function in ["IngestFunction", "QueryFunction", "ExportFunction", "ArchiverFunction"] {
         assert!(watches("Errors", function), "{function} errors");
+        if function == "ArchiverFunction" {
+            // Its concurrency is the stream's shards: it is watched for lag, not throttles.
+            assert!(watches("IteratorAge", function), "the archiver's lag");
+            continue;
+        }
         assert!(watches("Throttles", function), "{function} throttles");
     }
     assert!(watches("ApproximateNumberOfMessagesVisible", "ExportStartFailures"));
@@ -356,4 +362,142 @@ fn no_secret_is_in_the_functions_configuration_and_each_function_may_read_the_tw
             );
         }
     }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(list) => list.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        one => vec![one.as_str().unwrap().to_owned()],
+    }
+}
+
+#[test]
+fn the_archive_is_write_once_private_tls_only_and_moves_to_a_colder_class() {
+    let t = template();
+    let bucket = &t["Resources"]["ArchiveBucket"];
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let props = &bucket["Properties"];
+    assert_eq!(props["ObjectLockEnabled"], true);
+    let lock = &props["ObjectLockConfiguration"];
+    assert_eq!(lock["ObjectLockEnabled"], "Enabled");
+    assert_eq!(lock["Rule"]["DefaultRetention"]["Mode"], "COMPLIANCE");
+    assert_eq!(
+        tagged(&lock["Rule"]["DefaultRetention"]["Days"]),
+        ("Ref".into(), "ArchiveRetentionDays".into())
+    );
+    assert_eq!(
+        props["VersioningConfiguration"]["Status"], "Enabled",
+        "Object Lock needs versioning"
+    );
+    let block = &props["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting], true, "{setting}");
+    }
+    let transition = &props["LifecycleConfiguration"]["Rules"][0]["Transitions"][0];
+    assert_eq!(transition["StorageClass"], "GLACIER_IR");
+    let policy = &t["Resources"]["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Effect"], "Deny");
+    assert_eq!(policy["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    // Athena: partitions projected from dt over the archive's folders.
+    let table = &t["Resources"]["ArchiveTable"]["Properties"]["TableInput"];
+    assert_eq!(table["Parameters"]["projection.enabled"], "true");
+    assert_eq!(table["Parameters"]["projection.dt.type"], "date");
+    assert_eq!(table["PartitionKeys"][0]["Name"], "dt");
+    assert!(
+        tagged(&table["Parameters"]["storage.location.template"])
+            .1
+            .ends_with("/archive/dt=${!dt}/")
+    );
+    let columns = names(&table["StorageDescriptor"]["Columns"], "Name");
+    assert_eq!(
+        columns,
+        set([
+            "id",
+            "time",
+            "actor",
+            "category",
+            "type",
+            "message",
+            "duration_ms",
+            "params",
+            "source",
+            "received_at"
+        ]),
+        "every field of an archived event"
+    );
+}
+
+#[test]
+fn the_archiver_reads_the_events_stream_signs_with_kms_and_may_not_delete_or_change() {
+    let t = template();
+    let table = &t["Resources"]["EventsTable"]["Properties"];
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES",
+        "a removal's old image names what was removed"
+    );
+    let function = &t["Resources"]["ArchiverFunction"]["Properties"];
+    assert_eq!(tagged(&function["Role"]), ("GetAtt".into(), "ArchiverRole.Arn".into()));
+    let stream = &function["Events"]["EventsStream"]["Properties"];
+    assert_eq!(
+        tagged(&stream["Stream"]),
+        ("GetAtt".into(), "EventsTable.StreamArn".into())
+    );
+    assert_eq!(stream["MaximumRetryAttempts"], -1, "a batch is retried until archived");
+    assert_eq!(stream["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let seal = &function["Events"]["Seal"];
+    assert_eq!(seal["Type"], "ScheduleV2");
+    assert_eq!(seal["Properties"]["Input"], r#"{"action": "seal"}"#);
+    assert_eq!(
+        tagged(&function["Environment"]["Variables"]["AUDIT_DIGEST_KEY_ID"]),
+        ("GetAtt".into(), "DigestKey.Arn".into())
+    );
+
+    let key = &t["Resources"]["DigestKey"]["Properties"];
+    assert_eq!(key["KeySpec"], "ECC_NIST_P256");
+    assert_eq!(key["KeyUsage"], "SIGN_VERIFY");
+    let grants = key["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let to_archiver = grants
+        .iter()
+        .find(|g| tagged(&g["Principal"]["AWS"]).1 == "ArchiverRole.Arn")
+        .expect("the key lets the archiver sign");
+    assert_eq!(actions(to_archiver), ["kms:Sign", "kms:GetPublicKey"]);
+
+    let statements = t["Resources"]["ArchiverRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let all: Vec<String> = statements.iter().flat_map(actions).collect();
+    for never in [
+        "s3:DeleteObject",
+        "s3:PutObjectRetention",
+        "s3:BypassGovernanceRetention",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(!all.contains(&never.to_owned()), "the archiver may not {never}");
+    }
+    for statement in &statements {
+        assert_ne!(statement["Resource"].as_str(), Some("*"), "{statement:?}");
+    }
+    let stream_reads = statements
+        .iter()
+        .find(|s| actions(s).contains(&"dynamodb:GetRecords".to_owned()))
+        .unwrap();
+    assert_eq!(
+        tagged(&stream_reads["Resource"]),
+        ("GetAtt".into(), "EventsTable.StreamArn".into())
+    );
+
+    let tamper = &t["Resources"]["TamperAlarm"]["Properties"];
+    assert_eq!(tamper["Namespace"], "AuditLog");
+    assert_eq!(
+        tamper["MetricName"], "TamperEvents",
+        "the metric the archiver logs (EMF)"
+    );
 }

@@ -187,12 +187,31 @@ pub static EXPORT_REQUESTED: &EventType = &SERVICE_TYPES[0];
 
 /// Types only the service itself records (clients cannot send them): the audit log's record of
 /// its own use, so nobody pulls the journal out unseen.
-pub static SERVICE_TYPES: &[EventType] = &[EventType {
-    code: "audit.export_requested",
-    category: Category::Audit,
-    template: "Export {export_id} of the audit log requested with filters: {filters}",
-    description: "A read token requested a CSV export of the journal",
-}];
+pub static SERVICE_TYPES: &[EventType] = &[
+    EventType {
+        code: "audit.export_requested",
+        category: Category::Audit,
+        template: "Export {export_id} of the audit log requested with filters: {filters}",
+        description: "A read token requested a CSV export of the journal",
+    },
+    EventType {
+        code: "audit.record_modified",
+        category: Category::Audit,
+        template: "Stored event {event_id} was modified behind the API",
+        description: "The events table's stream showed an event changed in place, which the API never does",
+    },
+    EventType {
+        code: "audit.record_removed",
+        category: Category::Audit,
+        template: "Stored event {event_id} was removed behind the API",
+        description: "The events table's stream showed an event deleted other than by its retention (TTL)",
+    },
+];
+
+/// `audit.record_modified`: the stream showed a stored event changed.
+pub static RECORD_MODIFIED: &EventType = &SERVICE_TYPES[1];
+/// `audit.record_removed`: the stream showed a stored event deleted, not by TTL.
+pub static RECORD_REMOVED: &EventType = &SERVICE_TYPES[2];
 
 macro_rules! catalog {
     ($($category:ident $code:literal $template:literal $description:literal;)*) => {

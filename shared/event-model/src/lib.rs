@@ -23,5 +23,5 @@ pub mod time;
 
 pub use catalog::{CATALOG, Category, EventType};
 pub use cursor::{CursorKey, InvalidCursor};
-pub use event::{Event, EventView, FieldError, NewEvent, Params, limits};
+pub use event::{Event, EventView, FieldError, NewEvent, Params, SYSTEM_ACTOR, limits};
 pub use filter::{Categories, EventFilter, Order, PageParams};

@@ -9,6 +9,7 @@
 //! - [`digest`]: a period's digest, its signing string, its chain link.
 //! - [`keys`]: the public keys that check signatures, and the local signer.
 //! - [`proof`]: a self-contained proof that one event was sealed in a period.
+//! - [`seal`]: sealing a period over its files; the cloud archiver's file names and periods.
 //! - [`status`]: what the API says of the seal and of the newest check.
 //! - [`verify`]: the chain, the files, the roots and the store, checked and reported.
 
@@ -18,6 +19,7 @@ pub mod digest;
 pub mod keys;
 pub mod merkle;
 pub mod proof;
+pub mod seal;
 pub mod status;
 pub mod verify;
 

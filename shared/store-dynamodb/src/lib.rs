@@ -11,8 +11,12 @@
 //!   them (the Lambda functions, the local server, the tests and the benchmarks). The library
 //!   reads no setting of its own from the environment: its callers fill `CloudSettings`.
 
+#[cfg(feature = "archive")]
+mod archive;
 mod events;
 pub mod init;
+#[cfg(feature = "archive")]
+pub mod integrity;
 mod item;
 mod jobs;
 pub mod metrics;
@@ -246,6 +250,16 @@ impl CloudSettings {
             None => s3_client(sdk),
         };
         S3Exports::new(client, self.layout.bucket.clone(), link_ttl)
+    }
+
+    /// The integrity archive in `bucket` (same S3 settings as the exports).
+    #[cfg(feature = "archive")]
+    pub fn archive(&self, sdk: &SdkConfig, bucket: &str) -> integrity::S3Archive {
+        let client = match &self.s3_endpoint {
+            Some(endpoint) => s3_client_at(sdk, endpoint),
+            None => s3_client(sdk),
+        };
+        integrity::S3Archive::new(client, bucket)
     }
 }
 

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use audit_integrity::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix};
 use audit_integrity::canonical::canonical_event;
-use audit_integrity::digest::{DIGEST_VERSION, Digest, Link, SignedDigest};
-use audit_integrity::merkle::RootBuilder;
+use audit_integrity::digest::{Link, SignedDigest};
 use audit_integrity::{ArchivedFile, Signer};
 use audit_storage::StoreError;
 use chrono::{DateTime, Utc};
@@ -46,6 +45,17 @@ pub enum SealError {
     Key(#[from] audit_integrity::keys::KeyError),
     #[error("{0}")]
     Archive(String),
+}
+
+impl From<audit_integrity::seal::SealFailed> for SealError {
+    fn from(e: audit_integrity::seal::SealFailed) -> Self {
+        use audit_integrity::seal::SealFailed;
+        match e {
+            SealFailed::Io(e) => SealError::Io(e),
+            SealFailed::Key(e) => SealError::Key(e),
+            SealFailed::Archive(e) => SealError::Archive(e),
+        }
+    }
 }
 
 /// The archive folder inside the data folder (paths are relative to the data folder).
@@ -504,33 +514,15 @@ impl Sealer {
             )));
         }
         let files = self.store.unsealed_files().await?;
-        let mut root = RootBuilder::new();
-        for file in &files {
-            let bytes = self
-                .archive
-                .read(&file.path)
-                .await?
-                .ok_or_else(|| SealError::Archive(format!("archive file {} is missing", file.path)))?;
-            for leaf in audit_integrity::archive::leaves(&bytes)? {
-                root.push(leaf);
-            }
-        }
-        let public = self.signer.public_key();
-        let digest = Digest {
-            version: DIGEST_VERSION,
-            period_start: start,
-            period_end: end,
-            events: root.size(),
-            merkle_root: hex::encode(root.root()),
+        let signed = audit_integrity::seal::seal_files(
+            &self.archive,
+            self.signer.as_ref(),
+            start,
+            end,
             files,
-            previous: state.head.as_ref().map(|(link, _)| link.clone()),
-            algorithm: public.algorithm(),
-            key_fingerprint: public.fingerprint(),
-        };
-        let signed = digest.sign(self.signer.as_ref()).await?;
-        self.archive
-            .write_new(&signed.digest.path(), &signed.to_bytes())
-            .await?;
+            state.head.as_ref().map(|(link, _)| link.clone()),
+        )
+        .await?;
         let previous = state
             .head
             .map(|(link, _)| serde_json::to_string(&link).expect("a link is JSON"));

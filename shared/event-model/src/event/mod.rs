@@ -377,6 +377,9 @@ impl NewEvent {
 /// The `source` of the events the service records itself.
 pub const SERVICE_SOURCE: &str = "audit-log";
 
+/// The actor of what no person did (the product's analysis steps; the service's own alarms).
+pub const SYSTEM_ACTOR: &str = "system";
+
 /// What identifies an event's content: a retry of the same event has the same fingerprint. `time`
 /// counts only when the client sent it.
 fn content_fingerprint(

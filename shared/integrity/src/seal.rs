@@ -1,0 +1,234 @@
+//! Sealing a period: read the period's archive files, compute the Merkle root of their events,
+//! sign the digest and write it next to the archive. The local sealer knows its files from its
+//! database; the cloud archiver names each file by when it was written ([`file_path`]), so a
+//! sealer finds a period's files from the archive's listing alone.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix, leaves};
+use crate::digest::{ArchivedFile, DIGEST_VERSION, DIGESTS_PREFIX, Digest, Link, SignedDigest};
+use crate::keys::{KeyError, Signer};
+use crate::merkle::RootBuilder;
+
+/// Why a period could not be sealed (nothing is written for it then).
+#[derive(Debug, thiserror::Error)]
+pub enum SealFailed {
+    #[error("the archive: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Archive(String),
+}
+
+/// Seals the period `start..end` over `files` (in the order their events are leaves): reads each
+/// file, computes the root, signs the digest chained to `previous` and writes it.
+pub async fn seal_files(
+    archive: &dyn Archive,
+    signer: &dyn Signer,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    files: Vec<ArchivedFile>,
+    previous: Option<Link>,
+) -> Result<SignedDigest, SealFailed> {
+    let mut root = RootBuilder::new();
+    for file in &files {
+        let bytes = archive
+            .read(&file.path)
+            .await?
+            .ok_or_else(|| SealFailed::Archive(format!("archive file {} is missing", file.path)))?;
+        for leaf in leaves(&bytes)? {
+            root.push(leaf);
+        }
+    }
+    let public = signer.public_key();
+    let digest = Digest {
+        version: DIGEST_VERSION,
+        period_start: start,
+        period_end: end,
+        events: root.size(),
+        merkle_root: hex::encode(root.root()),
+        files,
+        previous,
+        algorithm: public.algorithm(),
+        key_fingerprint: public.fingerprint(),
+    };
+    let signed = digest.sign(signer).await?;
+    archive.write_new(&signed.digest.path(), &signed.to_bytes()).await?;
+    Ok(signed)
+}
+
+/// The path of an archive file of events received on `day`, written at `written` by the batch
+/// that `batch` names (a stream sequence number): `archive/dt=DAY/<written>-<batch>.ndjson.gz`.
+pub fn file_path(day: &DateTime<Utc>, written: &DateTime<Utc>, batch: &str) -> String {
+    let batch: String = batch.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+    format!(
+        "{}{}-{batch}.ndjson.gz",
+        day_prefix(day),
+        written.format("%Y%m%dT%H%M%S%.6fZ")
+    )
+}
+
+/// When the file at `path` was written, from its name ([`file_path`]).
+pub fn written_at(path: &str) -> Option<DateTime<Utc>> {
+    let name = path.rsplit('/').next()?;
+    let stamp = name.get(..23)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.6fZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Writes `events` (received time, canonical bytes; in stream order) into one archive file per
+/// day they were received on, named as written `now` by `batch`. Returns the files.
+pub async fn write_batch(
+    archive: &dyn Archive,
+    events: &[(DateTime<Utc>, Vec<u8>)],
+    batch: &str,
+    now: DateTime<Utc>,
+) -> std::io::Result<Vec<ArchivedFile>> {
+    let mut days: Vec<(chrono::NaiveDate, FileWriter, DateTime<Utc>)> = Vec::new();
+    for (received, canonical) in events {
+        let day = received.date_naive();
+        match days.iter_mut().find(|(d, ..)| *d == day) {
+            Some((_, writer, _)) => writer.push(canonical),
+            None => {
+                let mut writer = FileWriter::default();
+                writer.push(canonical);
+                days.push((day, writer, *received));
+            }
+        }
+    }
+    let mut files = Vec::with_capacity(days.len());
+    for (_, writer, received) in days {
+        let (bytes, file) = writer.finish(file_path(&received, &now, batch));
+        archive.write_new(&file.path, &bytes).await?;
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// The newest digest in `archive`, looked for day by day back from `now` (every period has a
+/// digest, so it is near unless sealing stopped), then in the whole listing.
+pub async fn newest_digest(archive: &dyn Archive, now: DateTime<Utc>) -> Result<Option<SignedDigest>, SealFailed> {
+    let mut newest = None;
+    for back in 0..3 {
+        let day = now - Duration::days(back);
+        let listed = archive
+            .list(&format!("{DIGESTS_PREFIX}dt={}/", day.format("%Y-%m-%d")))
+            .await?;
+        if let Some(path) = listed.into_iter().next_back() {
+            newest = Some(path);
+            break;
+        }
+    }
+    if newest.is_none() {
+        newest = archive.list(DIGESTS_PREFIX).await?.into_iter().next_back();
+    }
+    let Some(path) = newest else {
+        return Ok(None);
+    };
+    let bytes = archive
+        .read(&path)
+        .await?
+        .ok_or_else(|| SealFailed::Archive(format!("digest {path} is missing")))?;
+    SignedDigest::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| SealFailed::Archive(format!("digest {path} cannot be read: {e}")))
+}
+
+/// The archive files written in `start..end`, in name order (by written time, then batch), from
+/// the day folders their events can be in: received at most `lag` before they were written.
+pub async fn files_written(
+    archive: &dyn Archive,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    lag: Duration,
+) -> Result<Vec<ArchivedFile>, SealFailed> {
+    let mut paths = Vec::new();
+    let mut day = (start - lag).date_naive();
+    while day <= end.date_naive() {
+        let prefix = format!("{ARCHIVE_PREFIX}dt={}/", day.format("%Y-%m-%d"));
+        paths.extend(
+            archive
+                .list(&prefix)
+                .await?
+                .into_iter()
+                .filter(|p| written_at(p).is_some_and(|w| start <= w && w < end)),
+        );
+        day = day.succ_opt().expect("a day after");
+    }
+    paths.sort_by(|a, b| file_name(a).cmp(file_name(b)).then(a.cmp(b)));
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = archive
+            .read(&path)
+            .await?
+            .ok_or_else(|| SealFailed::Archive(format!("archive file {path} vanished")))?;
+        let events = crate::archive::lines(&bytes).count() as u64;
+        files.push(ArchivedFile {
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            events,
+            bytes: bytes.len() as u64,
+            path,
+        });
+    }
+    Ok(files)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The first multiple of `interval` since the epoch at or before `t`.
+pub fn period_floor(t: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let step = interval.num_microseconds().unwrap_or(3_600_000_000).max(1);
+    DateTime::from_timestamp_micros(t.timestamp_micros().div_euclid(step) * step).unwrap_or(t)
+}
+
+/// Seals every period of `interval` that ended at least `grace` before `now` and has no digest
+/// yet (at most `max_periods` of them, oldest first), each over the files written in it, chained
+/// to the newest digest. The first period starts at the interval boundary before the oldest
+/// file's writing (or ends now, empty, when nothing was archived yet). Two sealers at once are
+/// safe: periods end at interval boundaries, so both would write the same digest path, and the
+/// archive keeps the first.
+pub async fn seal_due(
+    archive: &dyn Archive,
+    signer: &dyn Signer,
+    interval: Duration,
+    grace: Duration,
+    lag: Duration,
+    now: DateTime<Utc>,
+    max_periods: usize,
+) -> Result<Vec<SignedDigest>, SealFailed> {
+    let last_end = period_floor(now - grace, interval);
+    let mut head = newest_digest(archive, now).await?;
+    let mut start = match &head {
+        Some(d) => d.digest.period_end,
+        None => {
+            let oldest = archive
+                .list(ARCHIVE_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|p| written_at(p))
+                .min();
+            match oldest {
+                Some(t) => period_floor(t, interval),
+                None => last_end - interval,
+            }
+        }
+    };
+    let mut sealed = Vec::new();
+    while sealed.len() < max_periods {
+        let end = period_floor(start, interval) + interval;
+        if end > last_end {
+            break;
+        }
+        let files = files_written(archive, start, end, lag).await?;
+        let previous = head.as_ref().map(SignedDigest::link);
+        let digest = seal_files(archive, signer, start, end, files, previous).await?;
+        start = end;
+        head = Some(digest.clone());
+        sealed.push(digest);
+    }
+    Ok(sealed)
+}
