@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use audit_integrity::verify::{NoStore, Problem, Range};
+use audit_integrity::verify::{Problem, Range};
 use audit_integrity::{Archive, PublicKey};
 use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::integrity::S3Archive;
@@ -128,134 +128,354 @@ async fn the_archive_bucket_keeps_the_first_bytes_written_at_a_key() {
     );
 }
 
-#[tokio::test]
-async fn the_stream_is_archived_sealed_with_kms_and_changes_behind_the_api_are_recorded() {
-    let cloud = fresh_tables().await;
-    let store = integration_tests::dynamo_store(&cloud).await;
-    let archive = archive_bucket().await;
-    let (key_id, public) = kms_key().await;
-    let now = event_model::time::format(&chrono::Utc::now());
-    let inputs: Vec<Value> = (0..5)
-        .map(|i| {
-            custom(
-                uuid::Uuid::new_v4(),
-                &now,
-                &format!("user{i}"),
-                &format!("did thing {i}"),
-            )
-        })
+/// Five events stored, archived by the archiver from their stream records and sealed (periods
+/// of 1 s, sealed 1 s after they end), with what a test needs to change and check them.
+struct Sealed {
+    cloud: audit_store_dynamodb::CloudSettings,
+    store: audit_store_dynamodb::DynamoStore,
+    archive: S3Archive,
+    public: PublicKey,
+    archiver: LambdaHost,
+    /// The stored events' items, as the stream carried them.
+    events: Vec<HashMap<String, AttributeValue>>,
+    files: Vec<String>,
+}
+
+impl Sealed {
+    async fn new() -> Sealed {
+        let cloud = fresh_tables().await;
+        let store = integration_tests::dynamo_store(&cloud).await;
+        let archive = archive_bucket().await;
+        let (key_id, public) = kms_key().await;
+        let now = event_model::time::format(&chrono::Utc::now());
+        let events: Vec<_> = (0..5)
+            .map(|i| {
+                let input = custom(uuid::Uuid::new_v4(), &now, &format!("user{i}"), &format!("did thing {i}"));
+                event_model::NewEvent::parse(&input, "", chrono::Utc::now(), "svc").unwrap()
+            })
+            .collect();
+        assert!(store.append(events).await.iter().all(|o| matches!(o, AppendOutcome::Created)));
+        let env: Vec<(String, String)> = [
+            ("AUDIT_EVENTS_TABLE", cloud.layout.events_table.clone()),
+            ("AUDIT_JOBS_TABLE", cloud.layout.jobs_table.clone()),
+            ("AUDIT_TIME_SHARDS", cloud.layout.time_shards.to_string()),
+            ("AUDIT_ARCHIVE_BUCKET", archive.bucket().to_owned()),
+            ("AUDIT_DIGEST_KEY_ID", key_id),
+            ("AUDIT_SEAL_INTERVAL_SECS", "1".to_owned()),
+            ("AUDIT_SEAL_GRACE_SECS", "1".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    let events: Vec<_> = inputs
-        .iter()
-        .map(|v| event_model::NewEvent::parse(v, "", chrono::Utc::now(), "svc").unwrap())
-        .collect();
-    assert!(
-        store
-            .append(events)
-            .await
+        let archiver = LambdaHost::start(&function_binary("archiver"), &env).await;
+
+        // What the store wrote (the events and a day marker), as the stream carries it.
+        let written = items(&cloud).await;
+        let records: Vec<Value> = written
             .iter()
-            .all(|o| matches!(o, AppendOutcome::Created))
-    );
+            .enumerate()
+            .map(|(n, item)| record("INSERT", n as u64 + 1, Some(item), None))
+            .collect();
+        let answer = invoke(&archiver, json!({"Records": records})).await;
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+        let files = archive.list("archive/").await.unwrap();
+        assert_eq!(files.len(), 1, "one file for the day: {files:?}");
+        let events: Vec<_> = written.into_iter().filter(|i| !id_of(i).starts_with("day#")).collect();
+        assert_eq!(events.len(), 5);
+        let sealed = Sealed {
+            cloud,
+            store,
+            archive,
+            public,
+            archiver,
+            events,
+            files,
+        };
+        sealed.seal_after(2100).await;
+        sealed
+    }
 
-    let mut env = vec![
-        ("AUDIT_EVENTS_TABLE".to_owned(), cloud.layout.events_table.clone()),
-        ("AUDIT_JOBS_TABLE".to_owned(), cloud.layout.jobs_table.clone()),
-        ("AUDIT_ARCHIVE_BUCKET".to_owned(), archive.bucket().to_owned()),
-        ("AUDIT_DIGEST_KEY_ID".to_owned(), key_id),
-        ("AUDIT_SEAL_INTERVAL_SECS".to_owned(), "1".to_owned()),
-        ("AUDIT_SEAL_GRACE_SECS".to_owned(), "1".to_owned()),
-    ];
-    env.push(("AUDIT_TIME_SHARDS".to_owned(), cloud.layout.time_shards.to_string()));
-    let archiver = LambdaHost::start(&function_binary("archiver"), &env).await;
+    async fn seal_after(&self, millis: u64) -> Vec<String> {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        let sealed = invoke(&self.archiver, json!({"action": "seal"})).await;
+        let digests: Vec<String> = serde_json::from_value(sealed["sealed"].clone()).unwrap();
+        assert!(!digests.is_empty(), "{sealed}");
+        digests
+    }
 
-    // What the store wrote (events and a day marker), as the stream carries it.
-    let written = items(&cloud).await;
-    let events: Vec<_> = written.iter().filter(|i| !id_of(i).starts_with("day#")).collect();
-    assert_eq!(events.len(), 5);
-    let records: Vec<Value> = written
-        .iter()
-        .enumerate()
-        .map(|(n, item)| record("INSERT", n as u64 + 1, Some(item), None))
-        .collect();
-    let answer = invoke(&archiver, json!({"Records": records})).await;
-    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-    let files = archive.list("archive/").await.unwrap();
-    assert_eq!(files.len(), 1, "one file for the day: {files:?}");
+    /// `verify` over the bucket and the table (the CLI's `verify --store dynamodb`).
+    async fn verify(&self) -> audit_integrity::Report {
+        let at = audit_local::integrity::CloudArchive {
+            cloud: self.cloud.clone(),
+            bucket: self.archive.bucket().to_owned(),
+            seal_delay: chrono::Duration::seconds(3),
+            grace: chrono::Duration::seconds(1),
+        };
+        audit_local::integrity::check_cloud(&at, &self.public, Range::default(), false)
+            .await
+            .unwrap()
+    }
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let sealed = invoke(&archiver, json!({"action": "seal"})).await;
-    assert!(!sealed["sealed"].as_array().unwrap().is_empty(), "{sealed}");
-    let report = audit_integrity::verify::verify(&archive, &public, Range::default(), None, &mut NoStore)
+    fn id(&self, n: usize) -> String {
+        id_of(&self.events[n])
+    }
+
+    async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        audit_store_dynamodb::dynamodb_client(&audit_store_dynamodb::sdk_config().await)
+    }
+
+    async fn s3(&self) -> aws_sdk_s3::Client {
+        audit_store_dynamodb::s3_client(&audit_store_dynamodb::sdk_config().await)
+    }
+
+    async fn digests(&self) -> Vec<String> {
+        self.archive.list("digests/").await.unwrap()
+    }
+}
+
+fn only(report: &audit_integrity::Report) -> &Problem {
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+    &report.problems[0]
+}
+
+#[tokio::test]
+async fn the_cloud_archive_holds_with_the_kms_key_and_the_table_agrees_with_it() {
+    let s = Sealed::new().await;
+    let report = s.verify().await;
+    assert!(report.holds(), "{:?}", report.problems);
+    assert_eq!((report.events, report.files), (5, 1));
+    assert_eq!(report.key_fingerprint, s.public.fingerprint());
+    assert!(report.sealed_through.is_some());
+    // Offline: the bucket and the public key alone.
+    let at = audit_local::integrity::CloudArchive {
+        cloud: s.cloud.clone(),
+        bucket: s.archive.bucket().to_owned(),
+        seal_delay: chrono::Duration::seconds(3),
+        grace: chrono::Duration::seconds(1),
+    };
+    let offline = audit_local::integrity::check_cloud(&at, &s.public, Range::default(), true)
         .await
         .unwrap();
-    assert!(report.holds(), "{:?}", report.problems);
-    assert_eq!(report.events, 5);
-    assert_eq!(report.files, 1);
-    assert_eq!(report.key_fingerprint, public.fingerprint());
+    assert!(offline.holds() && offline.events == 5);
+}
 
-    // Changes behind the API: a modify, a delete, and a TTL removal (retention, not tampering).
-    let mut changed = events[0].clone();
+#[tokio::test]
+async fn an_event_updated_in_the_table_behind_the_api_is_named() {
+    let s = Sealed::new().await;
+    s.dynamodb()
+        .await
+        .update_item()
+        .table_name(&s.cloud.layout.events_table)
+        .key("id", AttributeValue::S(s.id(1)))
+        .update_expression("SET message = :m")
+        .expression_attribute_values(":m", AttributeValue::S("nothing happened".into()))
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventChanged { id, .. } if *id == s.id(1)));
+}
+
+#[tokio::test]
+async fn an_event_deleted_from_the_table_behind_the_api_is_named() {
+    let s = Sealed::new().await;
+    s.dynamodb()
+        .await
+        .delete_item()
+        .table_name(&s.cloud.layout.events_table)
+        .key("id", AttributeValue::S(s.id(3)))
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventRemoved { id, .. } if *id == s.id(3)));
+}
+
+#[tokio::test]
+async fn an_event_put_in_the_table_that_the_stream_never_archived_is_named() {
+    let s = Sealed::new().await;
+    let id = uuid::Uuid::new_v4();
+    let input = custom(id, "2026-01-01T00:00:00Z", "mallory", "was always here");
+    let received = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let event = event_model::NewEvent::parse(&input, "", received, "svc").unwrap();
+    assert!(matches!(s.store.append(vec![event]).await[0], AppendOutcome::Created));
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventAdded { id: named, .. } if *named == id.to_string()));
+}
+
+#[tokio::test]
+async fn a_changed_byte_of_an_archive_file_is_named() {
+    let s = Sealed::new().await;
+    let mut bytes = s.archive.read(&s.files[0]).await.unwrap().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    // s3s-fs has no Object Lock to stop an overwrite; on AWS the bucket's compliance lock does.
+    s.s3()
+        .await
+        .put_object()
+        .bucket(s.archive.bucket())
+        .key(&s.files[0])
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(
+        report.problems.iter().any(|p| matches!(p, Problem::FileChanged { file, .. } if *file == s.files[0])),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_removed_archive_file_is_named() {
+    let s = Sealed::new().await;
+    s.s3()
+        .await
+        .delete_object()
+        .bucket(s.archive.bucket())
+        .key(&s.files[0])
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(
+        report.problems.iter().any(|p| matches!(p, Problem::FileMissing { file, .. } if *file == s.files[0])),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_digest_removed_from_the_middle_of_the_chain_is_named() {
+    let s = Sealed::new().await;
+    s.seal_after(2100).await;
+    let digests = s.digests().await;
+    assert!(digests.len() >= 3, "{digests:?}");
+    let middle = &digests[digests.len() / 2];
+    s.s3()
+        .await
+        .delete_object()
+        .bucket(s.archive.bucket())
+        .key(middle)
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::DigestMissing { expected, .. } if expected == middle)),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn the_newest_digests_removed_leave_their_events_uncovered_and_named() {
+    let s = Sealed::new().await;
+    // Every digest from the one that lists the archive file on: the chain's tail.
+    let digests = s.digests().await;
+    let mut from = None;
+    for (n, path) in digests.iter().enumerate() {
+        let digest = audit_integrity::SignedDigest::from_bytes(&s.archive.read(path).await.unwrap().unwrap()).unwrap();
+        if digest.digest.files.iter().any(|f| f.path == s.files[0]) {
+            from = Some(n);
+        }
+    }
+    let from = from.expect("a digest lists the file");
+    for path in &digests[from..] {
+        s.s3()
+            .await
+            .delete_object()
+            .bucket(s.archive.bucket())
+            .key(path)
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let report = s.verify().await;
+    let mut uncovered: Vec<String> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::EventUnsealed { id, .. } | Problem::EventAdded { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    uncovered.sort();
+    let mut all: Vec<String> = (0..5).map(|n| s.id(n)).collect();
+    all.sort();
+    assert_eq!(uncovered, all, "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn a_digest_re_signed_with_another_key_is_named() {
+    let s = Sealed::new().await;
+    let (other, _) = kms_key().await;
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let signer =
+        audit_store_dynamodb::integrity::KmsSigner::new(audit_store_dynamodb::integrity::kms_client(&sdk), other)
+            .await
+            .unwrap();
+    let path = s.digests().await.pop().unwrap();
+    let original = audit_integrity::SignedDigest::from_bytes(&s.archive.read(&path).await.unwrap().unwrap()).unwrap();
+    let forged = original.digest.sign(&signer).await.unwrap();
+    s.s3()
+        .await
+        .put_object()
+        .bucket(s.archive.bucket())
+        .key(&path)
+        .body(forged.to_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let report = s.verify().await;
+    assert!(
+        report.problems.iter().any(|p| matches!(p, Problem::BadSignature { digest } if *digest == path)),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn changes_behind_the_api_in_the_stream_are_recorded_once_and_ttl_removals_are_not() {
+    let s = Sealed::new().await;
+    let mut changed = s.events[0].clone();
     changed.insert("message".into(), AttributeValue::S("nothing happened".into()));
-    let mut ttl = record("REMOVE", 20, None, Some(events[2]));
+    let mut ttl = record("REMOVE", 20, None, Some(&s.events[2]));
     ttl["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
     let tamper = json!({"Records": [
-        record("MODIFY", 18, Some(&changed), Some(events[0])),
-        record("REMOVE", 19, None, Some(events[1])),
+        record("MODIFY", 18, Some(&changed), Some(&s.events[0])),
+        record("REMOVE", 19, None, Some(&s.events[1])),
         ttl,
     ]});
-    let answer = invoke(&archiver, tamper.clone()).await;
+    let answer = invoke(&s.archiver, tamper.clone()).await;
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-    let again = invoke(&archiver, tamper).await;
+    let again = invoke(&s.archiver, tamper).await;
     assert_eq!(again["batchItemFailures"], json!([]), "a repeated batch is fine");
     let filter = event_model::EventFilter {
         categories: vec![event_model::Category::Audit],
         ..Default::default()
     };
-    let page = store.query(&filter, 50, None).await.unwrap();
+    let page = s.store.query(&filter, 50, None).await.unwrap();
     let mut recorded: Vec<(String, String, String)> = page
         .events
         .iter()
         .map(|e| {
             let params: Value = serde_json::from_str(e.params.as_str()).unwrap();
-            (
-                e.event_type.clone(),
-                e.actor.clone(),
-                params["event_id"].as_str().unwrap().to_owned(),
-            )
+            (e.event_type.clone(), e.actor.clone(), params["event_id"].as_str().unwrap().to_owned())
         })
         .collect();
     recorded.sort();
     assert_eq!(
         recorded,
         [
-            ("audit.record_modified".into(), "system".into(), id_of(events[0])),
-            ("audit.record_removed".into(), "system".into(), id_of(events[1])),
+            ("audit.record_modified".into(), "system".into(), s.id(0)),
+            ("audit.record_removed".into(), "system".into(), s.id(1)),
         ],
         "one record per change, none for the TTL removal, none twice"
-    );
-
-    // A byte of the archive file changed (s3s-fs has no Object Lock to stop it): named.
-    let sdk = audit_store_dynamodb::sdk_config().await;
-    let mut bytes = archive.read(&files[0]).await.unwrap().unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    audit_store_dynamodb::s3_client(&sdk)
-        .put_object()
-        .bucket(archive.bucket())
-        .key(&files[0])
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
-    let report = audit_integrity::verify::verify(&archive, &public, Range::default(), None, &mut NoStore)
-        .await
-        .unwrap();
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| matches!(p, Problem::FileChanged { file, .. } if *file == files[0])),
-        "{:?}",
-        report.problems
     );
 }

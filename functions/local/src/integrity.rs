@@ -70,3 +70,47 @@ pub async fn check(sealer: &Sealer, range: Range, seal_interval: std::time::Dura
     }
     Ok(report)
 }
+
+/// Where the cloud archive is and which key checks it: `verify --store dynamodb`.
+pub struct CloudArchive {
+    pub cloud: audit_store_dynamodb::CloudSettings,
+    pub bucket: String,
+    /// How long after it is received an event may wait for its digest (the seal interval, the
+    /// archiver's grace and the stream's lag).
+    pub seal_delay: chrono::Duration,
+    /// How long before a period's end an event may be received and archived in the next one.
+    pub grace: chrono::Duration,
+}
+
+/// The public key of the KMS key `key_id` (what the archiver signs with).
+pub async fn kms_public_key(key_id: &str) -> anyhow::Result<audit_integrity::PublicKey> {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let signer =
+        audit_store_dynamodb::integrity::KmsSigner::new(audit_store_dynamodb::integrity::kms_client(&sdk), key_id).await?;
+    Ok(audit_integrity::Signer::public_key(&signer).clone())
+}
+
+/// `verify` over the archive bucket with `key`, and (unless `offline`) the DynamoDB store
+/// against it both ways.
+pub async fn check_cloud(
+    at: &CloudArchive,
+    key: &audit_integrity::PublicKey,
+    range: Range,
+    offline: bool,
+) -> anyhow::Result<Report> {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let archive = at.cloud.archive(&sdk, &at.bucket);
+    if offline {
+        let mut none = audit_integrity::NoStore;
+        return Ok(audit_integrity::verify::verify(&archive, key, range, None, &mut none).await?);
+    }
+    let store = at.cloud.events_store(&sdk);
+    let mut against = audit_store_dynamodb::integrity::CloudStoreCheck::new(
+        store,
+        range,
+        chrono::Utc::now(),
+        at.seal_delay,
+        at.grace,
+    );
+    Ok(audit_integrity::verify::verify(&archive, key, range, None, &mut against).await?)
+}

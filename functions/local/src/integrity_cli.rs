@@ -21,7 +21,7 @@ pub fn instant(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .with_context(|| format!("{text} is not an RFC 3339 instant"))
 }
 
-fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
+pub fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     PublicKey::from_pem(&text).with_context(|| format!("{} is not a public key", path.display()))
 }

@@ -83,6 +83,21 @@ enum Command {
         offline: Option<PathBuf>,
         #[command(flatten)]
         seal: SealArgs,
+        /// The embedded store and its data folder, or DynamoDB and the archive bucket.
+        #[arg(long, env = "AUDIT_STORE", value_enum, default_value_t = Store::Sqlite)]
+        store: Store,
+        /// With --store dynamodb: the archive bucket (the stack's ArchiveBucketName).
+        #[arg(long, env = "AUDIT_ARCHIVE_BUCKET")]
+        archive_bucket: Option<String>,
+        /// With --store dynamodb: the KMS key that signs the digests (the stack's DigestKeyArn),
+        /// whose public key checks them; or give --offline KEY.
+        #[arg(long, env = "AUDIT_DIGEST_KEY_ID")]
+        digest_key: Option<String>,
+        /// With --store dynamodb: the archiver's grace before sealing a period, in seconds.
+        #[arg(long, env = "AUDIT_SEAL_GRACE_SECS", default_value_t = 300)]
+        seal_grace_secs: u64,
+        #[command(flatten)]
+        cloud: CloudArgs,
     },
     /// Print the public key that checks this data folder's digests (PEM).
     PublicKey {
@@ -294,13 +309,36 @@ async fn main() -> anyhow::Result<()> {
             json,
             offline,
             seal,
+            store,
+            archive_bucket,
+            digest_key,
+            seal_grace_secs,
+            cloud,
         } => {
             let range = audit_integrity::Range {
                 from: from.as_deref().map(integrity::instant).transpose()?,
                 to: to.as_deref().map(integrity::instant).transpose()?,
             };
             let delay = std::time::Duration::from_secs(seal.seal_interval_secs);
-            let report = integrity::verify(&data_dir, range, offline.as_deref(), delay).await?;
+            let report = match store {
+                Store::Sqlite => integrity::verify(&data_dir, range, offline.as_deref(), delay).await?,
+                Store::Dynamodb => {
+                    let bucket = archive_bucket.context("--store dynamodb needs --archive-bucket (AUDIT_ARCHIVE_BUCKET)")?;
+                    let key = match (&offline, &digest_key) {
+                        (Some(file), _) => integrity::public_key(file)?,
+                        (None, Some(key_id)) => audit_local::integrity::kms_public_key(key_id).await?,
+                        (None, None) => anyhow::bail!("--store dynamodb needs --digest-key (AUDIT_DIGEST_KEY_ID) or --offline KEY"),
+                    };
+                    let grace = chrono::Duration::seconds(seal_grace_secs as i64);
+                    let at = audit_local::integrity::CloudArchive {
+                        cloud: cloud.config()?,
+                        bucket,
+                        seal_delay: chrono::Duration::from_std(delay)? + grace + grace,
+                        grace,
+                    };
+                    audit_local::integrity::check_cloud(&at, &key, range, offline.is_some()).await?
+                }
+            };
             integrity::print_report(&report, json);
             if !report.holds() {
                 std::process::exit(1);

@@ -55,7 +55,7 @@ pub(crate) struct Inner {
     /// Event and day-marker writes.
     pub writes: Client,
     pub layout: schema::Layout,
-    retention: Option<chrono::Duration>,
+    pub(crate) retention: Option<chrono::Duration>,
     /// Days whose marker this process has written or seen written.
     known_days: Mutex<HashSet<NaiveDate>>,
     counters: Counters,
