@@ -261,7 +261,15 @@ pub async fn lambda_env(cloud: &CloudSettings) -> Vec<(String, String)> {
             .await
             .expect("a secret in moto (AWS_ENDPOINT_URL_SECRETS_MANAGER; scripts/with-emulators starts it)");
     }
+    // The archiver's bucket and digest key (it also serves the integrity routes).
+    let bucket = format!("a{}", &n.events_table[1..21]);
+    audit_store_dynamodb::init::create_bucket(&audit_store_dynamodb::s3_client(&sdk), &bucket)
+        .await
+        .expect("an archive bucket in s3s-fs");
+    let digest_key = kms_key(&sdk).await;
     [
+        ("AUDIT_ARCHIVE_BUCKET", bucket),
+        ("AUDIT_DIGEST_KEY_ID", digest_key),
         ("AUDIT_EVENTS_TABLE", n.events_table.clone()),
         ("AUDIT_JOBS_TABLE", n.jobs_table.clone()),
         ("AUDIT_EXPORT_BUCKET", n.bucket.clone()),
@@ -272,6 +280,18 @@ pub async fn lambda_env(cloud: &CloudSettings) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// A new P-256 signing key in moto's KMS (as the template's digest key): its id.
+pub async fn kms_key(sdk: &audit_store_dynamodb::SdkConfig) -> String {
+    let key = audit_store_dynamodb::integrity::kms_client(sdk)
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("a key in moto's KMS (AWS_ENDPOINT_URL_KMS; scripts/with-emulators starts it)");
+    key.key_metadata.expect("key metadata").key_id
 }
 
 /// A DynamoDB store over `cloud`'s tables.

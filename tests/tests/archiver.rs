@@ -63,15 +63,8 @@ fn record(
 /// A new P-256 signing key in moto's KMS, and its public key.
 async fn kms_key() -> (String, PublicKey) {
     let sdk = audit_store_dynamodb::sdk_config().await;
+    let id = integration_tests::kms_key(&sdk).await;
     let kms = audit_store_dynamodb::integrity::kms_client(&sdk);
-    let key = kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .expect("a key in moto's KMS (AWS_ENDPOINT_URL_KMS; scripts/with-emulators starts it)");
-    let id = key.key_metadata.unwrap().key_id;
     let der = kms
         .get_public_key()
         .key_id(&id)
@@ -145,28 +138,43 @@ impl Sealed {
     async fn new() -> Sealed {
         let cloud = fresh_tables().await;
         let store = integration_tests::dynamo_store(&cloud).await;
-        let archive = archive_bucket().await;
-        let (key_id, public) = kms_key().await;
+        // As the template sets the function up (its bucket, key, tokens), sealing every second.
+        let mut env = integration_tests::lambda_env(&cloud).await;
+        env.extend([
+            ("AUDIT_SEAL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+            ("AUDIT_SEAL_GRACE_SECS".to_owned(), "1".to_owned()),
+        ]);
+        let setting = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+        let sdk = audit_store_dynamodb::sdk_config().await;
+        let archive = S3Archive::new(audit_store_dynamodb::s3_client(&sdk), setting("AUDIT_ARCHIVE_BUCKET"));
+        let der = audit_store_dynamodb::integrity::kms_client(&sdk)
+            .get_public_key()
+            .key_id(setting("AUDIT_DIGEST_KEY_ID"))
+            .send()
+            .await
+            .unwrap()
+            .public_key
+            .unwrap();
+        let public = PublicKey::from_der(der.as_ref()).unwrap();
         let now = event_model::time::format(&chrono::Utc::now());
         let events: Vec<_> = (0..5)
             .map(|i| {
-                let input = custom(uuid::Uuid::new_v4(), &now, &format!("user{i}"), &format!("did thing {i}"));
+                let input = custom(
+                    uuid::Uuid::new_v4(),
+                    &now,
+                    &format!("user{i}"),
+                    &format!("did thing {i}"),
+                );
                 event_model::NewEvent::parse(&input, "", chrono::Utc::now(), "svc").unwrap()
             })
             .collect();
-        assert!(store.append(events).await.iter().all(|o| matches!(o, AppendOutcome::Created)));
-        let env: Vec<(String, String)> = [
-            ("AUDIT_EVENTS_TABLE", cloud.layout.events_table.clone()),
-            ("AUDIT_JOBS_TABLE", cloud.layout.jobs_table.clone()),
-            ("AUDIT_TIME_SHARDS", cloud.layout.time_shards.to_string()),
-            ("AUDIT_ARCHIVE_BUCKET", archive.bucket().to_owned()),
-            ("AUDIT_DIGEST_KEY_ID", key_id),
-            ("AUDIT_SEAL_INTERVAL_SECS", "1".to_owned()),
-            ("AUDIT_SEAL_GRACE_SECS", "1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        assert!(
+            store
+                .append(events)
+                .await
+                .iter()
+                .all(|o| matches!(o, AppendOutcome::Created))
+        );
         let archiver = LambdaHost::start(&function_binary("archiver"), &env).await;
 
         // What the store wrote (the events and a day marker), as the stream carries it.
@@ -321,7 +329,10 @@ async fn a_changed_byte_of_an_archive_file_is_named() {
         .unwrap();
     let report = s.verify().await;
     assert!(
-        report.problems.iter().any(|p| matches!(p, Problem::FileChanged { file, .. } if *file == s.files[0])),
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::FileChanged { file, .. } if *file == s.files[0])),
         "{:?}",
         report.problems
     );
@@ -340,7 +351,10 @@ async fn a_removed_archive_file_is_named() {
         .unwrap();
     let report = s.verify().await;
     assert!(
-        report.problems.iter().any(|p| matches!(p, Problem::FileMissing { file, .. } if *file == s.files[0])),
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::FileMissing { file, .. } if *file == s.files[0])),
         "{:?}",
         report.problems
     );
@@ -434,7 +448,10 @@ async fn a_digest_re_signed_with_another_key_is_named() {
         .unwrap();
     let report = s.verify().await;
     assert!(
-        report.problems.iter().any(|p| matches!(p, Problem::BadSignature { digest } if *digest == path)),
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::BadSignature { digest } if *digest == path)),
         "{:?}",
         report.problems
     );
@@ -466,7 +483,11 @@ async fn changes_behind_the_api_in_the_stream_are_recorded_once_and_ttl_removals
         .iter()
         .map(|e| {
             let params: Value = serde_json::from_str(e.params.as_str()).unwrap();
-            (e.event_type.clone(), e.actor.clone(), params["event_id"].as_str().unwrap().to_owned())
+            (
+                e.event_type.clone(),
+                e.actor.clone(),
+                params["event_id"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     recorded.sort();
@@ -478,4 +499,68 @@ async fn changes_behind_the_api_in_the_stream_are_recorded_once_and_ttl_removals
         ],
         "one record per change, none for the TTL removal, none twice"
     );
+}
+
+/// An API Gateway (HTTP API, v2) request for the archiver's routes, with the read token.
+fn gateway(route: &str, path: &str, token: &str) -> Value {
+    json!({"version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {token}")},
+        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example",
+            "domainPrefix": "api", "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r", "routeKey": route,
+            "stage": "$default", "time": "07/Dec/2026:10:00:00 +0000", "timeEpoch": 0},
+        "isBase64Encoded": false})
+}
+
+#[tokio::test]
+async fn the_archiver_serves_the_seal_and_proofs_that_hold_with_the_kms_key_alone() {
+    let s = Sealed::new().await;
+    let token = integration_tests::READ_TOKEN;
+    let status = s.archiver.http(gateway("GET /integrity", "/integrity", token)).await;
+    assert_eq!(status["statusCode"], 200, "{status}");
+    let status: Value = serde_json::from_str(status["body"].as_str().unwrap()).unwrap();
+    assert_eq!(status["public_key"]["algorithm"], "ECDSA_P256_SHA256");
+    assert_eq!(status["public_key"]["fingerprint"], s.public.fingerprint());
+    assert!(status["sealed_through"].is_string(), "{status}");
+    assert_eq!(status["tamper"], Value::Null);
+
+    let id = s.id(2);
+    let path = format!("/events/{id}/proof");
+    let response = s.archiver.http(gateway("GET /events/{id}/proof", &path, token)).await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let proof: audit_integrity::Proof = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    let key = PublicKey::from_pem(status["public_key"]["pem"].as_str().unwrap()).unwrap();
+    let proven = proof.check(&key).expect("the proof holds with the served key alone");
+    assert_eq!(proven.id, id);
+
+    let unknown = format!("/events/{}/proof", uuid::Uuid::new_v4());
+    let response = s
+        .archiver
+        .http(gateway("GET /events/{id}/proof", &unknown, token))
+        .await;
+    assert_eq!(response["statusCode"], 404, "{response}");
+    let denied = s
+        .archiver
+        .http(gateway("GET /integrity", "/integrity", integration_tests::INGEST_TOKEN))
+        .await;
+    assert_eq!(denied["statusCode"], 403, "{denied}");
+
+    // A new event, not archived yet: 409 until its period is sealed.
+    let late = uuid::Uuid::new_v4();
+    let input = custom(late, "2026-01-01T00:00:00Z", "eve", "just now");
+    let event = event_model::NewEvent::parse(&input, "", chrono::Utc::now(), "svc").unwrap();
+    assert!(matches!(s.store.append(vec![event]).await[0], AppendOutcome::Created));
+    let path = format!("/events/{late}/proof");
+    let response = s.archiver.http(gateway("GET /events/{id}/proof", &path, token)).await;
+    assert_eq!(response["statusCode"], 409, "{response}");
+
+    // A change behind the API, seen in the stream: the status names it.
+    let mut changed = s.events[0].clone();
+    changed.insert("message".into(), AttributeValue::S("nothing happened".into()));
+    let tamper = json!({"Records": [record("MODIFY", 30, Some(&changed), Some(&s.events[0]))]});
+    invoke(&s.archiver, tamper).await;
+    let status = s.archiver.http(gateway("GET /integrity", "/integrity", token)).await;
+    let status: Value = serde_json::from_str(status["body"].as_str().unwrap()).unwrap();
+    assert_eq!(status["tamper"]["type"], "audit.record_modified", "{status}");
+    assert!(status["tamper"]["message"].as_str().unwrap().contains(&s.id(0)));
 }

@@ -34,8 +34,9 @@ fn body(response: &Value) -> Value {
 #[tokio::test]
 async fn ingest_query_export_and_download_through_the_lambda_runtime() {
     let cloud = fresh_tables().await;
-    let Functions { ingest, query, export } =
-        Functions::start(&integration_tests::lambda_env(&cloud).await, None).await;
+    let Functions {
+        ingest, query, export, ..
+    } = Functions::start(&integration_tests::lambda_env(&cloud).await, None).await;
 
     let stored = ingest.http(fixture("post_events.json", &[])).await;
     assert_eq!(stored["statusCode"], 200, "{stored}");
@@ -263,15 +264,16 @@ async fn jobs_whose_run_was_given_up_are_marked_failed_from_the_on_failure_queue
     assert_eq!(untouched.status, ExportStatus::Pending);
 }
 
-/// The three functions, as the template wires them behind the HTTP API.
+/// The four functions, as the template wires them behind the HTTP API.
 struct Functions {
     ingest: LambdaHost,
     query: LambdaHost,
     export: LambdaHost,
+    archiver: LambdaHost,
 }
 
 impl Functions {
-    /// Starts the three functions and waits until each is ready; with `logs`, each logs into
+    /// Starts the four functions and waits until each is ready; with `logs`, each logs into
     /// `logs/<name>.log`.
     async fn start(env: &[(String, String)], logs: Option<&std::path::Path>) -> Functions {
         let start = async |name: &str| {
@@ -282,8 +284,14 @@ impl Functions {
             ingest: start("ingest").await,
             query: start("query").await,
             export: start("export").await,
+            archiver: start("archiver").await,
         };
-        for host in [&functions.ingest, &functions.query, &functions.export] {
+        for host in [
+            &functions.ingest,
+            &functions.query,
+            &functions.export,
+            &functions.archiver,
+        ] {
             host.ready().await;
         }
         functions
@@ -299,6 +307,7 @@ impl Functions {
             audit_api::Surface::Ingest => &self.ingest,
             audit_api::Surface::Query => &self.query,
             audit_api::Surface::Export => &self.export,
+            audit_api::Surface::Integrity => &self.archiver,
             audit_api::Surface::All => unreachable!("the table names one function per route"),
         };
         Some((host, route.key()))

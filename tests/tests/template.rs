@@ -204,6 +204,7 @@ fn each_functions_http_routes_are_exactly_its_routes_in_the_api_table() {
         ("IngestFunction", audit_api::Surface::Ingest),
         ("QueryFunction", audit_api::Surface::Query),
         ("ExportFunction", audit_api::Surface::Export),
+        ("ArchiverFunction", audit_api::Surface::Integrity),
     ] {
         let declared: BTreeSet<String> = t["Resources"][function]["Properties"]["Events"]
             .as_mapping()
@@ -329,7 +330,7 @@ fn no_secret_is_in_the_functions_configuration_and_each_function_may_read_the_tw
         ("Ref".into(), "SigningKeySecret".into())
     );
     assert!(env["AUDIT_TOKENS"].is_null() && env["AUDIT_SIGNING_KEY"].is_null());
-    for resource in ["IngestFunction", "QueryFunction", "ExportRole"] {
+    for resource in ["IngestFunction", "QueryFunction", "ExportRole", "ArchiverRole"] {
         let r = &t["Resources"][resource];
         let document = if r["Type"] == "AWS::IAM::Role" {
             &r["Properties"]["Policies"][0]["PolicyDocument"]

@@ -10,6 +10,10 @@
 //! - **A schedule** (`{"action": "seal"}`): every period of `AUDIT_SEAL_INTERVAL_SECS` that
 //!   ended at least `AUDIT_SEAL_GRACE_SECS` ago gets its digest, signed by the KMS key
 //!   `AUDIT_DIGEST_KEY_ID` and chained to the one before.
+//! - **API Gateway**: `GET /integrity` and `GET /events/{id}/proof` (the routes of
+//!   `Surface::Integrity`), over the archive this function writes. The API's settings (token
+//!   hashes, signing key) are read at the first request, so stream and schedule invocations
+//!   never wait for them.
 //!
 //! A batch whose files or records could not be written is reported as failed from its first
 //! record, so the stream delivers it again: a repeated file holds identical events, which
@@ -18,8 +22,9 @@
 
 use std::sync::Arc;
 
+use audit_api::ApiError;
 use audit_integrity::Archive;
-use audit_integrity::seal::{seal_due, write_batch};
+use audit_integrity::seal::{Unproven, seal_due, write_batch};
 use audit_storage::{AppendOutcome, EventStore};
 use audit_store_dynamodb::integrity::{Image, KmsSigner, S3Archive, image};
 use audit_store_dynamodb::{CloudSettings, DynamoStore};
@@ -27,7 +32,9 @@ use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Duration, Utc};
 use event_model::catalog;
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -45,6 +52,8 @@ struct App {
     signer: OnceCell<KmsSigner>,
     interval: Duration,
     grace: Duration,
+    /// The HTTP routes, built at the first request.
+    http: OnceCell<axum::Router>,
 }
 
 fn setting(name: &str) -> Option<String> {
@@ -74,6 +83,7 @@ impl App {
             signer: OnceCell::new(),
             interval: seconds("AUDIT_SEAL_INTERVAL_SECS", 3600)?,
             grace: seconds("AUDIT_SEAL_GRACE_SECS", 300)?,
+            http: OnceCell::new(),
             sdk,
         })
     }
@@ -97,12 +107,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = Arc::new(App::load().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
-        async move { handle(event.payload, &app).await }
+        async move { handle(event, &app).await }
     }))
     .await
 }
 
-async fn handle(payload: Value, app: &App) -> Result<Value, lambda_runtime::Error> {
+async fn handle(event: LambdaEvent<Value>, app: &Arc<App>) -> Result<Value, lambda_runtime::Error> {
+    let LambdaEvent { payload, context } = event;
     if payload["Records"][0]["eventSource"] == "aws:dynamodb" {
         let batch: DynamoDbEvent = serde_json::from_value(payload)?;
         return Ok(serde_json::to_value(archive_batch(&batch, app, Utc::now()).await)?);
@@ -125,7 +136,87 @@ async fn handle(payload: Value, app: &App) -> Result<Value, lambda_runtime::Erro
         let digests: Vec<String> = sealed.iter().map(|d| d.digest.path()).collect();
         return Ok(json!({"sealed": digests}));
     }
-    Err("the archiver takes the events table's stream or {\"action\": \"seal\"}".into())
+    // Anything else is an API Gateway request for the integrity routes.
+    let request: LambdaRequest = serde_json::from_value(payload)?;
+    let router = app.http.get_or_try_init(|| http_routes(app.clone())).await?;
+    let http: Adapter<'static, _, _> = Adapter::from(router.clone());
+    let response = http
+        .oneshot(LambdaEvent::new(request, context))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(serde_json::to_value(response)?)
+}
+
+/// The integrity routes over the archive, with the API's settings (read now, once).
+async fn http_routes(app: Arc<App>) -> anyhow::Result<axum::Router> {
+    let config = audit_lambda::Config::load(&app.sdk).await?;
+    let mut state = config.state(app.store.clone(), None);
+    state.integrity = Some(Arc::new(CloudIntegrity { app }));
+    Ok(audit_api::router_of(audit_api::Surface::Integrity, state))
+}
+
+/// `GET /integrity` and proofs over the archive bucket and the events table.
+struct CloudIntegrity {
+    app: Arc<App>,
+}
+
+#[async_trait::async_trait]
+impl audit_api::Integrity for CloudIntegrity {
+    async fn status(&self) -> Result<audit_integrity::Status, ApiError> {
+        let app = &self.app;
+        let newest = audit_integrity::seal::newest_digest(&app.archive, Utc::now())
+            .await
+            .map_err(unexpected)?;
+        let signer = app.signer().await.map_err(|e| unexpected(e.to_string()))?;
+        let filter = event_model::EventFilter {
+            types: vec![
+                catalog::RECORD_MODIFIED.code.to_owned(),
+                catalog::RECORD_REMOVED.code.to_owned(),
+            ],
+            ..Default::default()
+        };
+        let tamper = app.store.query(&filter, 1, None).await?.events.into_iter().next();
+        Ok(audit_integrity::Status {
+            sealed_through: newest.as_ref().map(|d| d.digest.period_end),
+            seal_interval_secs: app.interval.num_seconds().max(0) as u64,
+            newest_digest: newest.as_ref().map(Into::into),
+            public_key: audit_integrity::Signer::public_key(signer).into(),
+            last_check: None,
+            tamper: tamper.map(|e| audit_integrity::status::TamperNote {
+                at: e.received_at,
+                event_type: e.event_type,
+                message: e.message,
+            }),
+        })
+    }
+
+    async fn proof(&self, id: uuid::Uuid) -> Result<audit_integrity::Proof, ApiError> {
+        let app = &self.app;
+        let key = id.to_string();
+        let stored = app.store.canonical_events(std::slice::from_ref(&key)).await?;
+        let canonical = stored
+            .get(&key)
+            .ok_or_else(|| ApiError::NotFound(format!("no event with id {id}")))?;
+        let current: Value = serde_json::from_slice(canonical).map_err(|e| unexpected(e.to_string()))?;
+        let received = current["received_at"]
+            .as_str()
+            .and_then(event_model::time::parse_instant)
+            .ok_or_else(|| unexpected(format!("event {id} has no readable received_at")))?;
+        audit_integrity::seal::prove(&app.archive, &key, received, current)
+            .await
+            .map_err(|e| match e {
+                Unproven::NotArchived | Unproven::NotSealed => ApiError::NotSealedYet(format!(
+                    "event {id} is stored but not sealed yet ({e}); periods are sealed every {} s, {} s after they end",
+                    app.interval.num_seconds(),
+                    app.grace.num_seconds()
+                )),
+                Unproven::Failed(e) => unexpected(e),
+            })
+    }
+}
+
+fn unexpected(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unexpected(audit_storage::StoreError::Corrupt(e.to_string()))
 }
 
 /// A change of a stored event that the API never makes.

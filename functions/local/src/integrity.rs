@@ -26,6 +26,7 @@ impl Integrity for LocalIntegrity {
             newest_digest: newest.as_ref().map(Into::into),
             public_key: self.sealer.public_key().into(),
             last_check: self.sealer.last_check().await,
+            tamper: None,
         })
     }
 
@@ -86,7 +87,8 @@ pub struct CloudArchive {
 pub async fn kms_public_key(key_id: &str) -> anyhow::Result<audit_integrity::PublicKey> {
     let sdk = audit_store_dynamodb::sdk_config().await;
     let signer =
-        audit_store_dynamodb::integrity::KmsSigner::new(audit_store_dynamodb::integrity::kms_client(&sdk), key_id).await?;
+        audit_store_dynamodb::integrity::KmsSigner::new(audit_store_dynamodb::integrity::kms_client(&sdk), key_id)
+            .await?;
     Ok(audit_integrity::Signer::public_key(&signer).clone())
 }
 

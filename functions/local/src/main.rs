@@ -323,11 +323,14 @@ async fn main() -> anyhow::Result<()> {
             let report = match store {
                 Store::Sqlite => integrity::verify(&data_dir, range, offline.as_deref(), delay).await?,
                 Store::Dynamodb => {
-                    let bucket = archive_bucket.context("--store dynamodb needs --archive-bucket (AUDIT_ARCHIVE_BUCKET)")?;
+                    let bucket =
+                        archive_bucket.context("--store dynamodb needs --archive-bucket (AUDIT_ARCHIVE_BUCKET)")?;
                     let key = match (&offline, &digest_key) {
                         (Some(file), _) => integrity::public_key(file)?,
                         (None, Some(key_id)) => audit_local::integrity::kms_public_key(key_id).await?,
-                        (None, None) => anyhow::bail!("--store dynamodb needs --digest-key (AUDIT_DIGEST_KEY_ID) or --offline KEY"),
+                        (None, None) => {
+                            anyhow::bail!("--store dynamodb needs --digest-key (AUDIT_DIGEST_KEY_ID) or --offline KEY")
+                        }
                     };
                     let grace = chrono::Duration::seconds(seal_grace_secs as i64);
                     let at = audit_local::integrity::CloudArchive {

@@ -232,3 +232,113 @@ pub async fn seal_due(
     }
     Ok(sealed)
 }
+
+/// Why an event in a cloud archive has no proof (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum Unproven {
+    #[error("the event is not archived yet")]
+    NotArchived,
+    #[error("the event's period is not sealed yet")]
+    NotSealed,
+    #[error(transparent)]
+    Failed(#[from] SealFailed),
+}
+
+impl From<std::io::Error> for Unproven {
+    fn from(e: std::io::Error) -> Self {
+        Unproven::Failed(e.into())
+    }
+}
+
+/// When the period of the digest at `path` ended, from its name.
+fn digest_end(path: &str) -> Option<DateTime<Utc>> {
+    let name = path.rsplit('/').next()?.strip_suffix(".json")?;
+    chrono::NaiveDateTime::parse_from_str(name, "%Y%m%dT%H%M%S%.6fZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// A proof for event `id` (received at `received_at`; `current` is the event as the store holds
+/// it now) in an archive whose files are named by when they were written ([`file_path`]): the
+/// first file of its day written after it was received that holds it, and the digest whose
+/// period that file was written in.
+pub async fn prove(
+    archive: &dyn Archive,
+    id: &str,
+    received_at: DateTime<Utc>,
+    current: serde_json::Value,
+) -> Result<crate::Proof, Unproven> {
+    let mut found = None;
+    for path in archive.list(&day_prefix(&received_at)).await? {
+        if written_at(&path).is_none_or(|w| w < received_at) {
+            continue;
+        }
+        let Some(bytes) = archive.read(&path).await? else {
+            continue;
+        };
+        if crate::archive::lines(&bytes).any(|line| line.is_ok_and(|l| holds_id(&l, id))) {
+            found = Some(path);
+            break;
+        }
+    }
+    let file = found.ok_or(Unproven::NotArchived)?;
+    let written = written_at(&file).expect("listed by its written time");
+    // The digest of the period the file was written in: the first to end after it.
+    let mut digest = None;
+    for day in [written, written + Duration::days(1)] {
+        let prefix = format!("{DIGESTS_PREFIX}dt={}/", day.format("%Y-%m-%d"));
+        if let Some(path) = archive
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .find(|p| digest_end(p).is_some_and(|end| end > written))
+        {
+            digest = Some(path);
+            break;
+        }
+    }
+    let digest_path = digest.ok_or(Unproven::NotSealed)?;
+    let bytes = archive
+        .read(&digest_path)
+        .await?
+        .ok_or_else(|| SealFailed::Archive(format!("digest {digest_path} vanished")))?;
+    let signed = SignedDigest::from_bytes(&bytes)
+        .map_err(|e| SealFailed::Archive(format!("digest {digest_path} cannot be read: {e}")))?;
+    Ok(prove_in(archive, signed, &file, id, current).await?)
+}
+
+/// A proof for event `id`, archived in `file`, which `signed` lists: the leaves of every file
+/// of the digest, the event's index among them. `current` is the event as stored now.
+pub async fn prove_in(
+    archive: &dyn Archive,
+    signed: SignedDigest,
+    file: &str,
+    id: &str,
+    current: serde_json::Value,
+) -> Result<crate::Proof, SealFailed> {
+    let mut all = Vec::with_capacity(signed.digest.events as usize);
+    let mut index = None;
+    for listed in &signed.digest.files {
+        let bytes = archive
+            .read(&listed.path)
+            .await?
+            .ok_or_else(|| SealFailed::Archive(format!("archive file {} is missing", listed.path)))?;
+        for line in crate::archive::lines(&bytes) {
+            let line = line?;
+            if listed.path == file && index.is_none() && holds_id(&line, id) {
+                index = Some(all.len());
+            }
+            all.push(crate::merkle::leaf_hash(&line));
+        }
+    }
+    let index = index.ok_or_else(|| SealFailed::Archive(format!("{file} does not hold event {id}")))?;
+    crate::Proof::build(current, &all, index, signed)
+        .ok_or_else(|| SealFailed::Archive("the event's leaf is outside its tree".into()))
+}
+
+/// Whether a canonical archive line is event `id`'s (a byte search, before any parse: the
+/// canonical form writes `"id":"…"` exactly so).
+fn holds_id(line: &[u8], id: &str) -> bool {
+    let needle = format!("\"id\":\"{id}\"");
+    line.windows(needle.len()).any(|w| w == needle.as_bytes())
+}

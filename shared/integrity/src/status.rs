@@ -22,6 +22,20 @@ pub struct Status {
     pub public_key: KeySummary,
     /// The newest `verify` run, if one was recorded.
     pub last_check: Option<CheckSummary>,
+    /// The newest record of a change behind the API that the store's change stream showed (the
+    /// cloud archiver's tamper alarm); `None` where there is none, or no stream (SQLite).
+    pub tamper: Option<TamperNote>,
+}
+
+/// A change behind the API, as the journal recorded it (`audit.record_modified` or
+/// `audit.record_removed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TamperNote {
+    #[serde(with = "event_model::time::rfc3339")]
+    pub at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub message: String,
 }
 
 /// The newest digest, named.

@@ -146,7 +146,8 @@ impl crate::DynamoStore {
                     .await
                     .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
                 for item in out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
-                    let item: EventItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let item: EventItem =
+                        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     let canonical = audit_integrity::canonical::canonical_event(&item.view()?);
                     found.insert(item.id.clone(), canonical);
                 }
@@ -161,10 +162,7 @@ impl crate::DynamoStore {
 
     /// Every event in the table (a Scan), page by page: (id, received_at) of each; an item that
     /// is not a readable event (a day marker, or unreadable) is skipped, the unreadable counted.
-    pub async fn scan_received(
-        &self,
-        mut each: impl FnMut(uuid::Uuid, DateTime<Utc>),
-    ) -> Result<u64, StoreError> {
+    pub async fn scan_received(&self, mut each: impl FnMut(uuid::Uuid, DateTime<Utc>)) -> Result<u64, StoreError> {
         let mut pages = self
             .inner
             .client
@@ -289,16 +287,30 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
         let stored = match self.store.canonical_events(&ids).await {
             Ok(stored) => stored,
             Err(e) => {
-                report.notes.push(format!("the store could not be read for {file}: {e}"));
+                report
+                    .notes
+                    .push(format!("the store could not be read for {file}: {e}"));
                 return;
             }
         };
         for ((_, received, archived), id) in fresh.into_iter().zip(ids) {
             match stored.get(&id) {
                 Some(current) if current == archived => {}
-                Some(_) => self.name(report, Problem::EventChanged { id, file: file.to_owned() }),
+                Some(_) => self.name(
+                    report,
+                    Problem::EventChanged {
+                        id,
+                        file: file.to_owned(),
+                    },
+                ),
                 None if self.retention.is_some_and(|r| received < self.now - r) => self.expired += 1,
-                None => self.name(report, Problem::EventRemoved { id, file: file.to_owned() }),
+                None => self.name(
+                    report,
+                    Problem::EventRemoved {
+                        id,
+                        file: file.to_owned(),
+                    },
+                ),
             }
         }
     }
@@ -328,7 +340,9 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
             .await;
         match scanned {
             Ok(0) => {}
-            Ok(n) => report.notes.push(format!("{n} items of the table are not readable events")),
+            Ok(n) => report
+                .notes
+                .push(format!("{n} items of the table are not readable events")),
             Err(e) => {
                 report.notes.push(format!("the store could not be read: {e}"));
                 return;

@@ -556,25 +556,6 @@ impl Sealer {
             .ok_or(NoProof::NotSealedYet)?;
         let digest_path = digest.ok_or(NoProof::NotSealedYet)?;
         let signed = self.read_digest(&digest_path).await?;
-        let mut leaves = Vec::with_capacity(signed.digest.events as usize);
-        let mut index = None;
-        let wanted = id.to_string();
-        for listed in &signed.digest.files {
-            let bytes = self
-                .archive
-                .read(&listed.path)
-                .await
-                .map_err(SealError::from)?
-                .ok_or_else(|| SealError::Archive(format!("archive file {} is missing", listed.path)))?;
-            for line in audit_integrity::archive::lines(&bytes) {
-                let line = line.map_err(SealError::from)?;
-                if listed.path == file && index.is_none() && line_has_id(&line, &wanted) {
-                    index = Some(leaves.len());
-                }
-                leaves.push(audit_integrity::merkle::leaf_hash(&line));
-            }
-        }
-        let index = index.ok_or_else(|| SealError::Archive(format!("{file} does not hold event {id}")))?;
         let current = self
             .store
             .canonical_events_between(seq, seq)
@@ -583,12 +564,9 @@ impl Sealer {
             .pop()
             .ok_or(NoProof::NotFound)?;
         let event: serde_json::Value = serde_json::from_slice(&current.2).expect("canonical events are JSON");
-        Ok(audit_integrity::Proof::build(event, &leaves, index, signed).expect("the index is a leaf"))
+        let proof = audit_integrity::seal::prove_in(&self.archive, signed, &file, &id.to_string(), event)
+            .await
+            .map_err(SealError::from)?;
+        Ok(proof)
     }
-}
-
-fn line_has_id(line: &[u8], id: &str) -> bool {
-    // Canonical lines sort `id` after `category`; a cheap search before a parse.
-    let needle = format!("\"id\":\"{id}\"");
-    line.windows(needle.len()).any(|w| w == needle.as_bytes())
 }

@@ -26,6 +26,8 @@ pub enum Surface {
     Ingest,
     Query,
     Export,
+    /// The seal's state and proofs: on AWS the archiver, which holds the archive and its key.
+    Integrity,
 }
 
 /// Who may call a route.
@@ -93,14 +95,14 @@ pub static ROUTES: [Route; 10] = [
     Route {
         method: "GET",
         path: "/events/{id}/proof",
-        surface: Surface::Query,
+        surface: Surface::Integrity,
         access: Access::Needs(Role::Read),
         handler: || get(integrity::proof),
     },
     Route {
         method: "GET",
         path: "/integrity",
-        surface: Surface::Query,
+        surface: Surface::Integrity,
         access: Access::Needs(Role::Read),
         handler: || get(integrity::status),
     },
