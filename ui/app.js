@@ -137,11 +137,16 @@
     $('seal').title = `Digests signed by key ${seal.public_key.fingerprint.slice(0, 16)}…, every ${seal.seal_interval_secs} s`;
     const check = seal.last_check;
     const alarm = $('seal-alarm');
-    alarm.hidden = !check || check.holds;
+    alarm.hidden = true;
     if (check && !check.holds) {
       const n = check.problem_count;
       alarm.textContent = `Integrity check failed: ${n} problem${n === 1 ? '' : 's'}`;
       alarm.title = `Checked ${timeFormat.format(new Date(check.at))}\n${check.problems.join('\n')}`;
+      alarm.hidden = false;
+    } else if (seal.tamper) {
+      alarm.textContent = 'Changed behind the API';
+      alarm.title = `${timeFormat.format(new Date(seal.tamper.at))}: ${seal.tamper.message}`;
+      alarm.hidden = false;
     }
     $('seal').hidden = false;
   }

@@ -10,6 +10,7 @@
 //! `cargo build --release -p audit-local -p audit-bench`.
 
 mod dynamo;
+mod integrity;
 mod lambda;
 mod load;
 mod query;
@@ -117,6 +118,23 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         samples: usize,
     },
+    /// The integrity archive on the embedded store: ingest with archiving on vs off, verify over
+    /// 1M and 100k events, the proof of one event in a 100k-event period.
+    Integrity {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Where the data folders go (kept for a look afterwards).
+        #[arg(long)]
+        work_dir: PathBuf,
+    },
+    /// The archiver function under a local Runtime API, against the emulators (run under
+    /// `scripts/with-emulators`).
+    Archiver {
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+    },
     /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
     Dynamo {
         /// Events seeded for the query and export benchmarks.
@@ -199,6 +217,11 @@ async fn main() -> anyhow::Result<()> {
             starts,
             samples,
         } => lambda::run(&bin_dir, starts, samples).await,
+        Bench::Integrity { events, work_dir } => {
+            std::fs::create_dir_all(&work_dir)?;
+            integrity::run(&server_bin, events, &work_dir).await
+        }
+        Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
         Bench::Dynamo {
             events,
             http_events,

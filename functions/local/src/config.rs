@@ -42,6 +42,9 @@ pub struct ServeConfig {
     /// How often the archive is sealed by a signed digest (`AUDIT_SEAL_INTERVAL_SECS`, default
     /// an hour; seconds for tests). Events are archived every minute, or every interval if shorter.
     pub seal_interval: std::time::Duration,
+    /// Whether the server archives and seals (`AUDIT_ARCHIVE`, default true). Off only to
+    /// measure what archiving costs, or where another process runs `audit-local seal`.
+    pub archive: bool,
     /// Where handlers read the time: the system clock, or a pinned one in tests.
     pub clock: Arc<dyn audit_api::Clock>,
 }
@@ -66,6 +69,7 @@ impl ServeConfig {
                 NonZeroU32::new(200).expect("non-zero"),
             )),
             seal_interval: std::time::Duration::from_secs(3600),
+            archive: true,
             clock: Arc::new(audit_api::SystemClock),
         }
     }

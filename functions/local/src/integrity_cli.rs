@@ -22,8 +22,12 @@ pub fn instant(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
 }
 
 pub fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    PublicKey::from_pem(&text).with_context(|| format!("{} is not a public key", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = match std::str::from_utf8(&bytes) {
+        Ok(text) if text.contains("-----BEGIN") => PublicKey::from_pem(text),
+        _ => PublicKey::from_der(&bytes),
+    };
+    key.with_context(|| format!("{} is not a public key (PEM or DER)", path.display()))
 }
 
 /// `verify`: over the data folder's store (and kept as the newest check), or `offline` over its

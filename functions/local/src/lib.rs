@@ -275,7 +275,13 @@ pub async fn run(
     }
     let resumed = app.resume_exports().await?;
     app.expire_exports();
-    app.seal_on_schedule(config.seal_interval);
+    if config.archive {
+        app.seal_on_schedule(config.seal_interval);
+    } else if app.sealer.is_some() {
+        tracing::warn!(
+            "archiving and sealing are off (AUDIT_ARCHIVE=false): new events are not sealed until they are turned on again or `audit-local seal` runs"
+        );
+    }
     tracing::info!(%addr, data_dir = %config.data_dir.display(), resumed_exports = resumed, "audit-local is serving");
     serve::serve(listener, app.router, config.header_timeout, shutdown).await?;
     tracing::info!("audit-local stopped");

@@ -55,6 +55,10 @@ enum Command {
         rate_limit: u32,
         #[command(flatten)]
         seal: SealArgs,
+        /// Archive and seal on schedule (false only to measure its cost, or when another process
+        /// runs `audit-local seal`).
+        #[arg(long, env = "AUDIT_ARCHIVE", default_value_t = true, action = clap::ArgAction::Set)]
+        archive: bool,
         #[command(flatten)]
         cloud: CloudArgs,
     },
@@ -251,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
             export_budget_mb,
             rate_limit,
             seal,
+            archive,
             cloud,
         } => {
             let config = ServeConfig {
@@ -267,6 +272,7 @@ async fn main() -> anyhow::Result<()> {
                 rate_limit: std::num::NonZeroU32::new(rate_limit)
                     .map(|r| (r, r.saturating_mul(std::num::NonZeroU32::new(2).expect("non-zero")))),
                 seal_interval: std::time::Duration::from_secs(seal.seal_interval_secs),
+                archive,
                 ..ServeConfig::new(data_dir)
             };
             let listener = tokio::net::TcpListener::bind(addr)
