@@ -216,13 +216,25 @@ impl SqliteStore {
     pub async fn canonical_events_after(
         &self,
         seq: i64,
+        through: i64,
         limit: usize,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.canonical_events(
-            format!("SELECT {COLUMNS}, seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
-            [seq, limit as i64],
+            format!("SELECT {COLUMNS}, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"),
+            vec![seq, through, limit as i64],
         )
         .await
+    }
+
+    /// The `seq` of the newest stored event (0 when there is none).
+    pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        self.inner
+            .readers
+            .run(|conn| {
+                conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+                    .query_row([], |r| r.get(0))
+            })
+            .await
     }
 
     /// The events with `seq` in `first..=last`, as [`Self::canonical_events_after`].
@@ -233,7 +245,7 @@ impl SqliteStore {
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.canonical_events(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"),
-            [first, last],
+            vec![first, last],
         )
         .await
     }
@@ -241,13 +253,13 @@ impl SqliteStore {
     async fn canonical_events(
         &self,
         sql: String,
-        bounds: [i64; 2],
+        bounds: Vec<i64>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.inner
             .readers
             .run(move |conn| {
                 let mut statement = conn.prepare_cached(&sql)?;
-                let mut rows = statement.query(bounds)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(bounds))?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
                     let seq: i64 = row.get(10)?;
@@ -370,6 +382,8 @@ pub struct Sealer {
     signer: Arc<dyn Signer>,
     lock: PathBuf,
     check: PathBuf,
+    /// Whether files a crash left unrecorded were looked for (once per process).
+    orphans_checked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The file that keeps the newest `verify` run's summary, in the data folder.
@@ -383,6 +397,7 @@ impl Sealer {
             signer,
             lock: data_dir.join(ARCHIVE_PREFIX).join(".lock"),
             check: data_dir.join(CHECK_FILE),
+            orphans_checked: Arc::default(),
         }
     }
 
@@ -474,8 +489,14 @@ impl Sealer {
     async fn archive_locked(&self) -> Result<u64, SealError> {
         let mut archived = 0;
         let mut from = self.store.seal_state().await?.archived_upto;
+        if !self.orphans_checked.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.remove_orphans(from).await?;
+        }
+        // What is stored now, and no further: under a steady ingest the run would otherwise
+        // chase the newest events and never end (nor let a seal finish).
+        let through = self.store.last_seq().await?;
         loop {
-            let events = self.store.canonical_events_after(from, FILE_EVENTS).await?;
+            let events = self.store.canonical_events_after(from, through, FILE_EVENTS).await?;
             let Some(&(upto, ..)) = events.last() else {
                 return Ok(archived);
             };
@@ -496,6 +517,22 @@ impl Sealer {
             self.store.record_files(from, upto, files).await?;
             from = upto;
         }
+    }
+
+    /// Removes archive files a crash left between writing them and recording them: files of
+    /// events after `archived_upto`, which no record and no digest names. Their events are
+    /// archived again (possibly grouped otherwise, so under other names).
+    async fn remove_orphans(&self, archived_upto: i64) -> Result<(), SealError> {
+        for path in self.archive.list(ARCHIVE_PREFIX).await? {
+            let Some((first, _)) = crate::store_check::seq_range(&path) else {
+                continue;
+            };
+            if first > archived_upto {
+                tracing::warn!(file = %path, "an archive file written but never recorded (the process stopped in between) is removed; its events are archived again");
+                tokio::fs::remove_file(self.archive.full(&path)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Archives what is new, then seals the period from the end of the newest digest (or the

@@ -134,7 +134,7 @@ impl StoreCheck for StoreAgainstArchive {
         let sealed_through = report.sealed_through;
         let mut after = self.covered_upto;
         loop {
-            let batch = match self.store.canonical_events_after(after, 10_000).await {
+            let batch = match self.store.canonical_events_after(after, i64::MAX, 10_000).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     report.notes.push(format!("the store could not be read: {e}"));
@@ -160,7 +160,7 @@ impl StoreCheck for StoreAgainstArchive {
 }
 
 /// The `seq` range an archive file's name says it holds (`<first>-<last>.ndjson.gz`).
-fn seq_range(path: &str) -> Option<(i64, i64)> {
+pub(crate) fn seq_range(path: &str) -> Option<(i64, i64)> {
     let name = path.rsplit('/').next()?.strip_suffix(".ndjson.gz")?;
     let (first, last) = name.split_once('-')?;
     Some((first.parse().ok()?, last.parse().ok()?))
