@@ -336,9 +336,7 @@ pub async fn prove_in(
         .ok_or_else(|| SealFailed::Archive("the event's leaf is outside its tree".into()))
 }
 
-/// Whether a canonical archive line is event `id`'s (a byte search, before any parse: the
-/// canonical form writes `"id":"…"` exactly so).
+/// Whether a canonical archive line is event `id`'s.
 fn holds_id(line: &[u8], id: &str) -> bool {
-    let needle = format!("\"id\":\"{id}\"");
-    line.windows(needle.len()).any(|w| w == needle.as_bytes())
+    crate::canonical::canonical_id(line) == Some(id)
 }

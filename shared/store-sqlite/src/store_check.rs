@@ -168,9 +168,5 @@ pub(crate) fn seq_range(path: &str) -> Option<(i64, i64)> {
 
 /// The `id` of a canonical event.
 fn event_id(canonical: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_slice::<Id>(canonical).ok().map(|e| e.id)
+    audit_integrity::canonical::canonical_id(canonical).map(str::to_owned)
 }
