@@ -133,7 +133,8 @@ mod tests {
                 received_at: time + chrono::Duration::microseconds(micros % 1_000_000),
             };
             let line = canonical_event(&view);
-            prop_assert_eq!(canonical_id(&line), Some(view.id.to_string().as_str()));
+            let id = view.id.to_string();
+            prop_assert_eq!(canonical_id(&line), Some(id.as_str()));
             prop_assert_eq!(String::from_utf8(line).unwrap(), String::from_utf8(reference(&view)).unwrap());
         }
     }
