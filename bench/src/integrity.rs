@@ -61,7 +61,13 @@ fn tree_size(dir: &Path) -> (u64, u64) {
 
 /// Ingests `events` over HTTP into a new folder, archiving (sealing every 10 s) or not; the
 /// folder is kept in `keep` when given. Returns events/s.
-async fn ingest_run(bin: &Path, events: usize, archive: bool, keep: Option<&Path>) -> anyhow::Result<f64> {
+async fn ingest_run(
+    bin: &Path,
+    events: usize,
+    archive: bool,
+    seal_every: u64,
+    keep: Option<&Path>,
+) -> anyhow::Result<f64> {
     let temporary = tempfile::TempDir::new()?;
     let dir = keep.unwrap_or(temporary.path());
     let batches = ingest_batches(events, 100);
@@ -70,7 +76,7 @@ async fn ingest_run(bin: &Path, events: usize, archive: bool, keep: Option<&Path
         dir,
         &[
             ("AUDIT_ARCHIVE", archive.to_string()),
-            ("AUDIT_SEAL_INTERVAL_SECS", "10".to_owned()),
+            ("AUDIT_SEAL_INTERVAL_SECS", seal_every.to_string()),
         ],
     )
     .await?;
@@ -80,14 +86,17 @@ async fn ingest_run(bin: &Path, events: usize, archive: bool, keep: Option<&Path
     Ok(events as f64 / secs)
 }
 
-pub async fn run(bin: &Path, events: usize, work: &Path) -> anyhow::Result<()> {
-    println!("\n== integrity: local ingest of {events} events, archiving and sealing (every 10 s) on vs off ==");
+pub async fn run(bin: &Path, events: usize, work: &Path, seal_every: u64, ingest_only: bool) -> anyhow::Result<()> {
+    println!(
+        "\n== integrity: local ingest of {events} events, archiving and sealing (every {seal_every} s, archiving every {} s) on vs off ==",
+        seal_every.min(60)
+    );
     let big = work.join("sealed-1m");
     let _ = std::fs::remove_dir_all(&big);
     let mut rates = Vec::new();
     for (round, archive) in [(1, false), (1, true), (2, false), (2, true)] {
         let keep = (archive && round == 2).then_some(big.as_path());
-        let rate = ingest_run(bin, events, archive, keep).await?;
+        let rate = ingest_run(bin, events, archive, seal_every, keep).await?;
         println!(
             "round {round}, archiving {}: {rate:.0} events/s",
             if archive { "on " } else { "off" }
@@ -99,6 +108,9 @@ pub async fn run(bin: &Path, events: usize, work: &Path) -> anyhow::Result<()> {
         r.iter().sum::<f64>() / r.len() as f64
     };
     println!("on / off = {:.2} (mean of 2 rounds each)", mean(true) / mean(false));
+    if ingest_only {
+        return Ok(());
+    }
     let data_dir = big.to_str().expect("a UTF-8 path");
     let (seal_secs, _, sealed) = timed_command(bin, &["seal", "--data-dir", data_dir]).await?;
     print!("final seal ({seal_secs:.2} s): {sealed}");
@@ -112,7 +124,7 @@ pub async fn run(bin: &Path, events: usize, work: &Path) -> anyhow::Result<()> {
     println!("\n== verify ==");
     let small = work.join("sealed-100k");
     let _ = std::fs::remove_dir_all(&small);
-    ingest_run(bin, events / 10, true, Some(&small)).await?;
+    ingest_run(bin, events / 10, true, seal_every, Some(&small)).await?;
     timed_command(bin, &["seal", "--data-dir", small.to_str().expect("UTF-8")]).await?;
     let key = work.join("integrity-public.pem");
     let (_, _, pem) = timed_command(bin, &["public-key", "--data-dir", data_dir]).await?;

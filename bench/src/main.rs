@@ -126,6 +126,13 @@ enum Bench {
         /// Where the data folders go (kept for a look afterwards).
         #[arg(long)]
         work_dir: PathBuf,
+        /// Seconds between seals while ingesting (each followed by the server's check of the
+        /// period); archiving runs every minute, or this often if shorter.
+        #[arg(long, default_value_t = 10)]
+        seal_every: u64,
+        /// Only the ingest rounds.
+        #[arg(long)]
+        ingest_only: bool,
     },
     /// The archiver function under a local Runtime API, against the emulators (run under
     /// `scripts/with-emulators`).
@@ -217,9 +224,14 @@ async fn main() -> anyhow::Result<()> {
             starts,
             samples,
         } => lambda::run(&bin_dir, starts, samples).await,
-        Bench::Integrity { events, work_dir } => {
+        Bench::Integrity {
+            events,
+            work_dir,
+            seal_every,
+            ingest_only,
+        } => {
             std::fs::create_dir_all(&work_dir)?;
-            integrity::run(&server_bin, events, &work_dir).await
+            integrity::run(&server_bin, events, &work_dir, seal_every, ingest_only).await
         }
         Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
         Bench::Dynamo {

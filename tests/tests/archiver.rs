@@ -236,6 +236,31 @@ impl Sealed {
         audit_store_dynamodb::s3_client(&audit_store_dynamodb::sdk_config().await)
     }
 
+    /// Deletes an object of the bucket (s3s-fs has no Object Lock; on AWS the lock refuses it).
+    async fn delete(&self, key: &str) {
+        self.s3()
+            .await
+            .delete_object()
+            .bucket(self.archive.bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Puts other bytes at an object's key (what Object Lock refuses on AWS).
+    async fn overwrite(&self, key: &str, bytes: Vec<u8>) {
+        self.s3()
+            .await
+            .put_object()
+            .bucket(self.archive.bucket())
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn digests(&self) -> Vec<String> {
         self.archive.list("digests/").await.unwrap()
     }
@@ -318,15 +343,7 @@ async fn a_changed_byte_of_an_archive_file_is_named() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     // s3s-fs has no Object Lock to stop an overwrite; on AWS the bucket's compliance lock does.
-    s.s3()
-        .await
-        .put_object()
-        .bucket(s.archive.bucket())
-        .key(&s.files[0])
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
+    s.overwrite(&s.files[0], bytes).await;
     let report = s.verify().await;
     assert!(
         report
@@ -341,14 +358,7 @@ async fn a_changed_byte_of_an_archive_file_is_named() {
 #[tokio::test]
 async fn a_removed_archive_file_is_named() {
     let s = Sealed::new().await;
-    s.s3()
-        .await
-        .delete_object()
-        .bucket(s.archive.bucket())
-        .key(&s.files[0])
-        .send()
-        .await
-        .unwrap();
+    s.delete(&s.files[0]).await;
     let report = s.verify().await;
     assert!(
         report
@@ -367,14 +377,7 @@ async fn a_digest_removed_from_the_middle_of_the_chain_is_named() {
     let digests = s.digests().await;
     assert!(digests.len() >= 3, "{digests:?}");
     let middle = &digests[digests.len() / 2];
-    s.s3()
-        .await
-        .delete_object()
-        .bucket(s.archive.bucket())
-        .key(middle)
-        .send()
-        .await
-        .unwrap();
+    s.delete(middle).await;
     let report = s.verify().await;
     assert!(
         report
@@ -400,14 +403,7 @@ async fn the_newest_digests_removed_leave_their_events_uncovered_and_named() {
     }
     let from = from.expect("a digest lists the file");
     for path in &digests[from..] {
-        s.s3()
-            .await
-            .delete_object()
-            .bucket(s.archive.bucket())
-            .key(path)
-            .send()
-            .await
-            .unwrap();
+        s.delete(path).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let report = s.verify().await;
@@ -437,15 +433,7 @@ async fn a_digest_re_signed_with_another_key_is_named() {
     let path = s.digests().await.pop().unwrap();
     let original = audit_integrity::SignedDigest::from_bytes(&s.archive.read(&path).await.unwrap().unwrap()).unwrap();
     let forged = original.digest.sign(&signer).await.unwrap();
-    s.s3()
-        .await
-        .put_object()
-        .bucket(s.archive.bucket())
-        .key(&path)
-        .body(forged.to_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    s.overwrite(&path, forged.to_bytes()).await;
     let report = s.verify().await;
     assert!(
         report

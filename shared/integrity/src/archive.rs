@@ -43,7 +43,9 @@ pub struct FileWriter {
 impl Default for FileWriter {
     fn default() -> Self {
         FileWriter {
-            gz: GzEncoder::new(Vec::new(), Compression::default()),
+            // Level 1: archiving is on the ingest path's CPU; level 6 took a third more time to
+            // seal 200,000 events for 35 % smaller files (BENCHMARKS.md, issue 15).
+            gz: GzEncoder::new(Vec::new(), Compression::fast()),
             events: 0,
         }
     }

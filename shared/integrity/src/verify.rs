@@ -147,9 +147,24 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// Events a store check names one by one in a report before the rest are only counted.
+pub const MOST_NAMED: usize = 1_000;
+
 impl Report {
     pub fn holds(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Adds a store check's problem with one event (`named` counts them): the first
+    /// [`MOST_NAMED`] by name, then a note that the rest are not named.
+    pub fn name_event(&mut self, named: &mut usize, problem: Problem) {
+        *named += 1;
+        if *named <= MOST_NAMED {
+            self.problems.push(problem);
+        } else if *named == MOST_NAMED + 1 {
+            self.notes
+                .push(format!("only the first {MOST_NAMED} events found wrong are named"));
+        }
     }
 }
 

@@ -209,9 +209,6 @@ pub struct CloudStoreCheck {
     named: usize,
 }
 
-/// Events named one by one in a report before the rest are only counted.
-const MOST_NAMED: usize = 1_000;
-
 impl CloudStoreCheck {
     pub fn new(
         store: crate::DynamoStore,
@@ -232,17 +229,6 @@ impl CloudStoreCheck {
             repeats: 0,
             expired: 0,
             named: 0,
-        }
-    }
-
-    fn name(&mut self, report: &mut audit_integrity::Report, problem: audit_integrity::Problem) {
-        self.named += 1;
-        if self.named <= MOST_NAMED {
-            report.problems.push(problem);
-        } else if self.named == MOST_NAMED + 1 {
-            report
-                .notes
-                .push(format!("only the first {MOST_NAMED} events found wrong are named"));
         }
     }
 }
@@ -296,16 +282,16 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
         for ((_, received, archived), id) in fresh.into_iter().zip(ids) {
             match stored.get(&id) {
                 Some(current) if current == archived => {}
-                Some(_) => self.name(
-                    report,
+                Some(_) => report.name_event(
+                    &mut self.named,
                     Problem::EventChanged {
                         id,
                         file: file.to_owned(),
                     },
                 ),
                 None if self.retention.is_some_and(|r| received < self.now - r) => self.expired += 1,
-                None => self.name(
-                    report,
+                None => report.name_event(
+                    &mut self.named,
                     Problem::EventRemoved {
                         id,
                         file: file.to_owned(),
@@ -333,7 +319,7 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
         let scanned = self
             .store
             .scan_received(|id, received| {
-                if !self.seen.contains_key(&id) && !self.range.to.is_some_and(|to| received >= to) {
+                if !self.seen.contains_key(&id) && self.range.to.is_none_or(|to| received < to) {
                     missing.push((received, id));
                 }
             })
@@ -353,9 +339,9 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
         for (received, id) in missing {
             let (id, received_at) = (id.to_string(), event_model::time::format(&received));
             if sealed_through.is_some_and(|through| received < through - self.grace) {
-                self.name(report, Problem::EventAdded { id, received_at });
+                report.name_event(&mut self.named, Problem::EventAdded { id, received_at });
             } else if received < self.now - self.seal_delay {
-                self.name(report, Problem::EventUnsealed { id, received_at });
+                report.name_event(&mut self.named, Problem::EventUnsealed { id, received_at });
             }
         }
     }

@@ -12,9 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::SqliteStore;
 
-/// Events named one by one in a report before the rest are only counted.
-const MOST_NAMED: usize = 1_000;
-
 /// The store's side of `verify` (see the module documentation).
 pub struct StoreAgainstArchive {
     store: SqliteStore,
@@ -42,17 +39,6 @@ impl StoreAgainstArchive {
         }
     }
 
-    fn name(&mut self, report: &mut Report, problem: Problem) {
-        self.named += 1;
-        if self.named <= MOST_NAMED {
-            report.problems.push(problem);
-        } else if self.named == MOST_NAMED + 1 {
-            report
-                .notes
-                .push(format!("only the first {MOST_NAMED} events found wrong are named"));
-        }
-    }
-
     async fn compare(&mut self, file: &str, first: i64, last: i64, events: &[Vec<u8>], report: &mut Report) {
         let stored = match self.store.canonical_events_between(first, last).await {
             Ok(stored) => stored,
@@ -74,8 +60,8 @@ impl StoreAgainstArchive {
             };
             match by_id.remove(&id) {
                 Some((_, canonical)) if canonical == *archived => {}
-                Some(_) => self.name(
-                    report,
+                Some(_) => report.name_event(
+                    &mut self.named,
                     Problem::EventChanged {
                         id,
                         file: file.to_owned(),
@@ -97,15 +83,15 @@ impl StoreAgainstArchive {
                             file: file.to_owned(),
                         }
                     };
-                    self.name(report, problem);
+                    report.name_event(&mut self.named, problem);
                 }
             }
         }
         let mut added: Vec<(String, DateTime<Utc>)> = by_id.into_iter().map(|(id, (at, _))| (id, at)).collect();
         added.sort();
         for (id, received) in added {
-            self.name(
-                report,
+            report.name_event(
+                &mut self.named,
                 Problem::EventAdded {
                     id,
                     received_at: event_model::time::format(&received),
@@ -150,9 +136,9 @@ impl StoreCheck for StoreAgainstArchive {
                 let id = event_id(&canonical).unwrap_or_default();
                 let received_at = event_model::time::format(&received);
                 if sealed_through.is_some_and(|through| received < through - self.grace) {
-                    self.name(report, Problem::EventAdded { id, received_at });
+                    report.name_event(&mut self.named, Problem::EventAdded { id, received_at });
                 } else if received < self.now - self.seal_delay {
-                    self.name(report, Problem::EventUnsealed { id, received_at });
+                    report.name_event(&mut self.named, Problem::EventUnsealed { id, received_at });
                 }
             }
         }
