@@ -317,8 +317,17 @@ mod tests {
         let t = find("audit.export_requested").unwrap();
         assert_eq!(t.category, Category::Audit);
         assert_eq!(t.params(), ["export_id", "filters"]);
-        assert_eq!(of_category(Category::Audit).count(), 1);
-        assert_eq!(all_types().count(), 60);
+        let audit: Vec<&str> = of_category(Category::Audit).map(|t| t.code).collect();
+        assert_eq!(
+            audit,
+            [
+                "audit.export_requested",
+                "audit.record_modified",
+                "audit.record_removed"
+            ]
+        );
+        assert_eq!(find("audit.record_removed").unwrap().params(), ["event_id"]);
+        assert_eq!(all_types().count(), 62);
     }
 
     #[test]
