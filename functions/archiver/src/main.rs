@@ -118,7 +118,7 @@ async fn handle(event: LambdaEvent<Value>, app: &Arc<App>) -> Result<Value, lamb
         let batch: DynamoDbEvent = serde_json::from_value(payload)?;
         return Ok(serde_json::to_value(archive_batch(&batch, app, Utc::now()).await)?);
     }
-    if payload["action"] == "seal" || payload["source"] == "aws.events" || payload["source"] == "aws.scheduler" {
+    if payload["action"] == "seal" {
         let signer = app.signer().await?;
         let sealed = seal_due(
             &app.archive,

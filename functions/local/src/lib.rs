@@ -159,7 +159,7 @@ impl App {
                         continue;
                     }
                 };
-                let due = next_multiple(last, interval);
+                let due = audit_integrity::seal::period_floor(last, interval) + interval;
                 let now = chrono::Utc::now();
                 if due <= now {
                     match sealer.seal().await {
@@ -205,13 +205,6 @@ impl App {
         }
         Ok(jobs.len())
     }
-}
-
-/// The first multiple of `interval` since the epoch after `t`.
-fn next_multiple(t: chrono::DateTime<chrono::Utc>, interval: chrono::Duration) -> chrono::DateTime<chrono::Utc> {
-    let step = interval.num_microseconds().unwrap_or(3_600_000_000).max(1);
-    let at = (t.timestamp_micros().div_euclid(step) + 1) * step;
-    chrono::DateTime::from_timestamp_micros(at).unwrap_or(t)
 }
 
 /// The stores of one server, and the download route when exports are local files.

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use sha2::{Digest as _, Sha256};
 
 use crate::digest::ArchivedFile;
 use crate::merkle::{Hash, leaf_hash};
@@ -66,12 +65,7 @@ impl FileWriter {
     /// The file's bytes and how a digest will list it at `path`.
     pub fn finish(self, path: String) -> (Vec<u8>, ArchivedFile) {
         let bytes = self.gz.finish().expect("writing to memory");
-        let file = ArchivedFile {
-            path,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            events: self.events,
-            bytes: bytes.len() as u64,
-        };
+        let file = ArchivedFile::of(path, &bytes, self.events);
         (bytes, file)
     }
 }
@@ -89,6 +83,7 @@ pub fn leaves(bytes: &[u8]) -> std::io::Result<Vec<Hash>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest as _, Sha256};
 
     #[test]
     fn a_file_holds_its_lines_in_order_and_says_its_hash_and_count() {

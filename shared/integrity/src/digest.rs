@@ -27,14 +27,27 @@ pub const DIGESTS_PREFIX: &str = "digests/";
 /// The format of the digests this code writes.
 pub const DIGEST_VERSION: u32 = 1;
 
+/// How instants are written in digest and archive file names (`YYYYMMDDTHHMMSS.ffffffZ`): in
+/// name order is in time order.
+const STAMP: &str = "%Y%m%dT%H%M%S%.6fZ";
+
+/// An instant as a file name writes it.
+pub(crate) fn stamp(t: &DateTime<Utc>) -> impl std::fmt::Display + '_ {
+    t.format(STAMP)
+}
+
+/// The instant a file name starts with ([`stamp`]), if it does.
+pub(crate) fn parse_stamp(name: &str) -> Option<DateTime<Utc>> {
+    let text = name.get(..23)?;
+    chrono::NaiveDateTime::parse_from_str(text, STAMP)
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// The digest of a period ending at `end`: `digests/dt=YYYY-MM-DD/YYYYMMDDTHHMMSS.ffffffZ.json`,
 /// so a listing in name order is in time order.
 pub fn digest_path(end: &DateTime<Utc>) -> String {
-    format!(
-        "{DIGESTS_PREFIX}dt={}/{}.json",
-        end.format("%Y-%m-%d"),
-        end.format("%Y%m%dT%H%M%S%.6fZ")
-    )
+    format!("{DIGESTS_PREFIX}dt={}/{}.json", end.format("%Y-%m-%d"), stamp(end))
 }
 
 /// An archive file as a digest lists it.
@@ -45,6 +58,18 @@ pub struct ArchivedFile {
     pub sha256: String,
     pub events: u64,
     pub bytes: u64,
+}
+
+impl ArchivedFile {
+    /// How a digest lists the file at `path` holding `bytes` (`events` lines).
+    pub fn of(path: String, bytes: &[u8], events: u64) -> ArchivedFile {
+        ArchivedFile {
+            path,
+            sha256: hex::encode(Sha256::digest(bytes)),
+            events,
+            bytes: bytes.len() as u64,
+        }
+    }
 }
 
 /// The previous digest, as the next one names it.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix, leaves};
-use crate::digest::{ArchivedFile, DIGEST_VERSION, DIGESTS_PREFIX, Digest, Link, SignedDigest};
+use crate::digest::{ArchivedFile, DIGEST_VERSION, DIGESTS_PREFIX, Digest, Link, SignedDigest, parse_stamp, stamp};
 use crate::keys::{KeyError, Signer};
 use crate::merkle::RootBuilder;
 
@@ -21,8 +21,9 @@ pub enum SealFailed {
     Archive(String),
 }
 
-/// Seals the period `start..end` over `files` (in the order their events are leaves): reads each
-/// file, computes the root, signs the digest chained to `previous` and writes it.
+/// Seals the period `start..end` over `files` as recorded when they were written (in the order
+/// their events are leaves): reads each file for its leaves, signs the digest chained to
+/// `previous` and writes it.
 pub async fn seal_files(
     archive: &dyn Archive,
     signer: &dyn Signer,
@@ -33,14 +34,53 @@ pub async fn seal_files(
 ) -> Result<SignedDigest, SealFailed> {
     let mut root = RootBuilder::new();
     for file in &files {
-        let bytes = archive
-            .read(&file.path)
-            .await?
-            .ok_or_else(|| SealFailed::Archive(format!("archive file {} is missing", file.path)))?;
-        for leaf in leaves(&bytes)? {
+        for leaf in leaves(&read_file(archive, &file.path).await?)? {
             root.push(leaf);
         }
     }
+    sign_and_write(archive, signer, start, end, files, root, previous).await
+}
+
+/// [`seal_files`] over files known by their paths alone (the cloud archive's listing): each is
+/// read once, for its hash and count and its leaves.
+async fn seal_paths(
+    archive: &dyn Archive,
+    signer: &dyn Signer,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    paths: Vec<String>,
+    previous: Option<Link>,
+) -> Result<SignedDigest, SealFailed> {
+    let mut root = RootBuilder::new();
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = read_file(archive, &path).await?;
+        let file_leaves = leaves(&bytes)?;
+        files.push(ArchivedFile::of(path, &bytes, file_leaves.len() as u64));
+        for leaf in file_leaves {
+            root.push(leaf);
+        }
+    }
+    sign_and_write(archive, signer, start, end, files, root, previous).await
+}
+
+async fn read_file(archive: &dyn Archive, path: &str) -> Result<Vec<u8>, SealFailed> {
+    archive
+        .read(path)
+        .await?
+        .ok_or_else(|| SealFailed::Archive(format!("archive file {path} is missing")))
+}
+
+/// The digest of `files` (whose events' tree is `root`), signed, chained and written.
+async fn sign_and_write(
+    archive: &dyn Archive,
+    signer: &dyn Signer,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    files: Vec<ArchivedFile>,
+    root: RootBuilder,
+    previous: Option<Link>,
+) -> Result<SignedDigest, SealFailed> {
     let public = signer.public_key();
     let digest = Digest {
         version: DIGEST_VERSION,
@@ -62,20 +102,12 @@ pub async fn seal_files(
 /// that `batch` names (a stream sequence number): `archive/dt=DAY/<written>-<batch>.ndjson.gz`.
 pub fn file_path(day: &DateTime<Utc>, written: &DateTime<Utc>, batch: &str) -> String {
     let batch: String = batch.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
-    format!(
-        "{}{}-{batch}.ndjson.gz",
-        day_prefix(day),
-        written.format("%Y%m%dT%H%M%S%.6fZ")
-    )
+    format!("{}{}-{batch}.ndjson.gz", day_prefix(day), stamp(written))
 }
 
 /// When the file at `path` was written, from its name ([`file_path`]).
 pub fn written_at(path: &str) -> Option<DateTime<Utc>> {
-    let name = path.rsplit('/').next()?;
-    let stamp = name.get(..23)?;
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.6fZ")
-        .ok()
-        .map(|t| t.and_utc())
+    parse_stamp(path.rsplit('/').next()?)
 }
 
 /// Writes `events` (received time, canonical bytes; in stream order) into one archive file per
@@ -136,14 +168,15 @@ pub async fn newest_digest(archive: &dyn Archive, now: DateTime<Utc>) -> Result<
         .map_err(|e| SealFailed::Archive(format!("digest {path} cannot be read: {e}")))
 }
 
-/// The archive files written in `start..end`, in name order (by written time, then batch), from
-/// the day folders their events can be in: received at most `lag` before they were written.
+/// The paths of the archive files written in `start..end`, in name order (by written time, then
+/// batch), from the day folders their events can be in: received at most `lag` before they were
+/// written.
 pub async fn files_written(
     archive: &dyn Archive,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     lag: Duration,
-) -> Result<Vec<ArchivedFile>, SealFailed> {
+) -> Result<Vec<String>, SealFailed> {
     let mut paths = Vec::new();
     let mut day = (start - lag).date_naive();
     while day <= end.date_naive() {
@@ -158,21 +191,7 @@ pub async fn files_written(
         day = day.succ_opt().expect("a day after");
     }
     paths.sort_by(|a, b| file_name(a).cmp(file_name(b)).then(a.cmp(b)));
-    let mut files = Vec::with_capacity(paths.len());
-    for path in paths {
-        let bytes = archive
-            .read(&path)
-            .await?
-            .ok_or_else(|| SealFailed::Archive(format!("archive file {path} vanished")))?;
-        let events = crate::archive::lines(&bytes).count() as u64;
-        files.push(ArchivedFile {
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
-            events,
-            bytes: bytes.len() as u64,
-            path,
-        });
-    }
-    Ok(files)
+    Ok(paths)
 }
 
 fn file_name(path: &str) -> &str {
@@ -223,9 +242,9 @@ pub async fn seal_due(
         if end > last_end {
             break;
         }
-        let files = files_written(archive, start, end, lag).await?;
+        let paths = files_written(archive, start, end, lag).await?;
         let previous = head.as_ref().map(SignedDigest::link);
-        let digest = seal_files(archive, signer, start, end, files, previous).await?;
+        let digest = seal_paths(archive, signer, start, end, paths, previous).await?;
         start = end;
         head = Some(digest.clone());
         sealed.push(digest);
@@ -252,10 +271,7 @@ impl From<std::io::Error> for Unproven {
 
 /// When the period of the digest at `path` ended, from its name.
 fn digest_end(path: &str) -> Option<DateTime<Utc>> {
-    let name = path.rsplit('/').next()?.strip_suffix(".json")?;
-    chrono::NaiveDateTime::parse_from_str(name, "%Y%m%dT%H%M%S%.6fZ")
-        .ok()
-        .map(|t| t.and_utc())
+    parse_stamp(path.rsplit('/').next()?.strip_suffix(".json")?)
 }
 
 /// A proof for event `id` (received at `received_at`; `current` is the event as the store holds
