@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix, leaves};
+use crate::archive::{ARCHIVE_PREFIX, Archive, FileWriter, Lines, day_prefix, leaves};
 use crate::digest::{ArchivedFile, DIGEST_VERSION, DIGESTS_PREFIX, Digest, Link, SignedDigest, parse_stamp, stamp};
 use crate::keys::{KeyError, Signer};
 use crate::merkle::RootBuilder;
@@ -292,7 +292,7 @@ pub async fn prove(
         let Some(bytes) = archive.read(&path).await? else {
             continue;
         };
-        if crate::archive::lines(&bytes).any(|line| line.is_ok_and(|l| holds_id(&l, id))) {
+        if Lines::read(&bytes).is_ok_and(|lines| lines.iter().any(|line| holds_id(line, id))) {
             found = Some(path);
             break;
         }
@@ -339,12 +339,11 @@ pub async fn prove_in(
             .read(&listed.path)
             .await?
             .ok_or_else(|| SealFailed::Archive(format!("archive file {} is missing", listed.path)))?;
-        for line in crate::archive::lines(&bytes) {
-            let line = line?;
-            if listed.path == file && index.is_none() && holds_id(&line, id) {
+        for line in Lines::read(&bytes)?.iter() {
+            if listed.path == file && index.is_none() && holds_id(line, id) {
                 index = Some(all.len());
             }
-            all.push(crate::merkle::leaf_hash(&line));
+            all.push(crate::merkle::leaf_hash(line));
         }
     }
     let index = index.ok_or_else(|| SealFailed::Archive(format!("{file} does not hold event {id}")))?;

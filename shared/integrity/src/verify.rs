@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::archive::{ARCHIVE_PREFIX, Archive, lines};
-use crate::digest::{DIGESTS_PREFIX, Link, SignedDigest};
+use crate::archive::{ARCHIVE_PREFIX, Archive, Lines};
+use crate::digest::{ArchivedFile, DIGESTS_PREFIX, Link, SignedDigest};
 use crate::keys::PublicKey;
-use crate::merkle::{RootBuilder, leaf_hash};
+use crate::merkle::{Hash, RootBuilder, leaf_hash};
 
 /// One thing `verify` found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,7 +173,7 @@ impl Report {
 /// (already reported) comes with no events: its events cannot be compared, but it was written.
 #[async_trait]
 pub trait StoreCheck: Send {
-    async fn file(&mut self, file: &str, events: Option<&[Vec<u8>]>, report: &mut Report);
+    async fn file(&mut self, file: &str, events: Option<&[&[u8]]>, report: &mut Report);
     async fn finish(&mut self, report: &mut Report);
 }
 
@@ -182,7 +182,7 @@ pub struct NoStore;
 
 #[async_trait]
 impl StoreCheck for NoStore {
-    async fn file(&mut self, _: &str, _: Option<&[Vec<u8>]>, _: &mut Report) {}
+    async fn file(&mut self, _: &str, _: Option<&[&[u8]]>, _: &mut Report) {}
     async fn finish(&mut self, _: &mut Report) {}
 }
 
@@ -332,6 +332,39 @@ fn check_digest(
     }
 }
 
+/// One archive file as `verify` reads it: its bytes against the digest's listing, then its
+/// lines and their leaves.
+enum FileRead {
+    Missing,
+    Changed,
+    Unreadable(std::io::Error),
+    Read { lines: Lines, leaves: Vec<Hash> },
+}
+
+async fn read_listed(archive: &dyn Archive, file: &ArchivedFile) -> std::io::Result<FileRead> {
+    let Some(bytes) = archive.read(&file.path).await? else {
+        return Ok(FileRead::Missing);
+    };
+    let sha256 = file.sha256.clone();
+    // Hashing and decompressing take a core: off the task, so that the store's side of the
+    // file before runs meanwhile on the other.
+    tokio::task::spawn_blocking(move || {
+        if hex::encode(Sha256::digest(&bytes)) != sha256 {
+            return FileRead::Changed;
+        }
+        match Lines::read(&bytes) {
+            Ok(lines) => {
+                let leaves = lines.iter().map(leaf_hash).collect();
+                FileRead::Read { lines, leaves }
+            }
+            Err(e) => FileRead::Unreadable(e),
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)
+}
+
+/// A digest's files in order, each read (and hashed) while the store compares the one before.
 async fn check_files(
     archive: &dyn Archive,
     digest_path: &str,
@@ -341,51 +374,61 @@ async fn check_files(
 ) -> std::io::Result<()> {
     let mut root = RootBuilder::new();
     let mut whole = true;
-    for file in &signed.digest.files {
+    let files = &signed.digest.files;
+    let mut ahead = match files.first() {
+        Some(first) => Some(read_listed(archive, first).await?),
+        None => None,
+    };
+    for (i, file) in files.iter().enumerate() {
         report.files += 1;
-        let Some(bytes) = archive.read(&file.path).await? else {
-            report.problems.push(Problem::FileMissing {
-                file: file.path.clone(),
-                digest: digest_path.to_owned(),
-            });
-            store.file(&file.path, None, report).await;
-            whole = false;
-            continue;
-        };
-        if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
-            report.problems.push(Problem::FileChanged {
-                file: file.path.clone(),
-                digest: digest_path.to_owned(),
-            });
-            store.file(&file.path, None, report).await;
-            whole = false;
-            continue;
-        }
-        let events = match lines(&bytes).collect::<std::io::Result<Vec<Vec<u8>>>>() {
-            Ok(events) => events,
-            Err(e) => {
+        let lines = match ahead.take().expect("each file is read ahead") {
+            FileRead::Missing => {
+                report.problems.push(Problem::FileMissing {
+                    file: file.path.clone(),
+                    digest: digest_path.to_owned(),
+                });
+                None
+            }
+            FileRead::Changed => {
+                report.problems.push(Problem::FileChanged {
+                    file: file.path.clone(),
+                    digest: digest_path.to_owned(),
+                });
+                None
+            }
+            FileRead::Unreadable(e) => {
                 report.problems.push(Problem::ChainBroken {
                     digest: digest_path.to_owned(),
                     reason: format!("archive file {} cannot be read: {e}", file.path),
                 });
-                store.file(&file.path, None, report).await;
-                whole = false;
-                continue;
+                None
+            }
+            FileRead::Read { lines, leaves } => {
+                if leaves.len() as u64 != file.events {
+                    report.problems.push(Problem::FileCountMismatch {
+                        file: file.path.clone(),
+                        digest: digest_path.to_owned(),
+                        listed: file.events,
+                        found: leaves.len() as u64,
+                    });
+                }
+                report.events += leaves.len() as u64;
+                for leaf in leaves {
+                    root.push(leaf);
+                }
+                Some(lines)
             }
         };
-        if events.len() as u64 != file.events {
-            report.problems.push(Problem::FileCountMismatch {
-                file: file.path.clone(),
-                digest: digest_path.to_owned(),
-                listed: file.events,
-                found: events.len() as u64,
-            });
+        whole &= lines.is_some();
+        let events: Option<Vec<&[u8]>> = lines.as_ref().map(|lines| lines.iter().collect());
+        let compared = store.file(&file.path, events.as_deref(), report);
+        match files.get(i + 1) {
+            Some(next) => {
+                let (_, next) = futures_util::future::join(compared, read_listed(archive, next)).await;
+                ahead = Some(next?);
+            }
+            None => compared.await,
         }
-        for event in &events {
-            root.push(leaf_hash(event));
-        }
-        report.events += events.len() as u64;
-        store.file(&file.path, Some(&events), report).await;
     }
     if whole && hex::encode(root.root()) != signed.digest.merkle_root {
         report.problems.push(Problem::RootMismatch {

@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use audit_integrity::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix};
-use audit_integrity::canonical::canonical_event;
+use audit_integrity::canonical::{canonical_event, stored_form};
 use audit_integrity::digest::{Link, SignedDigest};
 use audit_integrity::{ArchivedFile, Signer};
 use audit_storage::StoreError;
 use chrono::{DateTime, Utc};
+use event_model::EventView;
 use rusqlite::OptionalExtension;
 
 use crate::SqliteStore;
@@ -219,9 +220,10 @@ impl SqliteStore {
         through: i64,
         limit: usize,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.canonical_events(
+        self.events_in(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"),
             vec![seq, through, limit as i64],
+            canonical_event,
         )
         .await
     }
@@ -243,17 +245,38 @@ impl SqliteStore {
         first: i64,
         last: i64,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.canonical_events(
+        self.events_between(first, last, canonical_event).await
+    }
+
+    /// The events with `seq` in `first..=last` in their [`stored_form`], in `seq` order: what
+    /// `verify` compares with an archive file first, without canonicalizing params.
+    pub async fn stored_forms_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
+        self.events_between(first, last, stored_form).await
+    }
+
+    async fn events_between(
+        &self,
+        first: i64,
+        last: i64,
+        form: fn(&EventView<'_>) -> Vec<u8>,
+    ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
+        self.events_in(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"),
             vec![first, last],
+            form,
         )
         .await
     }
 
-    async fn canonical_events(
+    async fn events_in(
         &self,
         sql: String,
         bounds: Vec<i64>,
+        form: fn(&EventView<'_>) -> Vec<u8>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.inner
             .readers
@@ -264,7 +287,7 @@ impl SqliteStore {
                 while let Some(row) = rows.next()? {
                     let seq: i64 = row.get(10)?;
                     match view_of(row) {
-                        Ok(view) => out.push((seq, view.received_at, canonical_event(&view))),
+                        Ok(view) => out.push((seq, view.received_at, form(&view))),
                         Err(e) => tracing::error!(seq, error = %e, "an unreadable event is not archived"),
                     }
                 }

@@ -39,7 +39,23 @@ impl StoreAgainstArchive {
         }
     }
 
-    async fn compare(&mut self, file: &str, first: i64, last: i64, events: &[Vec<u8>], report: &mut Report) {
+    async fn compare(&mut self, file: &str, first: i64, last: i64, events: &[&[u8]], report: &mut Report) {
+        // Most files hold exactly what the store holds: their stored forms are the lines.
+        match self.store.stored_forms_between(first, last).await {
+            Ok(stored)
+                if stored.len() == events.len() && stored.iter().zip(events).all(|((.., form), line)| form == line) =>
+            {
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("the store could not be read for {file}: {e}"));
+                return;
+            }
+        }
+        // Otherwise event by event, in canonical form, by id.
         let stored = match self.store.canonical_events_between(first, last).await {
             Ok(stored) => stored,
             Err(e) => {
@@ -103,7 +119,7 @@ impl StoreAgainstArchive {
 
 #[async_trait]
 impl StoreCheck for StoreAgainstArchive {
-    async fn file(&mut self, file: &str, events: Option<&[Vec<u8>]>, report: &mut Report) {
+    async fn file(&mut self, file: &str, events: Option<&[&[u8]]>, report: &mut Report) {
         let Some((first, last)) = seq_range(file) else {
             report.notes.push(format!(
                 "{file} is not named by a seq range: not compared with the store"

@@ -169,6 +169,48 @@ async fn an_event_changed_in_the_database_is_named_and_its_proof_fails() {
     );
 }
 
+/// `verify` first compares each stored event as the store spells it with the archived line, and
+/// only where they differ in canonical form: numbers that JSON and JCS spell differently (`2.0`,
+/// `1e21`, `-0.0`) are no problem, nor the same params respelled behind the API; a change next to
+/// them is still named.
+#[tokio::test]
+async fn params_spelled_otherwise_than_the_canonical_form_verify_and_a_change_beside_them_is_named() {
+    let s = sealed_store().await;
+    let mut ids = Vec::new();
+    for params in [
+        json!({"ratio": 2.0, "big": 1e21, "small": 1.5e-7, "labels": ["\u{e000}\u{1f600}", 2.50, -0.0]}),
+        json!({"notes": "ok", "release": 7}),
+    ] {
+        let input = json!({"actor": "anna", "type": "custom.deploy", "message": "Deployed", "params": params});
+        let event = NewEvent::parse(&input, "", Utc::now(), "ci").unwrap();
+        ids.push(event.event.id);
+        assert!(matches!(s.store.append(vec![event]).await[0], AppendOutcome::Created));
+    }
+    s.sealer.seal().await.unwrap();
+    let report = s.verify().await;
+    assert!(report.holds(), "{:#?}", report.problems);
+    assert_eq!(report.events, 7);
+
+    s.sql(&format!(
+        "DROP TRIGGER events_no_update;
+         UPDATE events SET params = '{{ \"release\" : 7.0, \"notes\" : \"ok\" }}' WHERE id = x'{}';",
+        hex(&ids[1])
+    ));
+    let report = s.verify().await;
+    assert!(
+        report.holds(),
+        "the same params, spelled otherwise: {:#?}",
+        report.problems
+    );
+
+    s.sql(&format!(
+        "UPDATE events SET actor = 'mallory' WHERE id = x'{}';",
+        hex(&ids[1])
+    ));
+    let report = s.verify().await;
+    assert!(matches!(only(&report), Problem::EventChanged { id, .. } if *id == ids[1].to_string()));
+}
+
 #[tokio::test]
 async fn an_event_deleted_from_the_database_is_named() {
     let s = sealed_store().await;
