@@ -130,9 +130,10 @@ enum Bench {
         /// period); archiving runs every minute, or this often if shorter.
         #[arg(long, default_value_t = 10)]
         seal_every: u64,
-        /// Only the ingest rounds.
-        #[arg(long)]
-        ingest_only: bool,
+        /// Only one part: `ingest` (the rounds on vs off) or `verify` (over the folders an earlier
+        /// run left in WORK_DIR).
+        #[arg(long, value_enum)]
+        only: Option<integrity::Only>,
     },
     /// The archiver function under a local Runtime API, against the emulators (run under
     /// `scripts/with-emulators`).
@@ -228,10 +229,10 @@ async fn main() -> anyhow::Result<()> {
             events,
             work_dir,
             seal_every,
-            ingest_only,
+            only,
         } => {
             std::fs::create_dir_all(&work_dir)?;
-            integrity::run(&server_bin, events, &work_dir, seal_every, ingest_only).await
+            integrity::run(&server_bin, events, &work_dir, seal_every, only).await
         }
         Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
         Bench::Dynamo {
