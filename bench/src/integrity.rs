@@ -206,6 +206,7 @@ pub async fn run(bin: &Path, events: usize, work: &Path, seal_every: u64, only: 
     std::fs::write(&proof_file, &proof)?;
     let parsed: Value = serde_json::from_str(&proof)?;
     let (_, _, pem) = timed_command(bin, &["public-key", "--data-dir", p]).await?;
+    let key = work.join("integrity-public.pem");
     std::fs::write(&key, pem)?;
     let mut runs = Vec::new();
     for _ in 0..20 {
