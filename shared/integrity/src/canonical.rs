@@ -20,27 +20,29 @@ pub fn canonical_event(event: &EventView<'_>) -> Vec<u8> {
         return canonical_value(&serde_json::to_value(event).expect("an event is JSON"));
     }
     let params: serde_json::Value = serde_json::from_str(event.params.get()).expect("stored params are JSON");
-    write_event(event, &canonical_value(&params))
+    let mut out = Vec::with_capacity(192 + event.message.len() + event.params.get().len());
+    write_event(&mut out, event, &canonical_value(&params));
+    out
 }
 
-/// The event's JSON written as [`canonical_event`] writes it, but with its params as the store
+/// The event's JSON as [`canonical_event`] writes it, but with its params as the store
 /// keeps them (no parse, no JCS). Cheap, and enough to check a stored event against an archived
 /// line: if the two are the same bytes, both texts are the same JSON value, whose canonical form
 /// is the line (an archive line is canonical) — the stored event is the archived one. If they
 /// differ, the params may only be spelled otherwise (stores write JSON, not JCS: `2.0`, `1e21`):
 /// compare [`canonical_event`] then. (The stored params must be one JSON object, as
 /// `Params::check` holds them when a store reads them; otherwise no JSON text is this one.)
-pub fn stored_form(event: &EventView<'_>) -> Vec<u8> {
-    write_event(event, event.params.get().as_bytes())
+/// Written at the end of `out`: one buffer serves many events.
+pub fn write_stored_form(out: &mut Vec<u8>, event: &EventView<'_>) {
+    write_event(out, event, event.params.get().as_bytes());
 }
 
-fn write_event(event: &EventView<'_>, params: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(192 + event.message.len() + params.len());
+fn write_event(out: &mut Vec<u8>, event: &EventView<'_>, params: &[u8]) {
     let string = |out: &mut Vec<u8>, text: &str| serde_json::to_writer(out, text).expect("writing to memory");
     out.extend_from_slice(br#"{"actor":"#);
-    string(&mut out, event.actor);
+    string(out, event.actor);
     out.extend_from_slice(br#","category":"#);
-    string(&mut out, event.category.code());
+    string(out, event.category.code());
     if let Some(duration) = event.duration_ms {
         out.extend_from_slice(br#","duration_ms":"#);
         out.extend_from_slice(duration.to_string().as_bytes());
@@ -54,19 +56,18 @@ fn write_event(event: &EventView<'_>, params: &[u8]) -> Vec<u8> {
             .as_bytes(),
     );
     out.extend_from_slice(br#"","message":"#);
-    string(&mut out, event.message);
+    string(out, event.message);
     out.extend_from_slice(br#","params":"#);
     out.extend_from_slice(params);
     out.extend_from_slice(br#","received_at":""#);
     out.extend_from_slice(event_model::time::formatted(&event.received_at).as_str().as_bytes());
     out.extend_from_slice(br#"","source":"#);
-    string(&mut out, event.source);
+    string(out, event.source);
     out.extend_from_slice(br#","time":""#);
     out.extend_from_slice(event_model::time::formatted(&event.time).as_str().as_bytes());
     out.extend_from_slice(br#"","type":"#);
-    string(&mut out, event.event_type);
+    string(out, event.event_type);
     out.push(b'}');
-    out
 }
 
 /// The `id` of a canonical event line, without parsing it: the first `,"id":"` is the
@@ -150,7 +151,9 @@ mod tests {
             let line = canonical_event(&view);
             let params_canonical = canonical_value(&serde_json::from_str(params.get()).unwrap()) == params.get().as_bytes();
             if params_canonical && duration.is_none_or(|d| d <= 1 << 53) {
-                prop_assert_eq!(&stored_form(&view), &line, "canonical params: the stored form is the canonical one");
+                let mut stored = Vec::new();
+                write_stored_form(&mut stored, &view);
+                prop_assert_eq!(&stored, &line, "canonical params: the stored form is the canonical one");
             }
             let id = view.id.to_string();
             prop_assert_eq!(canonical_id(&line), Some(id.as_str()));
@@ -168,8 +171,11 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(canonical_event(&event.view())).unwrap();
+        let mut stored = b"reused".to_vec();
+        stored.clear();
+        write_stored_form(&mut stored, &event.view());
         assert_ne!(
-            stored_form(&event.view()),
+            stored,
             text.as_bytes(),
             "params spelled otherwise: not the canonical bytes, so verify compares the canonical form"
         );

@@ -3,6 +3,7 @@
 //! is wrong is named — digests, files, periods, event ids — in a [`Report`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -173,7 +174,7 @@ impl Report {
 /// (already reported) comes with no events: its events cannot be compared, but it was written.
 #[async_trait]
 pub trait StoreCheck: Send {
-    async fn file(&mut self, file: &str, events: Option<&[&[u8]]>, report: &mut Report);
+    async fn file(&mut self, file: &str, events: Option<Arc<Lines>>, report: &mut Report);
     async fn finish(&mut self, report: &mut Report);
 }
 
@@ -182,7 +183,7 @@ pub struct NoStore;
 
 #[async_trait]
 impl StoreCheck for NoStore {
-    async fn file(&mut self, _: &str, _: Option<&[&[u8]]>, _: &mut Report) {}
+    async fn file(&mut self, _: &str, _: Option<Arc<Lines>>, _: &mut Report) {}
     async fn finish(&mut self, _: &mut Report) {}
 }
 
@@ -209,6 +210,7 @@ pub async fn verify(
     };
     let mut previous: Option<SignedDigest> = None;
     let mut listed_files = HashSet::new();
+    let mut spare = Vec::new();
     for path in archive.list(DIGESTS_PREFIX).await? {
         if !path.ends_with(".json") {
             continue;
@@ -234,7 +236,7 @@ pub async fn verify(
         let in_range = range.from.is_none_or(|from| signed.digest.period_end > from)
             && range.to.is_none_or(|to| signed.digest.period_start < to);
         if in_range {
-            check_files(archive, &path, &signed, &mut report, store).await?;
+            check_files(archive, &path, &signed, &mut report, store, &mut spare).await?;
         }
         report.sealed_through = Some(signed.digest.period_end);
         report.newest_digest = Some(path);
@@ -341,24 +343,45 @@ enum FileRead {
     Read { lines: Lines, leaves: Vec<Hash> },
 }
 
-async fn read_listed(archive: &dyn Archive, file: &ArchivedFile) -> std::io::Result<FileRead> {
-    let Some(bytes) = archive.read(&file.path).await? else {
-        return Ok(FileRead::Missing);
-    };
+/// The buffers a file was read with, handed on to a later file (see [`Lines::read_reusing`]):
+/// two sets serve a whole `verify` (one file compared, the next read meanwhile).
+#[derive(Default)]
+struct Buffers {
+    bytes: Vec<u8>,
+    lines: Option<Lines>,
+    leaves: Vec<Hash>,
+}
+
+/// Reads `file` with `buffers`; gives the compressed bytes' buffer back beside what it read.
+async fn read_listed(
+    archive: &dyn Archive,
+    file: &ArchivedFile,
+    mut buffers: Buffers,
+) -> std::io::Result<(FileRead, Vec<u8>)> {
+    if !archive.read_into(&file.path, &mut buffers.bytes).await? {
+        return Ok((FileRead::Missing, buffers.bytes));
+    }
     let sha256 = file.sha256.clone();
     // Hashing and decompressing take a core: off the task, so that the store's side of the
     // file before runs meanwhile on the other.
     tokio::task::spawn_blocking(move || {
+        let Buffers {
+            bytes,
+            lines,
+            mut leaves,
+        } = buffers;
         if hex::encode(Sha256::digest(&bytes)) != sha256 {
-            return FileRead::Changed;
+            return (FileRead::Changed, bytes);
         }
-        match Lines::read(&bytes) {
+        let read = match Lines::read_reusing(&bytes, lines) {
             Ok(lines) => {
-                let leaves = lines.iter().map(leaf_hash).collect();
+                leaves.clear();
+                leaves.extend(lines.iter().map(leaf_hash));
                 FileRead::Read { lines, leaves }
             }
             Err(e) => FileRead::Unreadable(e),
-        }
+        };
+        (read, bytes)
     })
     .await
     .map_err(std::io::Error::other)
@@ -371,17 +394,20 @@ async fn check_files(
     signed: &SignedDigest,
     report: &mut Report,
     store: &mut dyn StoreCheck,
+    spare: &mut Vec<Buffers>,
 ) -> std::io::Result<()> {
     let mut root = RootBuilder::new();
     let mut whole = true;
     let files = &signed.digest.files;
     let mut ahead = match files.first() {
-        Some(first) => Some(read_listed(archive, first).await?),
+        Some(first) => Some(read_listed(archive, first, spare.pop().unwrap_or_default()).await?),
         None => None,
     };
     for (i, file) in files.iter().enumerate() {
         report.files += 1;
-        let lines = match ahead.take().expect("each file is read ahead") {
+        let (read, bytes) = ahead.take().expect("each file is read ahead");
+        let mut leaves_read = Vec::new();
+        let lines = match read {
             FileRead::Missing => {
                 report.problems.push(Problem::FileMissing {
                     file: file.path.clone(),
@@ -413,22 +439,28 @@ async fn check_files(
                     });
                 }
                 report.events += leaves.len() as u64;
-                for leaf in leaves {
-                    root.push(leaf);
+                for leaf in &leaves {
+                    root.push(*leaf);
                 }
-                Some(lines)
+                leaves_read = leaves;
+                Some(Arc::new(lines))
             }
         };
         whole &= lines.is_some();
-        let events: Option<Vec<&[u8]>> = lines.as_ref().map(|lines| lines.iter().collect());
-        let compared = store.file(&file.path, events.as_deref(), report);
+        let compared = store.file(&file.path, lines.clone(), report);
         match files.get(i + 1) {
             Some(next) => {
-                let (_, next) = futures_util::future::join(compared, read_listed(archive, next)).await;
+                let read = read_listed(archive, next, spare.pop().unwrap_or_default());
+                let (_, next) = futures_util::future::join(compared, read).await;
                 ahead = Some(next?);
             }
             None => compared.await,
         }
+        spare.push(Buffers {
+            bytes,
+            lines: lines.and_then(|lines| Arc::try_unwrap(lines).ok()),
+            leaves: leaves_read,
+        });
     }
     if whole && hex::encode(root.root()) != signed.digest.merkle_root {
         report.problems.push(Problem::RootMismatch {

@@ -248,11 +248,16 @@ struct Archived {
 
 #[async_trait::async_trait]
 impl audit_integrity::StoreCheck for CloudStoreCheck {
-    async fn file(&mut self, file: &str, events: Option<&[&[u8]]>, report: &mut audit_integrity::Report) {
+    async fn file(
+        &mut self,
+        file: &str,
+        events: Option<std::sync::Arc<audit_integrity::archive::Lines>>,
+        report: &mut audit_integrity::Report,
+    ) {
         use audit_integrity::Problem;
         let Some(events) = events else { return };
         let mut fresh: Vec<(uuid::Uuid, DateTime<Utc>, &[u8])> = Vec::with_capacity(events.len());
-        for line in events {
+        for line in events.iter() {
             let Ok(archived) = serde_json::from_slice::<Archived>(line) else {
                 report.notes.push(format!("{file} holds a line that is not an event"));
                 continue;

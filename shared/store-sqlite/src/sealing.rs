@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use audit_integrity::archive::{ARCHIVE_PREFIX, Archive, FileWriter, day_prefix};
-use audit_integrity::canonical::{canonical_event, stored_form};
+use audit_integrity::archive::{ARCHIVE_PREFIX, Archive, FileWriter, Lines, day_prefix};
+use audit_integrity::canonical::{canonical_event, write_stored_form};
 use audit_integrity::digest::{Link, SignedDigest};
 use audit_integrity::{ArchivedFile, Signer};
 use audit_storage::StoreError;
@@ -115,6 +115,24 @@ impl Archive for FolderArchive {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn read_into(&self, path: &str, buffer: &mut Vec<u8>) -> std::io::Result<bool> {
+        let full = self.full(path);
+        let mut bytes = std::mem::take(buffer);
+        let (bytes, found) = tokio::task::spawn_blocking(move || {
+            bytes.clear();
+            let found = match std::fs::File::open(full) {
+                Ok(mut file) => std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            };
+            (bytes, found)
+        })
+        .await
+        .expect("reading does not panic");
+        *buffer = bytes;
+        found
     }
 
     async fn write_new(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -245,31 +263,40 @@ impl SqliteStore {
         first: i64,
         last: i64,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.events_between(first, last, canonical_event).await
-    }
-
-    /// The events with `seq` in `first..=last` in their [`stored_form`], in `seq` order: what
-    /// `verify` compares with an archive file first, without canonicalizing params.
-    pub async fn stored_forms_between(
-        &self,
-        first: i64,
-        last: i64,
-    ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.events_between(first, last, stored_form).await
-    }
-
-    async fn events_between(
-        &self,
-        first: i64,
-        last: i64,
-        form: fn(&EventView<'_>) -> Vec<u8>,
-    ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.events_in(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"),
             vec![first, last],
-            form,
+            canonical_event,
         )
         .await
+    }
+
+    /// Whether the events with `seq` in `first..=last` are, in order, `lines` from line
+    /// `offset` on, each in its [`write_stored_form`]: `verify`'s common case, read without
+    /// keeping the events (one buffer for all). `false` for any difference, a missing `seq`
+    /// included: then compare the canonical forms.
+    pub async fn stored_as(&self, first: i64, last: i64, lines: Arc<Lines>, offset: usize) -> Result<bool, StoreError> {
+        self.inner
+            .readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+                ))?;
+                let mut rows = statement.query([first, last])?;
+                let mut form = Vec::new();
+                let mut at = offset;
+                while let Some(row) = rows.next()? {
+                    let Ok(view) = view_of(row) else { return Ok(false) };
+                    form.clear();
+                    write_stored_form(&mut form, &view);
+                    if lines.get(at) != Some(form.as_slice()) {
+                        return Ok(false);
+                    }
+                    at += 1;
+                }
+                Ok((at - offset) as i64 == last - first + 1)
+            })
+            .await
     }
 
     async fn events_in(

@@ -5,8 +5,10 @@
 //! (files are named by the `seq` range they hold), and the rest of the store in batches.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use audit_integrity::archive::Lines;
 use audit_integrity::verify::{Problem, Range, Report, StoreCheck};
 use audit_storage::StoreError;
 use chrono::{DateTime, Duration, Utc};
@@ -40,27 +42,28 @@ impl StoreAgainstArchive {
         }
     }
 
-    /// The store's side is most of `verify`'s work (each row read and written out): a file's
-    /// rows are read in two halves at once, on two connections, beside the archive's side.
-    async fn stored_forms(&self, first: i64, last: i64) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
+    /// Whether the file holds exactly the events of its `seq` range in their stored form (see
+    /// [`audit_integrity::canonical::write_stored_form`]). The store's side is most of
+    /// `verify`'s work (each row read and written out): the range is read in two halves at
+    /// once, on two connections, beside the archive's side.
+    async fn stored_as(&self, first: i64, last: i64, lines: &Arc<Lines>) -> Result<bool, StoreError> {
+        if last - first + 1 != lines.len() as i64 {
+            return Ok(false);
+        }
         let middle = first + (last - first) / 2;
-        let (mut head, tail) = tokio::try_join!(
-            self.store.stored_forms_between(first, middle),
-            self.store.stored_forms_between(middle + 1, last)
+        let (head, tail) = tokio::try_join!(
+            self.store.stored_as(first, middle, lines.clone(), 0),
+            self.store
+                .stored_as(middle + 1, last, lines.clone(), (middle + 1 - first) as usize)
         )?;
-        head.extend(tail);
-        Ok(head)
+        Ok(head && tail)
     }
 
-    async fn compare(&mut self, file: &str, first: i64, last: i64, events: &[&[u8]], report: &mut Report) {
-        // Most files hold exactly what the store holds: their stored forms are the lines.
-        match self.stored_forms(first, last).await {
-            Ok(stored)
-                if stored.len() == events.len() && stored.iter().zip(events).all(|((.., form), line)| form == line) =>
-            {
-                return;
-            }
-            Ok(_) => {}
+    async fn compare(&mut self, file: &str, first: i64, last: i64, lines: Arc<Lines>, report: &mut Report) {
+        // Most files hold exactly what the store holds.
+        match self.stored_as(first, last, &lines).await {
+            Ok(true) => return,
+            Ok(false) => {}
             Err(e) => {
                 report
                     .notes
@@ -82,7 +85,7 @@ impl StoreAgainstArchive {
             .into_iter()
             .filter_map(|(_, received, canonical)| Some((event_id(&canonical)?, (received, canonical))))
             .collect();
-        for archived in events {
+        for archived in lines.iter() {
             let Some(id) = event_id(archived) else {
                 report.notes.push(format!("{file} holds a line that is not an event"));
                 continue;
@@ -132,7 +135,7 @@ impl StoreAgainstArchive {
 
 #[async_trait]
 impl StoreCheck for StoreAgainstArchive {
-    async fn file(&mut self, file: &str, events: Option<&[&[u8]]>, report: &mut Report) {
+    async fn file(&mut self, file: &str, events: Option<Arc<Lines>>, report: &mut Report) {
         let Some((first, last)) = seq_range(file) else {
             report.notes.push(format!(
                 "{file} is not named by a seq range: not compared with the store"
