@@ -11,6 +11,13 @@
   const ACTOR_DEBOUNCE_MS = 300;
   const EXPORT_POLL_MS = 500;
   const PRESETS = { '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
+  // After a listing failed because the server was unreachable or failing: try again by itself,
+  // less and less often (and at once on the Retry button).
+  const RETRY_MS = [2000, 5000, 10000, 30000];
+  // Messages longer than this are clamped to a few lines in the list, with "Show more".
+  const LONG_MESSAGE = 280;
+  // A download link this close to its expiry is asked for afresh before it is followed.
+  const LINK_MARGIN_MS = 30e3;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, props, ...children) => {
@@ -25,7 +32,10 @@
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     cursor: null,
     loading: null, // AbortController of the listing in flight
+    retry: { timer: null, attempt: 0 },
+    typing: null, // the text filter whose typing owns the current history entry
     exportRun: 0,
+    exportJob: null, // { id, filters, expiresAt } of the export panel
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
   };
 
@@ -103,7 +113,7 @@
     return false;
   }
 
-  async function openJournal() {
+  async function openJournal({ focus = false } = {}) {
     $('signin').hidden = true;
     $('journal').hidden = false;
     $('sign-out').hidden = false;
@@ -116,6 +126,8 @@
     }
     readUrl();
     loadSeal();
+    // Signed in: the search field, not <body>, has the focus.
+    if (focus) $('f-q').focus();
     await reload();
   }
 
@@ -183,12 +195,13 @@
     }
   }
 
-  // The filters as the form shows them.
+  // The filters as the form shows them (dates only for a custom range).
   function formFilters() {
+    const custom = $('f-range').value === 'custom';
     return {
       range: $('f-range').value,
-      from: $('f-from').value,
-      to: $('f-to').value,
+      from: custom ? $('f-from').value : '',
+      to: custom ? $('f-to').value : '',
       actor: $('f-actor').value.trim(),
       category: [...document.querySelectorAll('input[name=category]:checked')].map((b) => b.value),
       q: $('f-q').value.trim(),
@@ -196,18 +209,24 @@
   }
 
   // The URL holds the form's state, so a view can be shared and reloaded. Presets stay presets
-  // ("last 7 days" is recomputed on reload); a custom range keeps its dates.
-  function writeUrl(filters) {
+  // ("last 7 days" is recomputed on reload); a custom range keeps its dates. Typing in a text
+  // filter (`typing` names it) replaces the entry its first keystroke added: Back returns to
+  // the filters before the typing, not to each prefix typed.
+  function writeUrl(filters, typing = null) {
     const params = {
       range: filters.range === 'all' ? '' : filters.range,
-      from: filters.range === 'custom' ? filters.from : '',
-      to: filters.range === 'custom' ? filters.to : '',
+      from: filters.from,
+      to: filters.to,
       actor: filters.actor,
       category: filters.category.join(','),
       q: filters.q,
     };
     const url = `${location.pathname}${queryString(params)}`;
-    if (url !== `${location.pathname}${location.search}`) history.pushState(null, '', url);
+    if (url !== `${location.pathname}${location.search}`) {
+      if (typing && state.typing === typing) history.replaceState(null, '', url);
+      else history.pushState(null, '', url);
+    }
+    state.typing = typing;
   }
 
   function readUrl() {
@@ -235,6 +254,25 @@
           : `${chosen.length} categories`;
   }
 
+  // Today as the browser's calendar day, YYYY-MM-DD (the form of a date input's value).
+  const localToday = () => new Date().toLocaleDateString('en-CA');
+
+  // Why the custom range cannot be asked for (checked here, not sent to the server), or null.
+  function rangeProblem(filters) {
+    if (filters.range !== 'custom') return null;
+    const today = localToday();
+    if (filters.from && filters.to && filters.from > filters.to) {
+      return `The start date (${filters.from}) is after the end date (${filters.to}).`;
+    }
+    for (const [name, date] of [
+      ['start', filters.from],
+      ['end', filters.to],
+    ]) {
+      if (date && date > today) return `The ${name} date (${date}) is after today (${today}): no events are recorded yet.`;
+    }
+    return null;
+  }
+
   // A local calendar day as an instant: custom dates are the browser's days, not UTC's.
   const localDay = (date, plusDays = 0) => {
     const [y, m, d] = date.split('-').map(Number);
@@ -255,57 +293,115 @@
     return query;
   }
 
-  function filtersChanged() {
+  function filtersChanged(typing = null) {
     syncFilterControls();
-    const filters = formFilters();
-    writeUrl(filters);
+    writeUrl(formFilters(), typing);
     reload();
   }
 
   const debounced = (fn, ms) => {
     let timer = null;
-    return () => {
+    const call = () => {
       clearTimeout(timer);
       timer = setTimeout(fn, ms);
     };
+    call.cancel = () => clearTimeout(timer);
+    return call;
   };
+
+  // The filters shown in words (the export panel says what its file was made with).
+  function describeFilters(filters, query) {
+    const parts = [];
+    if (filters.range === 'custom') parts.push(`${filters.from || 'the beginning'} to ${filters.to || 'now'}`);
+    else if (filters.range === 'all') parts.push('All time');
+    else {
+      const since = query && query.from ? ` (since ${timeFormat.format(new Date(query.from))})` : '';
+      parts.push(`${$('f-range').selectedOptions[0].textContent}${since}`);
+    }
+    if (filters.actor) parts.push(`username ${filters.actor}`);
+    if (filters.category.length) {
+      const names = filters.category.map((code) => state.categories.get(code) || code).join(', ');
+      parts.push(`${filters.category.length === 1 ? 'category' : 'categories'} ${names}`);
+    }
+    if (filters.q) parts.push(`search “${filters.q}”`);
+    return parts.join(' · ');
+  }
 
   // ---- The journal -----------------------------------------------------------------------
 
   async function reload() {
-    state.query = apiFilters(formFilters());
+    const filters = formFilters();
+    const problem = rangeProblem(filters);
+    $('range-error').textContent = problem || '';
+    $('range-error').hidden = !problem;
+    for (const field of [$('f-from'), $('f-to')]) field.toggleAttribute('aria-invalid', Boolean(problem));
+    markExport();
+    if (problem) {
+      // Nothing is asked for; nothing of the filters before stays on screen.
+      if (state.loading) state.loading.abort();
+      state.loading = null;
+      clearTimeout(state.retry.timer);
+      state.query = null;
+      $('rows').replaceChildren();
+      $('table-wrap').classList.remove('stale');
+      $('events').removeAttribute('aria-busy');
+      $('summary').textContent = 'No events shown: correct the dates.';
+      $('more').hidden = true;
+      $('more-error').hidden = true;
+      $('empty').hidden = true;
+      $('export').disabled = true;
+      hideError();
+      document.documentElement.dataset.state = 'invalid';
+      return;
+    }
+    $('export').disabled = false;
+    state.query = apiFilters(filters);
     state.cursor = null;
-    $('rows').replaceChildren();
+    state.retry.attempt = 0;
     await loadPage(true);
   }
 
+  // One page of the listing: the first (replacing the rows once it has come, the old ones
+  // dimmed meanwhile) or the next (appended, the focus on its first row).
   async function loadPage(first) {
     if (state.loading) state.loading.abort();
+    clearTimeout(state.retry.timer);
     const controller = new AbortController();
     state.loading = controller;
     const query = state.query;
     document.documentElement.dataset.state = 'loading';
-    $('more').disabled = true;
     $('events').setAttribute('aria-busy', 'true');
-    hideError();
+    $('more').disabled = true;
+    $('more-error').hidden = true;
+    if (first) {
+      $('table-wrap').classList.add('stale');
+      $('summary').textContent = 'Loading…';
+      $('empty').hidden = true;
+      $('more').hidden = true;
+    }
     let page;
     try {
-      page = await api(`/events${queryString({ ...query, limit: PAGE_SIZE, cursor: state.cursor })}`, {
+      page = await api(`/events${queryString({ ...query, limit: PAGE_SIZE, cursor: first ? null : state.cursor })}`, {
         signal: controller.signal,
       });
     } catch (e) {
-      if (e.name === 'AbortError') return;
+      if (e.name === 'AbortError' || state.loading !== controller) return;
       state.loading = null;
       document.documentElement.dataset.state = 'error';
       $('events').removeAttribute('aria-busy');
+      $('table-wrap').classList.remove('stale');
       if (authProblem(e)) return;
-      showError(`The journal could not be loaded. ${e.message}`);
-      $('more').disabled = false;
+      listingFailed(first, e);
       return;
     }
     if (state.loading !== controller) return;
     state.loading = null;
-    $('rows').append(...page.events.map(row));
+    state.retry.attempt = 0;
+    hideError();
+    const rows = page.events.map(row);
+    if (first) $('rows').replaceChildren(...rows);
+    else $('rows').append(...rows);
+    $('table-wrap').classList.remove('stale');
     const shown = $('rows').childElementCount;
     state.cursor = page.next_cursor;
     $('events').removeAttribute('aria-busy');
@@ -318,10 +414,37 @@
       : shown === 0
         ? 'No events.'
         : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown.`;
+    if (!first) {
+      // The focus stays in the list: on the first new row, or on "Load more" if none came.
+      if (rows.length) rows[0].querySelector('button.message').focus();
+      else if (state.cursor) $('more').focus();
+    }
     document.documentElement.dataset.state = 'ready';
     document.documentElement.dataset.renders = String(++state.renders);
     if (first) performance.mark('audit:first-rows');
     window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown } }));
+  }
+
+  // A failed first page leaves nothing of the filters before on screen; a failed next page
+  // says so beside "Load more", which tries again. A server that is unreachable or failing is
+  // asked again by itself.
+  function listingFailed(first, error) {
+    if (first) {
+      $('rows').replaceChildren();
+      $('summary').textContent = 'No events shown: the journal could not be loaded.';
+      $('more').hidden = true;
+      $('empty').hidden = true;
+      showError(`The journal could not be loaded. ${error.message}`);
+    } else {
+      $('more').disabled = false;
+      $('more-error').textContent = `More events could not be loaded. ${error.message}`;
+      $('more-error').hidden = false;
+    }
+    if (error.status === 0 || error.status >= 500 || error.status === 429) {
+      const delay = RETRY_MS[Math.min(state.retry.attempt, RETRY_MS.length - 1)];
+      state.retry.attempt += 1;
+      state.retry.timer = setTimeout(() => loadPage(first), delay);
+    }
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -335,17 +458,23 @@
     const open = el('button', { type: 'button', className: 'message', textContent: event.message });
     open.setAttribute('aria-haspopup', 'dialog');
     open.addEventListener('click', () => showDetail(event));
-    const duration = el('td', { className: 'duration', textContent: humanDuration(event.duration_ms) });
+    const message = el('td', { className: 'message-cell' }, open);
+    if (event.message.length > LONG_MESSAGE) {
+      // Clamped to a few lines; the whole text on "Show more" (and always in the detail).
+      open.classList.add('long');
+      const toggle = el('button', { type: 'button', className: 'link show-more', textContent: 'Show more' });
+      toggle.setAttribute('aria-expanded', 'false');
+      toggle.addEventListener('click', () => {
+        const expanded = open.classList.toggle('expanded');
+        toggle.setAttribute('aria-expanded', String(expanded));
+        toggle.textContent = expanded ? 'Show less' : 'Show more';
+      });
+      message.append(toggle);
+    }
+    const duration = el('td', { className: 'duration' }, el('span', { className: 'cell-label', textContent: 'Duration ' }), humanDuration(event.duration_ms));
     if (event.duration_ms !== undefined) duration.title = `${event.duration_ms.toLocaleString()} ms`;
-    const tr = el(
-      'tr',
-      {},
-      el('td', { className: 'time' }, when),
-      el('td', {}, actor),
-      el('td', {}, badge(event.category)),
-      el('td', {}, open),
-      duration,
-    );
+    else duration.classList.add('none');
+    const tr = el('tr', {}, el('td', { className: 'time' }, when), el('td', {}, actor), el('td', {}, badge(event.category)), message, duration);
     tr.dataset.id = event.id;
     return tr;
   }
@@ -353,7 +482,8 @@
   const badge = (category) =>
     el('span', { className: `badge cat-${category}`, textContent: state.categories.get(category) || category });
 
-  // 92_000 → "1m 32s": the two largest units, as people say it.
+  // 450 → "450 ms", 2_000 → "2 s", 92_000 → "1 min 32 s": the two largest units, as people
+  // say it, one style for all.
   function humanDuration(ms) {
     if (ms === undefined || ms === null) return '—';
     if (ms < 1000) return `${ms} ms`;
@@ -361,21 +491,21 @@
     const units = [
       ['d', 86400],
       ['h', 3600],
-      ['m', 60],
+      ['min', 60],
       ['s', 1],
     ];
     const parts = [];
     for (const [name, size] of units) {
       const n = Math.floor(seconds / size);
       seconds -= n * size;
-      if (n > 0 || parts.length > 0) parts.push(n > 0 ? `${n}${name}` : '');
+      if (n > 0 || parts.length > 0) parts.push(n > 0 ? `${n} ${name}` : '');
       if (parts.length === 2) break;
     }
     return parts.filter(Boolean).join(' ');
   }
 
   function showError(message) {
-    $('error').textContent = message;
+    $('error-text').textContent = message;
     $('error').hidden = false;
   }
 
@@ -412,18 +542,42 @@
 
   // ---- Export ----------------------------------------------------------------------------
 
+  // The export panel says which filters its file was made with, and marks itself when the list
+  // below shows other ones.
+  function markExport() {
+    const job = state.exportJob;
+    if (!job) return;
+    const stale = JSON.stringify(job.filters) !== JSON.stringify(formFilters());
+    $('export-stale').hidden = !stale;
+    $('export-panel').classList.toggle('stale', stale);
+  }
+
+  function dismissExport() {
+    state.exportRun += 1; // a running poll stops
+    state.exportJob = null;
+    $('export-panel').hidden = true;
+    $('export').focus();
+  }
+
+  const expiryText = (at) => (at ? ` The link works until ${timeFormat.format(new Date(at))}; a click after that fetches a fresh one.` : '');
+
   async function startExport() {
+    if (!state.query) return;
     const run = ++state.exportRun;
+    const filters = formFilters();
+    state.exportJob = { id: null, filters, expiresAt: Infinity };
+    $('export-filters').textContent = `Made with: ${describeFilters(filters, state.query)}.`;
+    $('export-panel').hidden = false;
+    markExport();
     const status = $('export-status');
-    const say = (...content) => {
-      status.hidden = false;
-      status.replaceChildren(...content);
-    };
+    const say = (...content) => status.replaceChildren(...content);
     $('export').disabled = true;
     say('Starting the export…');
     try {
       // Exactly the filters of the rows on screen (a preset's start as computed for them).
       const job = await api('/exports', { method: 'POST', body: state.query });
+      if (run !== state.exportRun) return;
+      state.exportJob.id = job.id;
       for (;;) {
         const current = await api(`/exports/${encodeURIComponent(job.id)}`);
         if (run !== state.exportRun) return;
@@ -434,8 +588,9 @@
             textContent: `Download CSV (${current.rows.toLocaleString()} rows)`,
           });
           link.setAttribute('download', '');
-          const expires = current.expires_at ? ` The link works until ${timeFormat.format(new Date(current.expires_at))}.` : '';
-          say('Export ready. ', link, expires);
+          link.addEventListener('click', (e) => followFresh(e, link, run));
+          state.exportJob.expiresAt = current.expires_at ? Date.parse(current.expires_at) : Infinity;
+          say('Export ready. ', link, el('span', { id: 'export-expiry', textContent: expiryText(current.expires_at) }));
           link.focus();
           return;
         }
@@ -448,33 +603,68 @@
       }
     } catch (e) {
       if (authProblem(e)) return;
-      say(el('span', { className: 'error', textContent: `The export failed. ${e.message}` }));
+      if (run === state.exportRun) say(el('span', { className: 'error', textContent: `The export failed. ${e.message}` }));
     } finally {
-      $('export').disabled = false;
+      $('export').disabled = state.query === null;
+    }
+  }
+
+  // A download link lives 15 minutes, and the API hands out a fresh one on every status call:
+  // a click near or after the expiry asks for one first, instead of exporting again.
+  async function followFresh(event, link, run) {
+    if (link.dataset.fresh) {
+      delete link.dataset.fresh; // the click below, with the link just fetched
+      return;
+    }
+    const job = state.exportJob;
+    if (!job || run !== state.exportRun || Date.now() < job.expiresAt - LINK_MARGIN_MS) return;
+    event.preventDefault();
+    try {
+      const current = await api(`/exports/${encodeURIComponent(job.id)}`);
+      if (run !== state.exportRun) return;
+      link.href = current.download_url;
+      job.expiresAt = current.expires_at ? Date.parse(current.expires_at) : Infinity;
+      $('export-expiry').textContent = expiryText(current.expires_at);
+      link.dataset.fresh = 'yes';
+      link.click();
+    } catch (e) {
+      if (authProblem(e)) return;
+      $('export-expiry').textContent = ` A fresh link could not be fetched. ${e.message}`;
     }
   }
 
   // ---- Wiring ----------------------------------------------------------------------------
 
   function start() {
+    $('time-zone').textContent = `(${Intl.DateTimeFormat().resolvedOptions().timeZone})`;
+    const today = localToday();
+    for (const field of [$('f-from'), $('f-to')]) field.max = today;
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const token = $('token').value.trim();
       if (!token) return;
       sessionStorage.setItem(TOKEN_KEY, token);
-      openJournal();
+      openJournal({ focus: true });
     });
     $('sign-out').addEventListener('click', () => signIn(''));
     $('f-range').addEventListener('change', () => {
       syncFilterControls();
       if ($('f-range').value !== 'custom' || $('f-from').value || $('f-to').value) filtersChanged();
-      else $('f-from').focus();
+      else {
+        // "Custom range" is in the URL at once; the list changes when a date is picked.
+        writeUrl(formFilters());
+        $('f-from').focus();
+      }
     });
-    $('f-from').addEventListener('change', filtersChanged);
-    $('f-to').addEventListener('change', filtersChanged);
-    $('f-actor').addEventListener('input', debounced(filtersChanged, ACTOR_DEBOUNCE_MS));
-    $('f-q').addEventListener('input', debounced(filtersChanged, SEARCH_DEBOUNCE_MS));
-    $('f-category-options').addEventListener('change', filtersChanged);
+    $('f-from').addEventListener('change', () => filtersChanged());
+    $('f-to').addEventListener('change', () => filtersChanged());
+    const typedActor = debounced(() => filtersChanged('actor'), ACTOR_DEBOUNCE_MS);
+    const typedQ = debounced(() => filtersChanged('q'), SEARCH_DEBOUNCE_MS);
+    $('f-actor').addEventListener('input', typedActor);
+    $('f-q').addEventListener('input', typedQ);
+    // Leaving a text filter ends its typing: the next change adds a history entry.
+    for (const field of [$('f-actor'), $('f-q')]) field.addEventListener('blur', () => (state.typing = null));
+    $('f-category-options').addEventListener('change', () => filtersChanged());
     // The category list closes like a menu: on Escape (focus back on its button) or a click elsewhere.
     $('f-category').addEventListener('keydown', (e) => {
       if (e.key !== 'Escape' || !$('f-category').open) return;
@@ -484,17 +674,26 @@
     document.addEventListener('click', (e) => {
       if ($('f-category').open && !$('f-category').contains(e.target)) $('f-category').open = false;
     });
+    // Enter in any filter, or Refresh: the list for the filters now, at once.
     $('filters').addEventListener('submit', (e) => {
       e.preventDefault();
+      typedActor.cancel();
+      typedQ.cancel();
       filtersChanged();
+    });
+    $('f-range').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') $('filters').requestSubmit();
     });
     $('reset').addEventListener('click', () => {
       history.pushState(null, '', location.pathname);
+      state.typing = null;
       readUrl();
       reload();
     });
     $('more').addEventListener('click', () => loadPage(false));
+    $('retry').addEventListener('click', () => (state.categories.size ? loadPage(true) : openJournal()));
     $('export').addEventListener('click', startExport);
+    $('export-dismiss').addEventListener('click', dismissExport);
     $('detail-close').addEventListener('click', () => $('detail').close());
     $('detail-proof').addEventListener('click', downloadProof);
     $('detail').addEventListener('click', (e) => {
@@ -502,6 +701,7 @@
     });
     window.addEventListener('popstate', () => {
       if ($('journal').hidden) return;
+      state.typing = null;
       readUrl();
       reload();
     });

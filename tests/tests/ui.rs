@@ -1,47 +1,35 @@
-//! The admin UI in a real browser: seeds a local server (embedded store), then runs
-//! `tests/ui/journal.mjs` — headless Chromium driven by playwright-core — against it. The script
-//! compares every listing the page shows with the API's, exports and downloads the CSV, opens an
-//! event's detail and saves its proof, shows the seal and the failed check's badge, and fails on any
-//! console error; it saves screenshots at 1280 and 390 px into
-//! `target/ui-screenshots`.
+//! The admin UI in a real browser: seeds a local server (embedded store), then runs a script of
+//! `tests/ui/` — headless Chromium driven by playwright-core — against it.
+//! - `journal.mjs` compares every listing the page shows with the API's, exports and downloads
+//!   the CSV, opens an event's detail and saves its proof, shows the seal and the failed check's
+//!   badge; it saves screenshots at 1280 and 390 px into `target/ui-screenshots`.
+//! - `defects.mjs` holds the page to the defects an admin found investigating (issue 16): the
+//!   export panel's filters, error states and recovery, loading, expired download links,
+//!   history while typing, Enter, focus, dates checked in the page, cards at 390 px, the header.
 //!
-//! Needs `node`, `tests/ui/node_modules` and Chromium at `/usr/bin/chromium` (or `$CHROMIUM`):
-//! `scripts/test` installs them. Without them this test fails and says what is missing.
+//! Each fails on any console error. Needs `node`, `tests/ui/node_modules` and Chromium at
+//! `/usr/bin/chromium` (or `$CHROMIUM`): `scripts/test` installs them. Without them these tests
+//! fail and say what is missing.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use audit_local::seed::random_input;
 use chrono::Utc;
-use integration_tests::{Backend, INGEST_TOKEN, READ_TOKEN, spawn_app_on};
+use integration_tests::{Backend, INGEST_TOKEN, Options, Place, READ_TOKEN, TestApp, spawn_app_on, spawn_app_with};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::json;
+use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_journal_page_works_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("ui/journal.mjs");
-    assert!(
-        root.join("ui/node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix tests/ui` (scripts/test does)"
-    );
-    let chromium = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        chromium.exists(),
-        "no Chromium at {}: install Debian's `chromium` package (scripts/test does) or set CHROMIUM",
-        chromium.display()
-    );
-
-    let app = spawn_app_on(Backend::Sqlite).await;
+/// 300 events of every kind over the last ~20 days, 30 % by `system`, and one admin's 70 key
+/// rotations, 6 hours apart: more than a page, some with minutes of duration, all found by the
+/// search "signing key". Returns them as sent.
+async fn seed(app: &TestApp) -> Vec<Value> {
     let now = Utc::now();
     let mut rng = StdRng::seed_from_u64(6);
-    // 300 events of every kind over the last ~20 days, 30 % by `system`...
     let mut events: Vec<_> = (0..300)
         .map(|k| random_input(&mut rng, now - chrono::Duration::minutes(k * 97 + 3)))
         .collect();
-    // ...and one admin's 70 key rotations, 6 hours apart: more than a page, some with minutes of
-    // duration, all found by the search "signing key".
     events.extend((0..70).map(|k| {
         json!({
             "id": uuid::Uuid::new_v4(),
@@ -54,6 +42,45 @@ async fn the_journal_page_works_in_a_real_browser() {
         })
     }));
     app.ingest_all(&events).await;
+    events
+}
+
+/// Runs `tests/ui/<script>` against `app` with `env`, within five minutes.
+async fn run_script(app: &TestApp, script: &str, env: &[(&str, &str)]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("ui/node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/ui` (scripts/test does)"
+    );
+    let chromium = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        chromium.exists(),
+        "no Chromium at {}: install Debian's `chromium` package (scripts/test does) or set CHROMIUM",
+        chromium.display()
+    );
+    let run = tokio::process::Command::new("node")
+        .arg(root.join("ui").join(script))
+        .env("AUDIT_URL", &app.base)
+        .env("AUDIT_READ_TOKEN", READ_TOKEN)
+        .env("AUDIT_INGEST_TOKEN", INGEST_TOKEN)
+        .env("CHROMIUM", &chromium)
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("the browser test finishes within 5 minutes")
+        .expect("node runs (is Node.js installed?)");
+    assert!(
+        status.success(),
+        "the browser test {script} failed (its output is above)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_page_works_in_a_real_browser() {
+    let app = spawn_app_on(Backend::Sqlite).await;
+    let events = seed(&app).await;
     // Sealed, then one event changed behind the API and the log checked: the header's badge.
     let changed = events[1]["id"].as_str().expect("an id").replace('-', "");
     let dir = app.data_path();
@@ -72,24 +99,47 @@ async fn the_journal_page_works_in_a_real_browser() {
         .expect("checked");
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
 
-    let shots = root.parent().expect("workspace").join("target/ui-screenshots");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .env("AUDIT_URL", &app.base)
-        .env("AUDIT_READ_TOKEN", READ_TOKEN)
-        .env("AUDIT_INGEST_TOKEN", INGEST_TOKEN)
-        .env("AUDIT_UI_ACTOR", "dana.admin")
-        .env("AUDIT_UI_SEARCH", "signing key")
-        .env("AUDIT_SCREENSHOTS", &shots)
-        .env("AUDIT_UI_ALARM", "1")
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
-        .status();
-    let status = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .expect("the browser test finishes within 5 minutes")
-        .expect("node runs (is Node.js installed?)");
-    assert!(status.success(), "the browser test failed (its output is above)");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .join("target/ui-screenshots");
+    let shots_text = shots.to_str().expect("a UTF-8 path");
+    run_script(
+        &app,
+        "journal.mjs",
+        &[
+            ("AUDIT_UI_ACTOR", "dana.admin"),
+            ("AUDIT_UI_SEARCH", "signing key"),
+            ("AUDIT_SCREENSHOTS", shots_text),
+            ("AUDIT_UI_ALARM", "1"),
+        ],
+    )
+    .await;
     assert!(shots.join("journal-1280.png").is_file() && shots.join("journal-390.png").is_file());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_defects_found_investigating_stay_fixed() {
+    // Download links live 4 s here, so the test can click one past its lifetime.
+    let link_secs = 4;
+    let options = Options {
+        link_ttl: chrono::Duration::seconds(link_secs),
+        ..Options::default()
+    };
+    let app = spawn_app_with(Place::new(Backend::Sqlite).await, options).await;
+    seed(&app).await;
+    // A 3,700-character message (a reconciliation report pasted whole).
+    let long =
+        "Ledger reconciliation finished with differences: ".to_owned() + &"account 4711 off by 0.01; ".repeat(140);
+    app.ingest_all(&[json!({
+        "id": uuid::Uuid::new_v4(),
+        "time": event_model::time::format(&(Utc::now() - chrono::Duration::seconds(30))),
+        "actor": "system",
+        "type": "custom.reconciliation",
+        "message": long,
+    })])
+    .await;
+    run_script(&app, "defects.mjs", &[("AUDIT_UI_LINK_SECS", &link_secs.to_string())]).await;
     app.stop().await;
 }

@@ -1,0 +1,121 @@
+// What the browser tests share: the environment they run in, the API as they ask it for the
+// expected answers, the page's rendering signal, and the console watch (any console error fails
+// a run, except the failed loads a step provokes on purpose, `run.allowedConsole`).
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+export function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+export const BASE = need('AUDIT_URL');
+export const READ = need('AUDIT_READ_TOKEN');
+export const INGEST = need('AUDIT_INGEST_TOKEN');
+export const SHOTS = process.env.AUDIT_SCREENSHOTS || 'target/ui-screenshots';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** The step running (for failure messages), the console errors seen and the ones allowed now. */
+export const run = { step: 'start', consoleErrors: [], allowedConsole: null };
+export const log = (text) => console.log(`ui: ${text}`);
+
+// ---- The API, for the expected answers ----------------------------------------------------
+
+export async function apiJson(pathAndQuery) {
+  const response = await fetch(BASE + pathAndQuery, { headers: { Authorization: `Bearer ${READ}` } });
+  assert.equal(response.status, 200, `GET ${pathAndQuery}`);
+  return response.json();
+}
+
+// Every event id the API lists for `params`, in order, through all pages.
+export async function apiIds(params) {
+  const ids = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ ...params, limit: '500' });
+    if (cursor) query.set('cursor', cursor);
+    const page = await apiJson(`/events?${query}`);
+    ids.push(...page.events.map((e) => e.id));
+    cursor = page.next_cursor;
+  } while (cursor);
+  return ids;
+}
+
+// ---- The page -------------------------------------------------------------------------------
+
+/** Headless Chromium at 1280 px, in a time zone far from UTC (local days and UTC days differ). */
+export async function openBrowser() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    timezoneId: 'America/Los_Angeles',
+    locale: 'en-US',
+    acceptDownloads: true,
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  watchConsole(page);
+  return { browser, context, page };
+}
+
+function watchConsole(page) {
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    const text = message.text();
+    if (run.allowedConsole && run.allowedConsole.test(text)) return;
+    run.consoleErrors.push(`[${run.step}] ${text}`);
+  });
+  page.on('pageerror', (error) => run.consoleErrors.push(`[${run.step}] uncaught: ${error.message}`));
+}
+
+// The filters of the page's last first-page request to GET /events (no cursor).
+export function watchListings(page) {
+  const seen = { last: null };
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname !== '/events' || url.searchParams.has('cursor')) return;
+    const params = Object.fromEntries(url.searchParams);
+    delete params.limit;
+    seen.last = params;
+  });
+  return seen;
+}
+
+export const renders = (page) => page.evaluate(() => Number(document.documentElement.dataset.renders || 0));
+
+// Runs `action` and waits until the page has rendered a listing after it.
+export async function afterRender(page, action) {
+  const before = await renders(page);
+  await action();
+  await page.waitForFunction(
+    (n) => Number(document.documentElement.dataset.renders || 0) > n && document.documentElement.dataset.state === 'ready',
+    before,
+  );
+}
+
+export const shownIds = (page) => page.locator('#rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.id));
+
+// Signs in with the read token on a fresh page and waits for the first listing.
+export async function signIn(page) {
+  await page.goto(`${BASE}/`);
+  await page.getByLabel('Read token').waitFor();
+  await afterRender(page, async () => {
+    await page.getByLabel('Read token').fill(READ);
+    await page.getByRole('button', { name: 'Open journal' }).click();
+  });
+}
+
+// Runs a test script's `main`, and fails the process with the step and console errors.
+export function runMain(main) {
+  main()
+    .then(() => {
+      assert.deepEqual(run.consoleErrors, [], 'no console errors');
+      log('passed');
+    })
+    .catch((error) => {
+      console.error(`ui: FAILED at step "${run.step}": ${error.stack || error}`);
+      if (run.consoleErrors.length) console.error(`ui: console errors:\n${run.consoleErrors.join('\n')}`);
+      process.exit(1);
+    });
+}
