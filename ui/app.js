@@ -18,6 +18,8 @@
   const LONG_MESSAGE = 280;
   // A download link this close to its expiry is asked for afresh before it is followed.
   const LINK_MARGIN_MS = 30e3;
+  // Auto-refresh asks for what is new this often.
+  const LIVE_MS = 2000;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, props, ...children) => {
@@ -36,6 +38,8 @@
     typing: null, // the text filter whose typing owns the current history entry
     exportRun: 0,
     exportJob: null, // { id, filters, expiresAt } of the export panel
+    live: null, // the auto-refresh timer
+    detail: null, // the event in the detail view
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
   };
 
@@ -129,6 +133,7 @@
     // Signed in: the search field, not <body>, has the focus.
     if (focus) $('f-q').focus();
     await reload();
+    syncDetail();
   }
 
   // ---- The seal (GET /integrity) ----------------------------------------------------------
@@ -166,7 +171,7 @@
   // The proof of the event in the detail view, saved as a JSON file (verify-proof checks it).
   async function downloadProof() {
     const id = $('detail').dataset.id;
-    const status = $('detail-proof-status');
+    const status = $('detail-status');
     status.textContent = 'Fetching the proof…';
     try {
       const proof = await api(`/events/${encodeURIComponent(id)}/proof`);
@@ -457,7 +462,7 @@
     if (event.actor === 'system') actor.title = 'Recorded by the system, not a user';
     const open = el('button', { type: 'button', className: 'message', textContent: event.message });
     open.setAttribute('aria-haspopup', 'dialog');
-    open.addEventListener('click', () => showDetail(event));
+    open.addEventListener('click', () => openDetail(event));
     const message = el('td', { className: 'message-cell' }, open);
     if (event.message.length > LONG_MESSAGE) {
       // Clamped to a few lines; the whole text on "Show more" (and always in the detail).
@@ -536,9 +541,128 @@
     );
     $('detail-params').textContent = JSON.stringify(event.params, null, 2);
     $('detail').dataset.id = event.id;
-    $('detail-proof-status').textContent = '';
-    $('detail').showModal();
+    $('detail-status').textContent = '';
+    state.detail = event;
+    if (!$('detail').open) $('detail').showModal();
   }
+
+  // The detail has its own URL (`event=<id>` beside the filters): a link to one event. Opening
+  // it adds a history entry; closing it goes back to the list's.
+  function openDetail(event) {
+    showDetail(event);
+    const params = new URLSearchParams(location.search);
+    if (params.get('event') === event.id) return;
+    params.set('event', event.id);
+    history.pushState({ detail: true }, '', `${location.pathname}?${params}`);
+  }
+
+  function detailClosed() {
+    state.detail = null;
+    const params = new URLSearchParams(location.search);
+    if (!params.has('event')) return;
+    if (history.state && history.state.detail) {
+      history.back();
+      return;
+    }
+    params.delete('event');
+    history.replaceState(null, '', `${location.pathname}${queryString(Object.fromEntries(params))}`);
+  }
+
+  // The detail as the URL says: the event it names, fetched if it is not on screen; closed if it
+  // names none.
+  async function syncDetail() {
+    const id = new URLSearchParams(location.search).get('event');
+    if (!id) {
+      if ($('detail').open) $('detail').close();
+      return;
+    }
+    if (state.detail && state.detail.id === id && $('detail').open) return;
+    try {
+      showDetail(await api(`/events/${encodeURIComponent(id)}`));
+    } catch (e) {
+      if (authProblem(e)) return;
+      showError(e.status === 404 ? `No event has the id ${id}.` : `The event ${id} could not be loaded. ${e.message}`);
+    }
+  }
+
+  async function copyFromDetail(what) {
+    const text = what === 'link' ? location.href : JSON.stringify(state.detail, null, 2);
+    try {
+      await navigator.clipboard.writeText(text);
+      $('detail-status').textContent = what === 'link' ? 'Link copied.' : 'JSON copied.';
+    } catch (e) {
+      $('detail-status').textContent = `Could not copy: ${e.message}`;
+    }
+  }
+
+  // ---- Auto-refresh ----------------------------------------------------------------------
+
+  // New events of the filters shown are put on top every LIVE_MS, and what the user was reading
+  // stays where it was on screen. More than a page of new events: the list is loaded again.
+  async function pollNew() {
+    const query = state.query;
+    if (!query || state.loading || document.hidden || $('rows').childElementCount === 0) return;
+    let page;
+    try {
+      page = await api(`/events${queryString({ ...query, limit: PAGE_SIZE })}`);
+    } catch {
+      return; // the next tick asks again
+    }
+    if (query !== state.query || state.loading) return;
+    const shown = new Set([...$('rows').children].map((tr) => tr.dataset.id));
+    const fresh = [];
+    for (const event of page.events) {
+      if (shown.has(event.id)) break;
+      fresh.push(event);
+    }
+    if (fresh.length === 0) return;
+    if (fresh.length === page.events.length) {
+      await reload();
+      return;
+    }
+    const anchor = $('rows').firstElementChild;
+    const before = anchor.getBoundingClientRect().top;
+    const rows = fresh.map(row);
+    for (const tr of rows) tr.classList.add('new');
+    $('rows').prepend(...rows);
+    if (window.scrollY > 0) window.scrollBy(0, anchor.getBoundingClientRect().top - before);
+    const n = $('rows').childElementCount.toLocaleString();
+    $('summary').textContent = state.cursor
+      ? `${n} events shown, newest first; more are available.`
+      : `All ${n} matching events shown.`;
+    $('live-status').textContent = `${fresh.length} new ${fresh.length === 1 ? 'event' : 'events'} at the top.`;
+    document.documentElement.dataset.live = String(Number(document.documentElement.dataset.live || 0) + fresh.length);
+  }
+
+  function setLive(on) {
+    clearInterval(state.live);
+    state.live = on ? setInterval(pollNew, LIVE_MS) : null;
+    $('live-status').textContent = on ? `New events appear at the top every ${LIVE_MS / 1000} s.` : '';
+  }
+
+  // ---- Keyboard ------------------------------------------------------------------------------
+
+  // `/` to the search, `j`/`k` between rows (Enter opens one, Escape closes it), outside fields.
+  function keyboard(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || $('journal').hidden || $('detail').open) return;
+    if (e.target.closest('input, select, textarea, summary')) return;
+    if (e.key === '/') {
+      e.preventDefault();
+      $('f-q').focus();
+      $('f-q').select();
+      return;
+    }
+    if (e.key !== 'j' && e.key !== 'k') return;
+    const buttons = [...document.querySelectorAll('#rows button.message')];
+    if (buttons.length === 0) return;
+    e.preventDefault();
+    const at = buttons.indexOf(document.activeElement);
+    const next = at === -1 ? 0 : Math.max(0, Math.min(buttons.length - 1, at + (e.key === 'j' ? 1 : -1)));
+    buttons[next].focus();
+    buttons[next].scrollIntoView({ block: 'nearest' });
+  }
+
+
 
   // ---- Export ----------------------------------------------------------------------------
 
@@ -695,15 +819,23 @@
     $('export').addEventListener('click', startExport);
     $('export-dismiss').addEventListener('click', dismissExport);
     $('detail-close').addEventListener('click', () => $('detail').close());
+    $('detail').addEventListener('close', detailClosed);
     $('detail-proof').addEventListener('click', downloadProof);
+    $('detail-copy-link').addEventListener('click', () => copyFromDetail('link'));
+    $('detail-copy-json').addEventListener('click', () => copyFromDetail('json'));
+    $('live').addEventListener('change', () => setLive($('live').checked));
+    document.addEventListener('keydown', keyboard);
     $('detail').addEventListener('click', (e) => {
       if (e.target === $('detail')) $('detail').close(); // a click on the backdrop
     });
+    // Back and Forward: the list again if its filters changed; the detail as the URL says.
     window.addEventListener('popstate', () => {
       if ($('journal').hidden) return;
       state.typing = null;
+      const before = JSON.stringify(formFilters());
       readUrl();
-      reload();
+      if (JSON.stringify(formFilters()) !== before) reload();
+      syncDetail();
     });
     if (sessionStorage.getItem(TOKEN_KEY)) openJournal();
     else signIn('');

@@ -6,6 +6,8 @@
 //! - `defects.mjs` holds the page to the defects an admin found investigating (issue 16): the
 //!   export panel's filters, error states and recovery, loading, expired download links,
 //!   history while typing, Enter, focus, dates checked in the page, cards at 390 px, the header.
+//! - `investigate.mjs` holds the features an investigation uses: a link to one event, the
+//!   keyboard, the auto-refresh.
 //!
 //! Each fails on any console error. Needs `node`, `tests/ui/node_modules` and Chromium at
 //! `/usr/bin/chromium` (or `$CHROMIUM`): `scripts/test` installs them. Without them these tests
@@ -141,5 +143,13 @@ async fn the_defects_found_investigating_stay_fixed() {
     })])
     .await;
     run_script(&app, "defects.mjs", &[("AUDIT_UI_LINK_SECS", &link_secs.to_string())]).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_investigation_uses_works() {
+    let app = spawn_app_on(Backend::Sqlite).await;
+    seed(&app).await;
+    run_script(&app, "investigate.mjs", &[]).await;
     app.stop().await;
 }
