@@ -4,7 +4,20 @@
 // tests/tests/ui.rs against a seeded local server; on its own:
 //   AUDIT_URL=… AUDIT_READ_TOKEN=… AUDIT_INGEST_TOKEN=… node tests/ui/investigate.mjs
 import assert from 'node:assert/strict';
-import { BASE, INGEST, afterRender, apiJson, log, openBrowser, renders, run, runMain, shownIds, signIn } from './lib.mjs';
+import {
+  BASE,
+  INGEST,
+  afterRender,
+  apiJson,
+  log,
+  noAxeViolations,
+  openBrowser,
+  renders,
+  run,
+  runMain,
+  shownIds,
+  signIn,
+} from './lib.mjs';
 
 const focusedId = (page) =>
   page.evaluate(() => {
@@ -112,6 +125,28 @@ async function main() {
   assert.match(await page.locator('#live-status').textContent(), /^3 new events at the top\./);
   await page.getByLabel('Auto-refresh').uncheck();
   log(`auto-refresh: 3 new events on top ${delay} ms after they were recorded; the row being read did not move`);
+
+  run.step = 'accessibility';
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+    await page.goto(`${BASE}/`);
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+    await noAxeViolations(page, `the journal at ${width} px`);
+    await page.locator('#f-category summary').click();
+    await noAxeViolations(page, `the filters (category list open) at ${width} px`);
+    await page.keyboard.press('Escape');
+    await page.locator('#rows button.message').first().click();
+    await page.getByRole('dialog').waitFor();
+    await noAxeViolations(page, `the detail view at ${width} px`);
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    await page.getByLabel('Username').fill('dana.admin');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    await page.getByRole('link', { name: /Download CSV/ }).waitFor({ timeout: 30000 });
+    await noAxeViolations(page, `the export panel at ${width} px`);
+    await page.getByRole('button', { name: 'Dismiss the export' }).click();
+  }
+  log('axe-core: no violations on the journal, the filters, the detail view and the export panel, at 1280 and 390 px');
 
   await browser.close();
 }

@@ -2,6 +2,8 @@
 // expected answers, the page's rendering signal, and the console watch (any console error fails
 // a run, except the failed loads a step provokes on purpose, `run.allowedConsole`).
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 export function need(name) {
@@ -104,6 +106,25 @@ export async function signIn(page) {
     await page.getByLabel('Read token').fill(READ);
     await page.getByRole('button', { name: 'Open journal' }).click();
   });
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+// axe-core over the page as it is now (`what` names the state): no violation of the WCAG 2.1 A
+// and AA rules nor of axe's best practices. Evaluated through the browser's debugging protocol,
+// which the page's Content-Security-Policy does not govern.
+export async function noAxeViolations(page, what) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(await readFile(AXE, 'utf8'));
+  const result = await page.evaluate(() =>
+    window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    }),
+  );
+  const violations = result.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')}`,
+  );
+  assert.deepEqual(violations, [], `axe-core on ${what}`);
+  return result.passes.length;
 }
 
 // Runs a test script's `main`, and fails the process with the step and console errors.
