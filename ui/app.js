@@ -6,11 +6,12 @@
 (() => {
   const API = ((window.AUDIT_CONFIG && window.AUDIT_CONFIG.apiUrl) || '').replace(/\/+$/, '');
   const TOKEN_KEY = 'audit-log.read-token';
+  const ZONE_KEY = 'audit-log.zone'; // "utc" or "local", kept across visits (localStorage)
   const PAGE_SIZE = 50;
   const SEARCH_DEBOUNCE_MS = 150;
   const ACTOR_DEBOUNCE_MS = 300;
   const EXPORT_POLL_MS = 500;
-  const PRESETS = { '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
+  const PRESETS = { '1h': 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
   // After a listing failed because the server was unreachable or failing: try again by itself,
   // less and less often (and at once on the Retry button).
   const RETRY_MS = [2000, 5000, 10000, 30000];
@@ -32,6 +33,7 @@
   const state = {
     categories: new Map(), // code → label, from GET /catalog
     query: null, // the API filters of the rows shown (the cursor is bound to them)
+    shownFilters: null, // the form's filters of the rows shown
     cursor: null,
     loading: null, // AbortController of the listing in flight
     retry: { timer: null, attempt: 0 },
@@ -149,7 +151,7 @@
       return;
     }
     $('seal-text').textContent = seal.sealed_through
-      ? `Sealed through ${timeFormat.format(new Date(seal.sealed_through))}`
+      ? `Sealed through ${formatTime(new Date(seal.sealed_through))}`
       : 'Not sealed yet';
     $('seal').title = `Digests signed by key ${seal.public_key.fingerprint.slice(0, 16)}…, every ${seal.seal_interval_secs} s`;
     const check = seal.last_check;
@@ -158,11 +160,11 @@
     if (check && !check.holds) {
       const n = check.problem_count;
       alarm.textContent = `Integrity check failed: ${n} problem${n === 1 ? '' : 's'}`;
-      alarm.title = `Checked ${timeFormat.format(new Date(check.at))}\n${check.problems.join('\n')}`;
+      alarm.title = `Checked ${formatTime(new Date(check.at))}\n${check.problems.join('\n')}`;
       alarm.hidden = false;
     } else if (seal.tamper) {
       alarm.textContent = 'Changed behind the API';
-      alarm.title = `${timeFormat.format(new Date(seal.tamper.at))}: ${seal.tamper.message}`;
+      alarm.title = `${formatTime(new Date(seal.tamper.at))}: ${seal.tamper.message}`;
       alarm.hidden = false;
     }
     $('seal').hidden = false;
@@ -238,8 +240,8 @@
     const params = new URLSearchParams(location.search);
     const range = params.get('range') || 'all';
     $('f-range').value = [...$('f-range').options].some((o) => o.value === range) ? range : 'all';
-    $('f-from').value = params.get('from') || '';
-    $('f-to').value = params.get('to') || '';
+    $('f-from').value = boundFromUrl(params.get('from') || '', false);
+    $('f-to').value = boundFromUrl(params.get('to') || '', true);
     $('f-actor').value = params.get('actor') || '';
     $('f-q').value = params.get('q') || '';
     const chosen = new Set((params.get('category') || '').split(',').filter(Boolean));
@@ -259,49 +261,47 @@
           : `${chosen.length} categories`;
   }
 
-  // Today as the browser's calendar day, YYYY-MM-DD (the form of a date input's value).
-  const localToday = () => new Date().toLocaleDateString('en-CA');
+  // A local instant as a datetime-local input writes it: YYYY-MM-DDTHH:MM.
+  const localInput = (date) => {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  };
+  const endOfToday = () => `${localInput(new Date()).slice(0, 10)}T23:00`;
+  const readable = (input) => input.replace('T', ' ');
+
+  // A custom bound from the URL: YYYY-MM-DDTHH:MM, or a day (links from before hours could be
+  // picked), from its start — or, for the end, through its end.
+  function boundFromUrl(value, end) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return value;
+    const [y, m, d] = value.split('-').map(Number);
+    return localInput(new Date(y, m - 1, d + (end ? 1 : 0)));
+  }
 
   // Why the custom range cannot be asked for (checked here, not sent to the server), or null.
   function rangeProblem(filters) {
     if (filters.range !== 'custom') return null;
-    const today = localToday();
-    if (filters.from && filters.to && filters.from > filters.to) {
-      return `The start date (${filters.from}) is after the end date (${filters.to}).`;
+    if (filters.from && filters.to && filters.from >= filters.to) {
+      return `The start (${readable(filters.from)}) is not before the end (${readable(filters.to)}).`;
     }
-    for (const [name, date] of [
-      ['start', filters.from],
-      ['end', filters.to],
-    ]) {
-      if (date && date > today) return `The ${name} date (${date}) is after today (${today}): no events are recorded yet.`;
-    }
+    const now = localInput(new Date());
+    if (filters.from && filters.from > now) return `The start (${readable(filters.from)}) is in the future: no events are recorded yet.`;
+    if (filters.to && filters.to > endOfToday()) return `The end (${readable(filters.to)}) is after today: pick today or earlier.`;
     return null;
   }
-
-  // A local calendar day as an instant: custom dates are the browser's days, not UTC's.
-  const localDay = (date, plusDays = 0) => {
-    const [y, m, d] = date.split('-').map(Number);
-    return new Date(y, m - 1, d + plusDays);
-  };
 
   // The form's filters as GET /events and POST /exports take them.
   function apiFilters(filters) {
     const query = {};
     if (PRESETS[filters.range]) query.from = new Date(Date.now() - PRESETS[filters.range]).toISOString();
     if (filters.range === 'custom') {
-      if (filters.from) query.from = localDay(filters.from).toISOString();
-      if (filters.to) query.to = localDay(filters.to, 1).toISOString();
+      // A datetime-local value is the browser's local time.
+      if (filters.from) query.from = new Date(filters.from).toISOString();
+      if (filters.to) query.to = new Date(filters.to).toISOString();
     }
     if (filters.actor) query.actor = filters.actor;
     if (filters.category.length) query.category = filters.category.join(',');
     if (filters.q) query.q = filters.q;
     return query;
-  }
-
-  function filtersChanged(typing = null) {
-    syncFilterControls();
-    writeUrl(formFilters(), typing);
-    reload();
   }
 
   const debounced = (fn, ms) => {
@@ -314,13 +314,31 @@
     return call;
   };
 
+  function filtersChanged(typing = null) {
+    syncFilterControls();
+    writeUrl(formFilters(), typing);
+    return reload();
+  }
+
+  // Typing in a text filter lists it after a pause; Enter, Refresh and Export do not wait.
+  const typed = {
+    actor: debounced(() => filtersChanged('actor'), ACTOR_DEBOUNCE_MS),
+    q: debounced(() => filtersChanged('q'), SEARCH_DEBOUNCE_MS),
+  };
+
+  function applyTyping() {
+    typed.actor.cancel();
+    typed.q.cancel();
+    return filtersChanged();
+  }
+
   // The filters shown in words (the export panel says what its file was made with).
   function describeFilters(filters, query) {
     const parts = [];
-    if (filters.range === 'custom') parts.push(`${filters.from || 'the beginning'} to ${filters.to || 'now'}`);
+    if (filters.range === 'custom') parts.push(`${filters.from ? readable(filters.from) : 'the beginning'} to ${filters.to ? readable(filters.to) : 'now'}`);
     else if (filters.range === 'all') parts.push('All time');
     else {
-      const since = query && query.from ? ` (since ${timeFormat.format(new Date(query.from))})` : '';
+      const since = query && query.from ? ` (since ${formatTime(new Date(query.from))})` : '';
       parts.push(`${$('f-range').selectedOptions[0].textContent}${since}`);
     }
     if (filters.actor) parts.push(`username ${filters.actor}`);
@@ -336,6 +354,7 @@
 
   async function reload() {
     const filters = formFilters();
+    state.shownFilters = filters;
     const problem = rangeProblem(filters);
     $('range-error').textContent = problem || '';
     $('range-error').hidden = !problem;
@@ -452,12 +471,43 @@
     }
   }
 
-  const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  // Times read in the browser's zone or in UTC (the header's choice, kept across visits).
+  const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const timeFormats = {
+    local: new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }),
+    utc: new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' }),
+  };
+  const zone = () => (localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local');
+  const formatTime = (date) => timeFormats[zone()].format(date);
+
+  // "3 hours ago", for the time's tooltip.
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  function ago(date) {
+    const seconds = (date.getTime() - Date.now()) / 1000;
+    for (const [unit, size] of [
+      ['year', 31536000],
+      ['month', 2592000],
+      ['day', 86400],
+      ['hour', 3600],
+      ['minute', 60],
+    ]) {
+      if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
+    }
+    return relative.format(Math.round(seconds), 'second');
+  }
+
+  // The zone chosen: the header's name of it, and every time on screen written again.
+  function showZone() {
+    $('zone').value = zone();
+    $('time-zone').textContent = `(${zone() === 'utc' ? 'UTC' : LOCAL_ZONE})`;
+    for (const node of document.querySelectorAll('#rows time')) node.textContent = formatTime(new Date(node.dateTime));
+  }
 
   function row(event) {
     const time = new Date(event.time);
-    const when = el('time', { dateTime: event.time, textContent: timeFormat.format(time) });
+    const when = el('time', { dateTime: event.time, textContent: formatTime(time) });
     when.title = `${event.time} (UTC)\nid ${event.id}`;
+    when.addEventListener('mouseenter', () => (when.title = `${ago(time)}\n${event.time} (UTC)\nid ${event.id}`));
     const actor = el('span', { className: event.actor === 'system' ? 'actor system' : 'actor', textContent: event.actor });
     if (event.actor === 'system') actor.title = 'Recorded by the system, not a user';
     const open = el('button', { type: 'button', className: 'message', textContent: event.message });
@@ -524,7 +574,7 @@
     const fields = [
       ['Id', event.id],
       ['Time (UTC)', event.time],
-      ['Time (local)', timeFormat.format(new Date(event.time))],
+      [`Time (${zone() === 'utc' ? 'UTC' : 'local'})`, formatTime(new Date(event.time))],
       ['Username', event.actor],
       ['Category', `${state.categories.get(event.category) || event.category} (${event.category})`],
       ['Type', event.type],
@@ -671,7 +721,7 @@
   function markExport() {
     const job = state.exportJob;
     if (!job) return;
-    const stale = JSON.stringify(job.filters) !== JSON.stringify(formFilters());
+    const stale = JSON.stringify(job.filters) !== JSON.stringify(state.shownFilters);
     $('export-stale').hidden = !stale;
     $('export-panel').classList.toggle('stale', stale);
   }
@@ -683,12 +733,15 @@
     $('export').focus();
   }
 
-  const expiryText = (at) => (at ? ` The link works until ${timeFormat.format(new Date(at))}; a click after that fetches a fresh one.` : '');
+  const expiryText = (at) => (at ? ` The link works until ${formatTime(new Date(at))}; a click after that fetches a fresh one.` : '');
 
   async function startExport() {
+    // A filter still being typed is applied first: the export is of what the form says, and
+    // the list below shows the same.
+    if (JSON.stringify(formFilters()) !== JSON.stringify(state.shownFilters)) await applyTyping();
     if (!state.query) return;
     const run = ++state.exportRun;
-    const filters = formFilters();
+    const filters = state.shownFilters;
     state.exportJob = { id: null, filters, expiresAt: Infinity };
     $('export-filters').textContent = `Made with: ${describeFilters(filters, state.query)}.`;
     $('export-panel').hidden = false;
@@ -760,9 +813,12 @@
   // ---- Wiring ----------------------------------------------------------------------------
 
   function start() {
-    $('time-zone').textContent = `(${Intl.DateTimeFormat().resolvedOptions().timeZone})`;
-    const today = localToday();
-    for (const field of [$('f-from'), $('f-to')]) field.max = today;
+    showZone();
+    $('zone').addEventListener('change', () => {
+      localStorage.setItem(ZONE_KEY, $('zone').value);
+      showZone();
+    });
+    for (const field of [$('f-from'), $('f-to')]) field.max = endOfToday();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const token = $('token').value.trim();
@@ -782,10 +838,8 @@
     });
     $('f-from').addEventListener('change', () => filtersChanged());
     $('f-to').addEventListener('change', () => filtersChanged());
-    const typedActor = debounced(() => filtersChanged('actor'), ACTOR_DEBOUNCE_MS);
-    const typedQ = debounced(() => filtersChanged('q'), SEARCH_DEBOUNCE_MS);
-    $('f-actor').addEventListener('input', typedActor);
-    $('f-q').addEventListener('input', typedQ);
+    $('f-actor').addEventListener('input', typed.actor);
+    $('f-q').addEventListener('input', typed.q);
     // Leaving a text filter ends its typing: the next change adds a history entry.
     for (const field of [$('f-actor'), $('f-q')]) field.addEventListener('blur', () => (state.typing = null));
     $('f-category-options').addEventListener('change', () => filtersChanged());
@@ -801,9 +855,7 @@
     // Enter in any filter, or Refresh: the list for the filters now, at once.
     $('filters').addEventListener('submit', (e) => {
       e.preventDefault();
-      typedActor.cancel();
-      typedQ.cancel();
-      filtersChanged();
+      applyTyping();
     });
     $('f-range').addEventListener('keydown', (e) => {
       if (e.key === 'Enter') $('filters').requestSubmit();

@@ -7,7 +7,9 @@
 //!   export panel's filters, error states and recovery, loading, expired download links,
 //!   history while typing, Enter, focus, dates checked in the page, cards at 390 px, the header.
 //! - `investigate.mjs` holds the features an investigation uses: a link to one event, the
-//!   keyboard, the auto-refresh.
+//!   keyboard, the auto-refresh, the time zone and ranges to the hour; and runs axe-core over
+//!   the journal, the filters, the detail and the export panel at 1280 and 390 px (screenshots of
+//!   the detail and the export panel).
 //!
 //! Each fails on any console error. Needs `node`, `tests/ui/node_modules` and Chromium at
 //! `/usr/bin/chromium` (or `$CHROMIUM`): `scripts/test` installs them. Without them these tests
@@ -45,6 +47,14 @@ async fn seed(app: &TestApp) -> Vec<Value> {
     }));
     app.ingest_all(&events).await;
     events
+}
+
+/// Where the browser tests save their screenshots: `target/ui-screenshots`.
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .join("target/ui-screenshots")
 }
 
 /// Runs `tests/ui/<script>` against `app` with `env`, within five minutes.
@@ -101,10 +111,7 @@ async fn the_journal_page_works_in_a_real_browser() {
         .expect("checked");
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .join("target/ui-screenshots");
+    let shots = screenshots();
     let shots_text = shots.to_str().expect("a UTF-8 path");
     run_script(
         &app,
@@ -150,6 +157,13 @@ async fn the_defects_found_investigating_stay_fixed() {
 async fn what_an_investigation_uses_works() {
     let app = spawn_app_on(Backend::Sqlite).await;
     seed(&app).await;
-    run_script(&app, "investigate.mjs", &[]).await;
+    let shots = screenshots();
+    run_script(
+        &app,
+        "investigate.mjs",
+        &[("AUDIT_SCREENSHOTS", shots.to_str().expect("a UTF-8 path"))],
+    )
+    .await;
+    assert!(shots.join("detail-390.png").is_file() && shots.join("export-1280.png").is_file());
     app.stop().await;
 }

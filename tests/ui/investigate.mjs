@@ -1,13 +1,19 @@
 // What an admin investigating uses (issue 16's features), each a step: a link to one event (its
-// own URL, copy link, copy JSON), the keyboard (`/`, `j`/`k`, Enter, Escape, the skip link) and
-// the auto-refresh that puts new events on top without moving what the user reads. Run by
+// own URL, copy link, copy JSON), the keyboard (`/`, `j`/`k`, Enter, Escape, the skip link), the
+// auto-refresh that puts new events on top without moving what the user reads, times in UTC or
+// local with "Last hour" and custom ranges to the hour; then axe-core over each state at 1280
+// and 390 px, screenshotted into AUDIT_SCREENSHOTS (docs/screenshots holds a copy). Run by
 // tests/tests/ui.rs against a seeded local server; on its own:
 //   AUDIT_URL=… AUDIT_READ_TOKEN=… AUDIT_INGEST_TOKEN=… node tests/ui/investigate.mjs
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import {
   BASE,
   INGEST,
+  SHOTS,
   afterRender,
+  apiIds,
   apiJson,
   log,
   noAxeViolations,
@@ -17,6 +23,7 @@ import {
   runMain,
   shownIds,
   signIn,
+  watchListings,
 } from './lib.mjs';
 
 const focusedId = (page) =>
@@ -37,6 +44,7 @@ async function record(events) {
 async function main() {
   const { browser, context, page } = await openBrowser();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  const seen = watchListings(page);
   await signIn(page);
   const ids = await shownIds(page);
 
@@ -126,7 +134,43 @@ async function main() {
   await page.getByLabel('Auto-refresh').uncheck();
   log(`auto-refresh: 3 new events on top ${delay} ms after they were recorded; the row being read did not move`);
 
+  run.step = 'time';
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const first = await apiJson(`/events/${(await shownIds(page))[0]}`);
+  const inZone = (timeZone) =>
+    page.evaluate(
+      ([time, zone]) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium', timeZone: zone }).format(new Date(time)),
+      [first.time, timeZone],
+    );
+  const firstTime = () => page.locator(`#rows tr[data-id="${first.id}"] time`).innerText();
+  assert.equal(await firstTime(), await inZone('America/Los_Angeles'), 'local time by default');
+  await page.getByLabel('Times in').selectOption('utc');
+  assert.equal(await page.locator('#time-zone').innerText(), '(UTC)');
+  assert.equal(await firstTime(), await inZone('UTC'), 'UTC when chosen');
+  await page.reload();
+  await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+  assert.equal(await firstTime(), await inZone('UTC'), 'the choice is kept');
+  await page.getByLabel('Times in').selectOption('local');
+  await page.locator(`#rows tr[data-id="${first.id}"] time`).hover();
+  assert.match(await page.locator(`#rows tr[data-id="${first.id}"] time`).getAttribute('title'), /ago\n/, 'how long ago, on hover');
+  await afterRender(page, () => page.getByLabel('Period').selectOption('1h'));
+  const hourAgo = Date.parse(seen.last.from);
+  assert.ok(Math.abs(Date.now() - 3600e3 - hourAgo) < 60e3, `"Last hour" starts an hour ago: ${seen.last.from}`);
+  assert.deepEqual(await shownIds(page), (await apiJson(`/events?from=${seen.last.from}&limit=50`)).events.map((e) => e.id));
+  await page.getByLabel('Period').selectOption('custom');
+  const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Los_Angeles' }).format(new Date(Date.now() - 3 * 86400e3));
+  await afterRender(page, () => page.getByLabel('From').fill(`${day}T10:00`));
+  await afterRender(page, () => page.getByLabel('To', { exact: true }).fill(`${day}T14:00`));
+  const [from, to] = [Date.parse(seen.last.from), Date.parse(seen.last.to)];
+  assert.equal(to - from, 4 * 3600e3, `four hours: ${seen.last.from} to ${seen.last.to}`);
+  assert.equal(new Date(from).getUTCMinutes(), 0);
+  assert.equal(new URL(page.url()).searchParams.get('from'), `${day}T10:00`);
+  assert.deepEqual(await shownIds(page), (await apiJson(`/events?from=${seen.last.from}&to=${seen.last.to}&limit=50`)).events.map((e) => e.id));
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log('time: local or UTC (kept), how long ago on hover, "Last hour", custom ranges to the hour');
+
   run.step = 'accessibility';
+  await mkdir(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
     await page.goto(`${BASE}/`);
@@ -138,12 +182,20 @@ async function main() {
     await page.locator('#rows button.message').first().click();
     await page.getByRole('dialog').waitFor();
     await noAxeViolations(page, `the detail view at ${width} px`);
+    await page.screenshot({ path: path.join(SHOTS, `detail-${width}.png`) });
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    // Export at once after typing: the typed filter is applied first, and exported.
     await page.getByLabel('Username').fill('dana.admin');
     await page.getByRole('button', { name: 'Export CSV' }).click();
-    await page.getByRole('link', { name: /Download CSV/ }).waitFor({ timeout: 30000 });
+    const download = page.getByRole('link', { name: /Download CSV/ });
+    await download.waitFor({ timeout: 30000 });
+    const rows = (await apiIds({ actor: 'dana.admin' })).length;
+    assert.equal(await download.innerText(), `Download CSV (${rows} rows)`, 'the export holds the filter just typed');
+    assert.equal((await shownIds(page)).length, 50, 'and the list below shows it');
+    assert.ok(await page.locator('#export-stale').isHidden());
     await noAxeViolations(page, `the export panel at ${width} px`);
+    await page.screenshot({ path: path.join(SHOTS, `export-${width}.png`) });
     await page.getByRole('button', { name: 'Dismiss the export' }).click();
   }
   log('axe-core: no violations on the journal, the filters, the detail view and the export panel, at 1280 and 390 px');

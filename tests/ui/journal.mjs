@@ -132,10 +132,10 @@ async function main() {
     return parts; // YYYY-MM-DD
   };
   await page.getByLabel('Period').selectOption('custom');
-  await afterRender(page, () => page.getByLabel('From').fill(localDate(12)));
-  await afterRender(page, () => page.getByLabel('To (inclusive)').fill(localDate(6)));
-  await checkListing(page, seen, `custom ${localDate(12)} to ${localDate(6)}`);
-  assert.equal(new URL(page.url()).searchParams.get('from'), localDate(12));
+  await afterRender(page, () => page.getByLabel('From').fill(`${localDate(12)}T00:00`));
+  await afterRender(page, () => page.getByLabel('To', { exact: true }).fill(`${localDate(5)}T00:00`));
+  await checkListing(page, seen, `custom ${localDate(12)} to ${localDate(5)} (local midnights)`);
+  assert.equal(new URL(page.url()).searchParams.get('from'), `${localDate(12)}T00:00`);
   // The custom range is local days: its bounds are local midnights (UTC-8 or UTC-7 here).
   assert.match(seen.last.from, /T0[78]:00:00\.000Z$/, `local midnight as UTC: ${seen.last.from}`);
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
