@@ -503,14 +503,49 @@
     for (const node of document.querySelectorAll('#rows time')) node.textContent = formatTime(new Date(node.dateTime));
   }
 
+  // Where the search matches `text`, as the API matches it (event_model::filter::fold): each
+  // character lower-cased on its own, the Greek final sigma as sigma. [start, end) pairs.
+  function matches(text, q) {
+    const fold = (ch) => ch.toLowerCase().replaceAll('ς', 'σ');
+    const needle = [...(q || '')].map(fold).join('');
+    if (!needle) return [];
+    let folded = '';
+    const origin = []; // the index in `text` of each folded unit's character
+    let at = 0;
+    for (const ch of text) {
+      const lower = fold(ch);
+      for (let k = 0; k < lower.length; k++) origin.push(at);
+      folded += lower;
+      at += ch.length;
+    }
+    origin.push(text.length);
+    const found = [];
+    for (let i = folded.indexOf(needle); i !== -1; i = folded.indexOf(needle, i + needle.length)) {
+      found.push([origin[i], origin[i + needle.length]]);
+    }
+    return found;
+  }
+
+  // `text` with the search's matches in <mark> (text nodes only, never markup).
+  function highlighted(text) {
+    const parts = [];
+    let last = 0;
+    for (const [start, end] of matches(text, state.query && state.query.q)) {
+      parts.push(text.slice(last, start), el('mark', { textContent: text.slice(start, end) }));
+      last = end;
+    }
+    parts.push(text.slice(last));
+    return parts;
+  }
+
   function row(event) {
     const time = new Date(event.time);
     const when = el('time', { dateTime: event.time, textContent: formatTime(time) });
     when.title = `${event.time} (UTC)\nid ${event.id}`;
     when.addEventListener('mouseenter', () => (when.title = `${ago(time)}\n${event.time} (UTC)\nid ${event.id}`));
-    const actor = el('span', { className: event.actor === 'system' ? 'actor system' : 'actor', textContent: event.actor });
+    const actor = el('span', { className: event.actor === 'system' ? 'actor system' : 'actor' }, ...highlighted(event.actor));
     if (event.actor === 'system') actor.title = 'Recorded by the system, not a user';
-    const open = el('button', { type: 'button', className: 'message', textContent: event.message });
+    const open = el('button', { type: 'button', className: 'message' }, ...highlighted(event.message));
     open.setAttribute('aria-haspopup', 'dialog');
     open.addEventListener('click', () => openDetail(event));
     const message = el('td', { className: 'message-cell' }, open);

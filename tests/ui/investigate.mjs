@@ -169,6 +169,18 @@ async function main() {
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
   log('time: local or UTC (kept), how long ago on hover, "Last hour", custom ranges to the hour');
 
+  run.step = 'search highlights';
+  await afterRender(page, () => page.getByLabel('Search').fill('SIGNING key'));
+  const marks = await page.locator('#rows button.message mark').allInnerTexts();
+  assert.equal(marks.length, 50, 'one match in each row shown');
+  assert.ok(marks.every((m) => m === 'signing key'), `the matches as written in the messages: ${marks[0]}`);
+  await afterRender(page, () => page.getByLabel('Search').fill('ZOË'));
+  const actors = await page.locator('#rows .actor mark').allInnerTexts();
+  assert.ok(actors.length > 0 && actors.every((m) => m === 'zoë'), `a username matched across cases: ${actors}`);
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  assert.equal(await page.locator('#rows mark').count(), 0, 'no search, no marks');
+  log('search: the matches are marked in messages and usernames, across cases');
+
   run.step = 'accessibility';
   await mkdir(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {
