@@ -32,6 +32,7 @@
 
   const state = {
     categories: new Map(), // code → label, from GET /catalog
+    failures: new Set(), // the types whose outcome is a failure, from GET /catalog
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     shownFilters: null, // the form's filters of the rows shown
     cursor: null,
@@ -197,6 +198,7 @@
     options.replaceChildren();
     for (const category of catalog.categories) {
       state.categories.set(category.code, category.label);
+      for (const type of category.types) if (type.outcome === 'failure') state.failures.add(type.type);
       const box = el('input', { type: 'checkbox', name: 'category', value: category.code, id: `cat-${category.code}` });
       options.append(el('label', { className: 'check', htmlFor: box.id }, box, ` ${category.label}`));
     }
@@ -564,7 +566,11 @@
     const duration = el('td', { className: 'duration' }, el('span', { className: 'cell-label', textContent: 'Duration ' }), humanDuration(event.duration_ms));
     if (event.duration_ms !== undefined) duration.title = `${event.duration_ms.toLocaleString()} ms`;
     else duration.classList.add('none');
-    const tr = el('tr', {}, el('td', { className: 'time' }, when), el('td', {}, actor), el('td', {}, badge(event.category)), message, duration);
+    const kind = el('td', {}, badge(event.category));
+    // A failure (by its type's outcome in the catalog) says so in words, not by colour alone.
+    if (state.failures.has(event.type)) kind.append(' ', el('span', { className: 'outcome-failure', textContent: 'Failure' }));
+    const tr = el('tr', {}, el('td', { className: 'time' }, when), el('td', {}, actor), kind, message, duration);
+    if (state.failures.has(event.type)) tr.classList.add('failure');
     tr.dataset.id = event.id;
     return tr;
   }

@@ -181,6 +181,18 @@ async function main() {
   assert.equal(await page.locator('#rows mark').count(), 0, 'no search, no marks');
   log('search: the matches are marked in messages and usernames, across cases');
 
+  run.step = 'failures stand out';
+  const catalog = await apiJson('/catalog');
+  const failing = new Set(catalog.categories.flatMap((c) => c.types).filter((t) => t.outcome === 'failure').map((t) => t.type));
+  const page1 = (await apiJson('/events?limit=50')).events;
+  assert.ok(page1.some((e) => failing.has(e.type)) && page1.some((e) => !failing.has(e.type)), 'both kinds on the first page');
+  for (const e of page1) {
+    const marker = page.locator(`#rows tr[data-id="${e.id}"] .outcome-failure`);
+    assert.equal(await marker.count(), failing.has(e.type) ? 1 : 0, `${e.type} marked as its outcome says`);
+    if (failing.has(e.type)) assert.equal(await marker.innerText(), 'Failure');
+  }
+  log(`failures: ${page1.filter((e) => failing.has(e.type)).length} of the first 50 rows marked "Failure", by the catalog's outcome`);
+
   run.step = 'accessibility';
   await mkdir(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {

@@ -93,6 +93,16 @@ impl std::fmt::Display for Category {
     }
 }
 
+/// What an event of a type says happened: a failure (the admin UI marks those rows), a success,
+/// or neither (a step, a change, a notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Info,
+}
+
 /// The type a parameter's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,6 +152,44 @@ impl EventType {
             ("license.key_problem", "status") => Transform::Lower,
             ("ldap.mapping_apply_failed", "servers") => Transform::JoinComma,
             _ => Transform::Plain,
+        }
+    }
+
+    /// The type's outcome, from the product document's wording: failed, missing, refused,
+    /// unreachable, skipped for an error, and changes behind the API are failures; finished,
+    /// completed, logged in and activated are successes; the rest (steps started, objects
+    /// changed, cancellations) is neither.
+    pub fn outcome(&self) -> Outcome {
+        match self.code {
+            "license.key_missing"
+            | "license.key_problem"
+            | "auth.login_failed"
+            | "sca.analysis_failed"
+            | "sca.clone_failed"
+            | "sca.branch_detect_failed"
+            | "sca.analysis_not_started"
+            | "tqi.authors_analysis_failed"
+            | "tqi.clones_analysis_failed"
+            | "policy.skipped"
+            | "secrets.analysis_failed"
+            | "secrets.training_failed"
+            | "ldap.mapping_apply_failed"
+            | "misc.tasks_failed"
+            | "misc.oss_index_unreachable"
+            | "misc.analysis_already_running"
+            | "misc.parallel_forbidden"
+            | "misc.repo_path_missing"
+            | "misc.clone_failed_project_deleted"
+            | "audit.record_modified"
+            | "audit.record_removed" => Outcome::Failure,
+            "license.activated"
+            | "auth.logged_in"
+            | "sca.analysis_finished"
+            | "tqi.authors_analysis_completed"
+            | "tqi.clones_analysis_completed"
+            | "secrets.analysis_finished"
+            | "secrets.training_finished" => Outcome::Success,
+            _ => Outcome::Info,
         }
     }
 
@@ -328,6 +376,25 @@ mod tests {
         );
         assert_eq!(find("audit.record_removed").unwrap().params(), ["event_id"]);
         assert_eq!(all_types().count(), 62);
+    }
+
+    #[test]
+    fn failures_and_successes_are_marked_and_every_code_named_exists() {
+        let count = |outcome| all_types().filter(|t| t.outcome() == outcome).count();
+        // A misspelt code in `outcome` would drop out of these counts.
+        assert_eq!(
+            (count(Outcome::Failure), count(Outcome::Success), count(Outcome::Info)),
+            (21, 7, 34)
+        );
+        for t in all_types() {
+            let text = format!("{} {}", t.template, t.description).to_lowercase();
+            if text.contains("fail") || text.contains("error") || text.contains("problem") {
+                assert_eq!(t.outcome(), Outcome::Failure, "{}", t.code);
+            }
+        }
+        assert_eq!(find("auth.login_failed").unwrap().outcome(), Outcome::Failure);
+        assert_eq!(find("sca.analysis_finished").unwrap().outcome(), Outcome::Success);
+        assert_eq!(find("tqi.clones_analysis_cancelled").unwrap().outcome(), Outcome::Info);
     }
 
     #[test]

@@ -55,7 +55,7 @@ async fn a_request_id_that_could_forge_log_lines_is_replaced() {
 }
 
 #[tokio::test]
-async fn the_catalog_lists_the_59_product_types_and_the_audit_types_with_labels_and_params() {
+async fn the_catalog_lists_the_59_product_types_and_the_audit_types_with_labels_params_and_outcomes() {
     let app = spawn_app().await;
     let body: Value = app.get("/catalog", Some(READ_TOKEN)).await.json().await.unwrap();
     assert_eq!(body["types"], 62);
@@ -78,6 +78,21 @@ async fn the_catalog_lists_the_59_product_types_and_the_audit_types_with_labels_
     );
     assert_eq!(finished["params"][1]["name"], "sequence");
     assert_eq!(finished["params"][1]["kind"], "integer");
+    // Each type's outcome: the admin UI marks failures.
+    let outcome = |code: &str| {
+        let mut types = categories.iter().flat_map(|c| c["types"].as_array().unwrap());
+        types.find(|t| t["type"] == code).unwrap()["outcome"].clone()
+    };
+    assert_eq!(finished["outcome"], "success");
+    assert_eq!(outcome("auth.login_failed"), "failure");
+    assert_eq!(outcome("license.key_problem"), "failure");
+    assert_eq!(outcome("object.created"), "info");
+    assert!(
+        categories
+            .iter()
+            .flat_map(|c| c["types"].as_array().unwrap())
+            .all(|t| ["success", "failure", "info"].contains(&t["outcome"].as_str().unwrap()))
+    );
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ pub(crate) async fn openapi() -> impl IntoResponse {
     )
 }
 
-/// The catalog for UIs and clients: categories with their labels, types, templates and the
-/// parameters each template needs (with their kinds).
+/// The catalog for UIs and clients: categories with their labels, types, templates, each type's
+/// outcome (success, failure or info) and the parameters each template needs (with their kinds).
 pub(crate) async fn catalog(_reader: Reader) -> Json<Value> {
     let categories: Vec<Value> = Category::ALL
         .into_iter()
@@ -33,7 +33,8 @@ pub(crate) async fn catalog(_reader: Reader) -> Json<Value> {
                         .into_iter()
                         .map(|p| json!({"name": p, "kind": t.param_kind(p)}))
                         .collect();
-                    json!({"type": t.code, "template": t.template, "description": t.description, "params": params})
+                    json!({"type": t.code, "template": t.template, "description": t.description,
+                           "outcome": t.outcome(), "params": params})
                 })
                 .collect();
             json!({"code": category.code(), "label": category.label(), "types": types})
