@@ -41,6 +41,7 @@
     typing: null, // the text filter whose typing owns the current history entry
     exportRun: 0,
     exportJob: null, // { id, filters, expiresAt } of the export panel
+    listSearch: '', // the list's part of the URL's query, as last written or read
     live: null, // the auto-refresh timer
     detail: null, // the event in the detail view
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
@@ -236,10 +237,19 @@
       else history.pushState(null, '', url);
     }
     state.typing = typing;
+    state.listSearch = listSearch(location.search);
   }
+
+  // The URL's query without the detail's `event`: what the list shows.
+  const listSearch = (search) => {
+    const params = new URLSearchParams(search);
+    params.delete('event');
+    return params.toString();
+  };
 
   function readUrl() {
     const params = new URLSearchParams(location.search);
+    state.listSearch = listSearch(location.search);
     const range = params.get('range') || 'all';
     $('f-range').value = [...$('f-range').options].some((o) => o.value === range) ? range : 'all';
     $('f-from').value = boundFromUrl(params.get('from') || '', false);
@@ -545,7 +555,14 @@
     const when = el('time', { dateTime: event.time, textContent: formatTime(time) });
     when.title = `${event.time} (UTC)\nid ${event.id}`;
     when.addEventListener('mouseenter', () => (when.title = `${ago(time)}\n${event.time} (UTC)\nid ${event.id}`));
-    const actor = el('span', { className: event.actor === 'system' ? 'actor system' : 'actor' }, ...highlighted(event.actor));
+    // Click to filter: the username and the category of a row list only theirs.
+    const actor = el(
+      'button',
+      { type: 'button', className: event.actor === 'system' ? 'actor system filter' : 'actor filter' },
+      ...highlighted(event.actor),
+    );
+    actor.title = 'Show only this username';
+    actor.addEventListener('click', () => filterBy({ actor: event.actor }));
     if (event.actor === 'system') actor.title = 'Recorded by the system, not a user';
     const open = el('button', { type: 'button', className: 'message' }, ...highlighted(event.message));
     open.setAttribute('aria-haspopup', 'dialog');
@@ -566,13 +583,30 @@
     const duration = el('td', { className: 'duration' }, el('span', { className: 'cell-label', textContent: 'Duration ' }), humanDuration(event.duration_ms));
     if (event.duration_ms !== undefined) duration.title = `${event.duration_ms.toLocaleString()} ms`;
     else duration.classList.add('none');
-    const kind = el('td', {}, badge(event.category));
+    const category = el('button', { type: 'button', className: 'filter' }, badge(event.category));
+    category.title = 'Show only this category';
+    category.addEventListener('click', () => filterBy({ only: event.category }));
+    const kind = el('td', {}, category);
     // A failure (by its type's outcome in the catalog) says so in words, not by colour alone.
     if (state.failures.has(event.type)) kind.append(' ', el('span', { className: 'outcome-failure', textContent: 'Failure' }));
     const tr = el('tr', {}, el('td', { className: 'time' }, when), el('td', {}, actor), kind, message, duration);
     if (state.failures.has(event.type)) tr.classList.add('failure');
     tr.dataset.id = event.id;
     return tr;
+  }
+
+  // Narrows the list from a row or the detail: only a username, only a category, or every
+  // category but one (`hide`).
+  function filterBy({ actor, only, hide }) {
+    if ($('detail').open) $('detail').close();
+    if (actor !== undefined) $('f-actor').value = actor;
+    const boxes = [...document.querySelectorAll('input[name=category]')];
+    if (only) for (const box of boxes) box.checked = box.value === only;
+    if (hide) {
+      const chosen = boxes.filter((box) => box.checked);
+      for (const box of boxes) box.checked = (chosen.length === 0 || box.checked) && box.value !== hide;
+    }
+    applyTyping();
   }
 
   const badge = (category) =>
@@ -631,6 +665,17 @@
       ...fields.flatMap(([name, value]) => [el('dt', { textContent: name }), el('dd', { textContent: value })]),
     );
     $('detail-params').textContent = JSON.stringify(event.params, null, 2);
+    const label = state.categories.get(event.category) || event.category;
+    const action = (text, filter) => {
+      const button = el('button', { type: 'button', className: 'link', textContent: text });
+      button.addEventListener('click', () => filterBy(filter));
+      return button;
+    };
+    $('detail-filters').replaceChildren(
+      action(`Only username ${event.actor}`, { actor: event.actor }),
+      action(`Only category ${label}`, { only: event.category }),
+      action(`Hide category ${label}`, { hide: event.category }),
+    );
     $('detail').dataset.id = event.id;
     $('detail-status').textContent = '';
     state.detail = event;
@@ -921,13 +966,17 @@
     $('detail').addEventListener('click', (e) => {
       if (e.target === $('detail')) $('detail').close(); // a click on the backdrop
     });
-    // Back and Forward: the list again if its filters changed; the detail as the URL says.
+    // Back and Forward: the list again if its part of the URL changed (not when only the
+    // detail opened or closed: the form, perhaps being typed in, stays); the detail as the URL
+    // says.
     window.addEventListener('popstate', () => {
       if ($('journal').hidden) return;
-      state.typing = null;
-      const before = JSON.stringify(formFilters());
-      readUrl();
-      if (JSON.stringify(formFilters()) !== before) reload();
+      if (listSearch(location.search) !== state.listSearch) {
+        state.typing = null;
+        const before = JSON.stringify(formFilters());
+        readUrl();
+        if (JSON.stringify(formFilters()) !== before) reload();
+      }
       syncDetail();
     });
     if (sessionStorage.getItem(TOKEN_KEY)) openJournal();
