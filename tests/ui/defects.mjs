@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import {
-  BASE,
-  INGEST,
   afterRender,
   apiJson,
   log,
   need,
   openBrowser,
+  record,
   run,
   runMain,
   shownIds,
@@ -169,12 +168,7 @@ async function main() {
     type: 'custom.enter_test',
     message: 'Pressed Enter',
   };
-  const posted = await fetch(`${BASE}/events`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${INGEST}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(fresh),
-  });
-  assert.ok(posted.ok, `recorded: ${posted.status} ${await posted.text()}`);
+  await record([fresh]);
   await page.getByLabel('Username').focus();
   await afterRender(page, () => page.keyboard.press('Enter'));
   assert.equal((await shownIds(page))[0], fresh.id, 'Enter in a filter lists what is new');

@@ -10,7 +10,6 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   BASE,
-  INGEST,
   SHOTS,
   afterRender,
   apiIds,
@@ -18,6 +17,7 @@ import {
   log,
   noAxeViolations,
   openBrowser,
+  record,
   renders,
   run,
   runMain,
@@ -31,15 +31,6 @@ const focusedId = (page) =>
     const node = document.activeElement;
     return node.closest('tr') ? node.closest('tr').dataset.id : node.id;
   });
-
-async function record(events) {
-  const response = await fetch(`${BASE}/events`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${INGEST}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ events }),
-  });
-  assert.ok(response.ok, `recorded: ${response.status} ${await response.text()}`);
-}
 
 async function main() {
   const { browser, context, page } = await openBrowser();

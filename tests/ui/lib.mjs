@@ -44,6 +44,16 @@ export async function apiIds(params) {
   return ids;
 }
 
+// Records `events` through the API with the ingest token (a batch).
+export async function record(events) {
+  const response = await fetch(`${BASE}/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${INGEST}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ events }),
+  });
+  assert.ok(response.ok, `recorded: ${response.status} ${await response.text()}`);
+}
+
 // ---- The page -------------------------------------------------------------------------------
 
 /** Headless Chromium at 1280 px, in a time zone far from UTC (local days and UTC days differ). */
