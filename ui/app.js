@@ -444,12 +444,7 @@
     $('empty').hidden = !(first && shown === 0 && !state.cursor);
     $('more').hidden = !state.cursor;
     $('more').disabled = false;
-    const count = shown.toLocaleString();
-    $('summary').textContent = state.cursor
-      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
-      : shown === 0
-        ? 'No events.'
-        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown.`;
+    summarize();
     if (!first) {
       // The focus stays in the list: on the first new row, or on "Load more" if none came.
       if (rows.length) rows[0].querySelector('button.message').focus();
@@ -459,6 +454,17 @@
     document.documentElement.dataset.renders = String(++state.renders);
     if (first) performance.mark('audit:first-rows');
     window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown } }));
+  }
+
+  // How many rows are shown, and whether more are available.
+  function summarize() {
+    const shown = $('rows').childElementCount;
+    const count = shown.toLocaleString();
+    $('summary').textContent = state.cursor
+      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
+      : shown === 0
+        ? 'No events.'
+        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown.`;
   }
 
   // A failed first page leaves nothing of the filters before on screen; a failed next page
@@ -762,10 +768,7 @@
     for (const tr of rows) tr.classList.add('new');
     $('rows').prepend(...rows);
     if (window.scrollY > 0) window.scrollBy(0, anchor.getBoundingClientRect().top - before);
-    const n = $('rows').childElementCount.toLocaleString();
-    $('summary').textContent = state.cursor
-      ? `${n} events shown, newest first; more are available.`
-      : `All ${n} matching events shown.`;
+    summarize();
     $('live-status').textContent = `${fresh.length} new ${fresh.length === 1 ? 'event' : 'events'} at the top.`;
     document.documentElement.dataset.live = String(Number(document.documentElement.dataset.live || 0) + fresh.length);
   }

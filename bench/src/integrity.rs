@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use crate::{Server, ingest_batches, post_batches, proc_status_kib};
 
-/// Runs `audit-local ARGS` to its end; (wall seconds, peak RSS KiB, stdout).
 /// One part of the benchmark alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Only {
@@ -25,6 +24,7 @@ pub enum Only {
     Verify,
 }
 
+/// Runs `audit-local ARGS` to its end; (wall seconds, peak RSS KiB, stdout).
 async fn timed_command(bin: &Path, args: &[&str]) -> anyhow::Result<(f64, u64, String)> {
     let started = Instant::now();
     let mut child = tokio::process::Command::new(bin)

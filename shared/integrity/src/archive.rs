@@ -80,6 +80,7 @@ impl FileWriter {
 
 /// An archive file's text, decompressed in one buffer, and where each line ends: its lines are
 /// the canonical events.
+#[derive(Default)]
 pub struct Lines {
     text: Vec<u8>,
     ends: Vec<usize>,
@@ -97,10 +98,7 @@ impl Lines {
     /// largest block freed — and `verify`'s peak memory doubled from 100,000 to 1,000,000
     /// events.)
     pub fn read_reusing(bytes: &[u8], spare: Option<Lines>) -> std::io::Result<Lines> {
-        let Lines { mut text, mut ends } = spare.unwrap_or(Lines {
-            text: Vec::new(),
-            ends: Vec::new(),
-        });
+        let Lines { mut text, mut ends } = spare.unwrap_or_default();
         text.clear();
         ends.clear();
         // Canonical events compress about 4.5 times at level 1: one allocation for most files.

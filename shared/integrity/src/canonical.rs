@@ -171,8 +171,7 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(canonical_event(&event.view())).unwrap();
-        let mut stored = b"reused".to_vec();
-        stored.clear();
+        let mut stored = Vec::new();
         write_stored_form(&mut stored, &event.view());
         assert_ne!(
             stored,

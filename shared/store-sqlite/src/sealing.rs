@@ -22,7 +22,6 @@ use audit_integrity::digest::{Link, SignedDigest};
 use audit_integrity::{ArchivedFile, Signer};
 use audit_storage::StoreError;
 use chrono::{DateTime, Utc};
-use event_model::EventView;
 use rusqlite::OptionalExtension;
 
 use crate::SqliteStore;
@@ -238,10 +237,9 @@ impl SqliteStore {
         through: i64,
         limit: usize,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.events_in(
+        self.canonical_events(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"),
             vec![seq, through, limit as i64],
-            canonical_event,
         )
         .await
     }
@@ -263,10 +261,9 @@ impl SqliteStore {
         first: i64,
         last: i64,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
-        self.events_in(
+        self.canonical_events(
             format!("SELECT {COLUMNS}, seq FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"),
             vec![first, last],
-            canonical_event,
         )
         .await
     }
@@ -299,11 +296,10 @@ impl SqliteStore {
             .await
     }
 
-    async fn events_in(
+    async fn canonical_events(
         &self,
         sql: String,
         bounds: Vec<i64>,
-        form: fn(&EventView<'_>) -> Vec<u8>,
     ) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
         self.inner
             .readers
@@ -314,7 +310,7 @@ impl SqliteStore {
                 while let Some(row) = rows.next()? {
                     let seq: i64 = row.get(10)?;
                     match view_of(row) {
-                        Ok(view) => out.push((seq, view.received_at, form(&view))),
+                        Ok(view) => out.push((seq, view.received_at, canonical_event(&view))),
                         Err(e) => tracing::error!(seq, error = %e, "an unreadable event is not archived"),
                     }
                 }
