@@ -33,6 +33,8 @@
   const state = {
     categories: new Map(), // code → label, from GET /catalog
     failures: new Set(), // the types whose outcome is a failure, from GET /catalog
+    types: new Map(), // type code → its message with "…" for the parameters, from GET /catalog
+    hidden: { actor: '', types: [] }, // what the list leaves out (not_actor, not_type)
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     shownFilters: null, // the form's filters of the rows shown
     cursor: null,
@@ -197,11 +199,49 @@
     const catalog = await api('/catalog');
     const options = $('f-category-options');
     options.replaceChildren();
+    $('f-type-options').replaceChildren();
     for (const category of catalog.categories) {
       state.categories.set(category.code, category.label);
-      for (const type of category.types) if (type.outcome === 'failure') state.failures.add(type.type);
       const box = el('input', { type: 'checkbox', name: 'category', value: category.code, id: `cat-${category.code}` });
       options.append(el('label', { className: 'check', htmlFor: box.id }, box, ` ${category.label}`));
+      for (const type of category.types) {
+        if (type.outcome === 'failure') state.failures.add(type.type);
+        state.types.set(type.type, type.template.replace(/\{[^}]*\}/g, '…'));
+        typeBox(type.type, category.label, type.description);
+      }
+    }
+  }
+
+  // The type picker's checkbox of `code`, made on first use under its category's group (a
+  // custom type, met in a row or a link, goes under "Custom types").
+  function typeBox(code, group = 'Custom types', description = '') {
+    const id = `type-${code}`;
+    const existing = document.getElementById(id);
+    if (existing) return existing;
+    let fieldset = [...$('f-type-options').children].find((f) => f.dataset.group === group);
+    if (!fieldset) {
+      fieldset = el('fieldset', {}, el('legend', { textContent: group }));
+      fieldset.dataset.group = group;
+      $('f-type-options').append(fieldset);
+    }
+    const box = el('input', { type: 'checkbox', name: 'type', value: code, id });
+    const label = el('label', { className: 'check', htmlFor: id }, box, ` ${state.types.get(code) || code}`);
+    label.title = description ? `${code}: ${description}` : code;
+    label.dataset.find = `${code} ${label.textContent} ${description}`;
+    fieldset.append(label);
+    return box;
+  }
+
+  // The type picker shows the types whose code, message or description holds what is typed.
+  function findTypes() {
+    const wanted = $('f-type-find').value.trim();
+    for (const fieldset of $('f-type-options').children) {
+      let any = false;
+      for (const label of fieldset.querySelectorAll('label')) {
+        label.hidden = wanted !== '' && matches(label.dataset.find, wanted).length === 0;
+        any ||= !label.hidden;
+      }
+      fieldset.hidden = !any;
     }
   }
 
@@ -214,7 +254,12 @@
       to: custom ? $('f-to').value : '',
       actor: $('f-actor').value.trim(),
       category: [...document.querySelectorAll('input[name=category]:checked')].map((b) => b.value),
+      type: [...document.querySelectorAll('input[name=type]:checked')].map((b) => b.value),
+      failures: $('f-failures').checked,
+      notActor: state.hidden.actor,
+      notType: [...state.hidden.types],
       q: $('f-q').value.trim(),
+      order: $('f-order').value,
     };
   }
 
@@ -229,7 +274,12 @@
       to: filters.to,
       actor: filters.actor,
       category: filters.category.join(','),
+      type: filters.type.join(','),
+      outcome: filters.failures ? 'failure' : '',
+      not_actor: filters.notActor,
+      not_type: filters.notType.join(','),
       q: filters.q,
+      order: filters.order === 'asc' ? 'asc' : '',
     };
     const url = `${location.pathname}${queryString(params)}`;
     if (url !== `${location.pathname}${location.search}`) {
@@ -256,21 +306,60 @@
     $('f-to').value = boundFromUrl(params.get('to') || '', true);
     $('f-actor').value = params.get('actor') || '';
     $('f-q').value = params.get('q') || '';
-    const chosen = new Set((params.get('category') || '').split(',').filter(Boolean));
+    const list = (name) => (params.get(name) || '').split(',').filter(Boolean);
+    const chosen = new Set(list('category'));
     for (const box of document.querySelectorAll('input[name=category]')) box.checked = chosen.has(box.value);
+    const types = new Set(list('type'));
+    for (const code of types) typeBox(code);
+    for (const box of document.querySelectorAll('input[name=type]')) box.checked = types.has(box.value);
+    $('f-failures').checked = params.get('outcome') === 'failure';
+    $('f-order').value = params.get('order') === 'asc' ? 'asc' : 'desc';
+    state.hidden = { actor: params.get('not_actor') || '', types: list('not_type') };
     syncFilterControls();
   }
 
   function syncFilterControls() {
     const custom = $('f-range').value === 'custom';
     for (const field of document.querySelectorAll('[data-custom]')) field.hidden = !custom;
-    const chosen = formFilters().category;
+    const filters = formFilters();
+    const chosen = filters.category;
     $('f-category-summary').textContent =
       chosen.length === 0
         ? 'All categories'
         : chosen.length === 1
           ? state.categories.get(chosen[0]) || chosen[0]
           : `${chosen.length} categories`;
+    $('f-type-summary').textContent =
+      filters.type.length === 0
+        ? 'All types'
+        : filters.type.length === 1
+          ? state.types.get(filters.type[0]) || filters.type[0]
+          : `${filters.type.length} types`;
+    // What is hidden, each with a button that shows it again.
+    const unhide = (text, change) => {
+      const chip = el('button', { type: 'button', className: 'chip', textContent: `${text} ×` });
+      chip.setAttribute('aria-label', `Show ${text} again`);
+      chip.addEventListener('click', () => {
+        change();
+        filtersChanged();
+      });
+      return chip;
+    };
+    const chips = [];
+    if (filters.notActor) chips.push(unhide(`username ${filters.notActor}`, () => (state.hidden.actor = '')));
+    for (const code of filters.notType) {
+      chips.push(unhide(`type ${code}`, () => (state.hidden.types = state.hidden.types.filter((t) => t !== code))));
+    }
+    $('f-hidden').replaceChildren(...(chips.length ? [el('span', { textContent: 'Hidden:' }), ...chips] : []));
+    $('f-hidden').hidden = chips.length === 0;
+    // New events join the top of a newest-first list only.
+    const oldestFirst = filters.order === 'asc';
+    $('live').disabled = oldestFirst;
+    $('live').parentElement.title = oldestFirst ? 'Auto-refresh shows new events on top: choose Newest first' : '';
+    if (oldestFirst && $('live').checked) {
+      $('live').checked = false;
+      setLive(false);
+    }
   }
 
   // A local instant as a datetime-local input writes it: YYYY-MM-DDTHH:MM.
@@ -311,8 +400,13 @@
       if (filters.to) query.to = new Date(filters.to).toISOString();
     }
     if (filters.actor) query.actor = filters.actor;
+    if (filters.notActor) query.not_actor = filters.notActor;
     if (filters.category.length) query.category = filters.category.join(',');
+    if (filters.type.length) query.type = filters.type.join(',');
+    if (filters.notType.length) query.not_type = filters.notType.join(',');
+    if (filters.failures) query.outcome = 'failure';
     if (filters.q) query.q = filters.q;
+    if (filters.order === 'asc') query.order = 'asc';
     return query;
   }
 
@@ -358,7 +452,12 @@
       const names = filters.category.map((code) => state.categories.get(code) || code).join(', ');
       parts.push(`${filters.category.length === 1 ? 'category' : 'categories'} ${names}`);
     }
+    if (filters.type.length) parts.push(`${filters.type.length === 1 ? 'type' : 'types'} ${filters.type.join(', ')}`);
+    if (filters.failures) parts.push('failures only');
+    if (filters.notActor) parts.push(`without username ${filters.notActor}`);
+    if (filters.notType.length) parts.push(`without ${filters.notType.length === 1 ? 'type' : 'types'} ${filters.notType.join(', ')}`);
     if (filters.q) parts.push(`search “${filters.q}”`);
+    if (filters.order === 'asc') parts.push('oldest first');
     return parts.join(' · ');
   }
 
@@ -460,11 +559,12 @@
   function summarize() {
     const shown = $('rows').childElementCount;
     const count = shown.toLocaleString();
+    const order = state.query && state.query.order === 'asc' ? 'oldest first' : 'newest first';
     $('summary').textContent = state.cursor
-      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, newest first; more are available.`
+      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, ${order}; more are available.`
       : shown === 0
         ? 'No events.'
-        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown.`;
+        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown, ${order}.`;
   }
 
   // A failed first page leaves nothing of the filters before on screen; a failed next page
@@ -592,7 +692,10 @@
     const category = el('button', { type: 'button', className: 'filter' }, badge(event.category));
     category.title = 'Show only this category';
     category.addEventListener('click', () => filterBy({ only: event.category }));
-    const kind = el('td', {}, category);
+    const type = el('button', { type: 'button', className: 'filter type-code', textContent: event.type });
+    type.title = 'Show only this type';
+    type.addEventListener('click', () => filterBy({ type: event.type }));
+    const kind = el('td', {}, category, type);
     // A failure (by its type's outcome in the catalog) says so in words, not by colour alone.
     if (state.failures.has(event.type)) kind.append(' ', el('span', { className: 'outcome-failure', textContent: 'Failure' }));
     const tr = el('tr', {}, el('td', { className: 'time' }, when), el('td', {}, actor), kind, message, duration);
@@ -601,11 +704,15 @@
     return tr;
   }
 
-  // Narrows the list from a row or the detail: only a username, only a category, or every
-  // category but one (`hide`).
-  function filterBy({ actor, only, hide }) {
+  // Narrows the list from a row or the detail: only a username, a category or a type; every
+  // category but one (`hide`); without a username or a type (`not_actor`, `not_type`).
+  function filterBy({ actor, only, hide, type, hideActor, hideType }) {
     if ($('detail').open) $('detail').close();
     if (actor !== undefined) $('f-actor').value = actor;
+    if (type) for (const box of document.querySelectorAll('input[name=type]')) box.checked = box.value === type;
+    if (type) typeBox(type).checked = true;
+    if (hideActor) state.hidden.actor = hideActor;
+    if (hideType && !state.hidden.types.includes(hideType)) state.hidden.types = [...state.hidden.types, hideType];
     const boxes = [...document.querySelectorAll('input[name=category]')];
     if (only) for (const box of boxes) box.checked = box.value === only;
     if (hide) {
@@ -679,8 +786,11 @@
     };
     $('detail-filters').replaceChildren(
       action(`Only username ${event.actor}`, { actor: event.actor }),
+      action(`Hide username ${event.actor}`, { hideActor: event.actor }),
       action(`Only category ${label}`, { only: event.category }),
       action(`Hide category ${label}`, { hide: event.category }),
+      action(`Only type ${event.type}`, { type: event.type }),
+      action(`Hide type ${event.type}`, { hideType: event.type }),
     );
     $('detail').dataset.id = event.id;
     $('detail-status').textContent = '';
@@ -932,14 +1042,22 @@
     // Leaving a text filter ends its typing: the next change adds a history entry.
     for (const field of [$('f-actor'), $('f-q')]) field.addEventListener('blur', () => (state.typing = null));
     $('f-category-options').addEventListener('change', () => filtersChanged());
-    // The category list closes like a menu: on Escape (focus back on its button) or a click elsewhere.
-    $('f-category').addEventListener('keydown', (e) => {
-      if (e.key !== 'Escape' || !$('f-category').open) return;
-      $('f-category').open = false;
-      $('f-category').querySelector('summary').focus();
-    });
+    $('f-type-options').addEventListener('change', () => filtersChanged());
+    $('f-type-find').addEventListener('input', findTypes);
+    for (const control of [$('f-order'), $('f-failures')]) control.addEventListener('change', () => filtersChanged());
+    // The category and type lists close like menus: on Escape (focus back on their button) or
+    // a click elsewhere. Enter in the type finder does not submit the form.
+    for (const menu of [$('f-category'), $('f-type')]) {
+      menu.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && e.target === $('f-type-find')) e.preventDefault();
+        if (e.key !== 'Escape' || !menu.open) return;
+        e.stopPropagation();
+        menu.open = false;
+        menu.querySelector('summary').focus();
+      });
+    }
     document.addEventListener('click', (e) => {
-      if ($('f-category').open && !$('f-category').contains(e.target)) $('f-category').open = false;
+      for (const menu of [$('f-category'), $('f-type')]) if (menu.open && !menu.contains(e.target)) menu.open = false;
     });
     // Enter in any filter, or Refresh: the list for the filters now, at once.
     $('filters').addEventListener('submit', (e) => {

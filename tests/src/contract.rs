@@ -51,16 +51,15 @@ pub async fn pages(store: &dyn EventStore) {
     let events: Vec<NewEvent> = (0..120)
         .map(|i| {
             let actor = ["alice", "bob", "system"][i % 3];
-            NewEvent::parse(
-                &json!({"actor": actor, "type": "custom.contract",
-                        "message": format!("event {i}"),
-                        // Many share an instant, so order within one rests on the id.
-                        "time": format!("2026-03-0{}T10:00:{:02}Z", 1 + i % 3, i % 7)}),
-                "",
-                now,
-                "contract",
-            )
-            .unwrap()
+            // Many share an instant, so order within one rests on the id.
+            let time = format!("2026-03-0{}T10:00:{:02}Z", 1 + i % 3, i % 7);
+            // Every fourth a catalog type whose outcome is a success (for `outcome`, `not_type`).
+            let body = if i % 4 == 3 {
+                json!({"actor": actor, "type": "auth.logged_in", "time": time})
+            } else {
+                json!({"actor": actor, "type": "custom.contract", "message": format!("event {i}"), "time": time})
+            };
+            NewEvent::parse(&body, "", now, "contract").unwrap()
         })
         .collect();
     for outcome in store.append(events.clone()).await {
@@ -74,6 +73,11 @@ pub async fn pages(store: &dyn EventStore) {
         json!({"q": "EVENT 1"}),
         json!({"from": "2026-03-02", "to": "2026-03-02", "order": "asc"}),
         json!({"type": "custom.contract", "category": "auth"}),
+        json!({"not_actor": "system"}),
+        json!({"not_type": "auth.logged_in", "order": "asc"}),
+        json!({"outcome": "success", "not_actor": "bob"}),
+        json!({"outcome": "info", "actor": "bob"}),
+        json!({"outcome": "failure"}),
     ] {
         let filter = EventFilter::from_json(&query).unwrap();
         let mut want: Vec<&Event> = all.iter().filter(|e| filter.matches(e)).collect();
@@ -81,6 +85,12 @@ pub async fn pages(store: &dyn EventStore) {
         if filter.order == event_model::Order::Desc {
             want.reverse();
         }
+        let contradictory = query == json!({"outcome": "failure"}) || query.get("category").is_some();
+        assert_eq!(
+            want.is_empty(),
+            contradictory,
+            "{query}: the test's events are chosen to match"
+        );
         for limit in [1, 7, 50, 500] {
             let (mut got, mut after) = (Vec::new(), None::<String>);
             loop {

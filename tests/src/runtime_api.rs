@@ -184,15 +184,16 @@ async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCod
     StatusCode::ACCEPTED
 }
 
-/// The release binary of a function (`ingest`, `query`, `export`), built by `scripts/test`.
+/// The binary of a function (`ingest`, `query`, `export`, `archiver`) in the dev profile, built by
+/// `scripts/test` (`cargo build --workspace --bins --tests`).
 pub fn function_binary(name: &str) -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("release").join(name);
+    let path = target.join("debug").join(name);
     assert!(
         path.exists(),
-        "{} is missing: `scripts/test` builds it (cargo build --release -p audit-fn-{name})",
+        "{} is missing: `scripts/test` builds it (cargo build -p audit-fn-{name})",
         path.display()
     );
     path

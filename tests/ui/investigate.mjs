@@ -1,7 +1,8 @@
 // What an admin investigating uses (issue 16's features), each a step: a link to one event (its
 // own URL, copy link, copy JSON), the keyboard (`/`, `j`/`k`, Enter, Escape, the skip link), the
 // auto-refresh that puts new events on top without moving what the user reads, times in UTC or
-// local with "Last hour" and custom ranges to the hour; then axe-core over each state at 1280
+// local with "Last hour" and custom ranges to the hour; search highlights; failures marked;
+// click to filter; the type picker, order, failures only, hiding a username or a type; then axe-core over each state at 1280
 // and 390 px, screenshotted into AUDIT_SCREENSHOTS (docs/screenshots holds a copy). Run by
 // tests/tests/ui.rs against a seeded local server; on its own:
 //   AUDIT_URL=… AUDIT_READ_TOKEN=… AUDIT_INGEST_TOKEN=… node tests/ui/investigate.mjs
@@ -209,6 +210,68 @@ async function main() {
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
   log(`click to filter: username ${someone.actor}, then category ${label}; "Hide category ${hiddenLabel}" from the detail`);
 
+  run.step = 'types, order, failures only, hiding';
+  const apiShown = async (query) => (await apiJson(`/events?${query}&limit=50`)).events.map((e) => e.id);
+  // The type picker: the catalog's types grouped by category, found by typing.
+  await page.locator('#f-type summary').click();
+  const allTypes = await page.locator('#f-type-options label').count();
+  assert.equal(allTypes, catalog.types, 'every type of the catalog');
+  const grouped = catalog.categories.filter((c) => c.types.length).map((c) => c.label);
+  assert.deepEqual(await page.locator('#f-type-options legend').allInnerTexts(), grouped, 'grouped by category');
+  await page.getByLabel('Find an event type').fill('LOGIN');
+  const found = await page.locator('#f-type-options label:visible').allInnerTexts();
+  assert.ok(found.length > 0 && found.length < allTypes, `typing finds some types: ${found}`);
+  assert.ok(found.includes('Failed login attempt …'), 'the type is named by its message');
+  await afterRender(page, () => page.getByLabel('Failed login attempt …').check());
+  await page.keyboard.press('Escape');
+  assert.equal(seen.last.type, 'auth.login_failed');
+  assert.equal(new URL(page.url()).searchParams.get('type'), 'auth.login_failed', 'the type is in the URL');
+  assert.equal(await page.locator('#f-type-summary').innerText(), 'Failed login attempt …');
+  assert.deepEqual(await shownIds(page), await apiShown('type=auth.login_failed'));
+  // Oldest first; auto-refresh (new events on top) needs newest first.
+  await afterRender(page, () => page.getByLabel('Order').selectOption('asc'));
+  assert.equal(seen.last.order, 'asc');
+  assert.deepEqual(await shownIds(page), await apiShown('type=auth.login_failed&order=asc'));
+  assert.ok(await page.getByLabel('Auto-refresh').isDisabled(), 'auto-refresh is off for oldest first');
+  assert.match(await page.locator('#summary').innerText(), /oldest first/);
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  // Failures only: the catalog's failure types.
+  await afterRender(page, () => page.getByLabel('Failures only').check());
+  assert.equal(seen.last.outcome, 'failure');
+  const failuresShown = await shownIds(page);
+  assert.deepEqual(failuresShown, await apiShown('outcome=failure'));
+  assert.equal(await page.locator('#rows tr .outcome-failure').count(), failuresShown.length, 'every row is a failure');
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  // A row's type lists only it, a custom type too (it joins the picker under "Custom types").
+  const custom = page1.find((e) => e.type.startsWith('custom.'));
+  await afterRender(page, () => page.locator(`#rows tr[data-id="${custom.id}"]`).getByTitle('Show only this type').click());
+  assert.equal(seen.last.type, custom.type);
+  assert.deepEqual(await shownIds(page), await apiShown(`type=${custom.type}`));
+  assert.ok(await page.locator(`#f-type-options input[value="${custom.type}"]`).isChecked());
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  // Hiding a username and a type from the detail; each hidden thing can be shown again.
+  const hideMe = page1.find((e) => e.actor !== 'system');
+  await page.locator(`#rows tr[data-id="${hideMe.id}"] button.message`).click();
+  await afterRender(page, () => page.getByRole('button', { name: `Hide username ${hideMe.actor}` }).click());
+  assert.equal(seen.last.not_actor, hideMe.actor);
+  const withoutActor = await shownIds(page);
+  assert.deepEqual(withoutActor, await apiShown(`not_actor=${encodeURIComponent(hideMe.actor)}`));
+  assert.ok(!withoutActor.includes(hideMe.id));
+  const next = await apiJson(`/events/${withoutActor[0]}`);
+  await page.locator(`#rows tr[data-id="${next.id}"] button.message`).click();
+  await afterRender(page, () => page.getByRole('button', { name: `Hide type ${next.type}` }).click());
+  assert.deepEqual([seen.last.not_actor, seen.last.not_type], [hideMe.actor, next.type]);
+  assert.deepEqual(await shownIds(page), await apiShown(`not_actor=${encodeURIComponent(hideMe.actor)}&not_type=${next.type}`));
+  await afterRender(page, () => page.getByRole('button', { name: `Show username ${hideMe.actor} again` }).click());
+  assert.equal(seen.last.not_actor, undefined);
+  assert.equal(seen.last.not_type, next.type, 'the hidden type stays hidden');
+  await page.reload();
+  await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+  assert.equal(seen.last.not_type, next.type, 'what is hidden is in the URL');
+  assert.ok(await page.getByRole('button', { name: `Show type ${next.type} again` }).isVisible());
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log(`types: ${found.length} of ${allTypes} found by "LOGIN", one chosen; oldest first; ${failuresShown.length} failures only; a custom type from a row; hide username ${hideMe.actor} and type ${next.type}, shown again`);
+
   run.step = 'accessibility';
   await mkdir(SHOTS, { recursive: true });
   for (const width of [1280, 390]) {
@@ -218,6 +281,9 @@ async function main() {
     await noAxeViolations(page, `the journal at ${width} px`);
     await page.locator('#f-category summary').click();
     await noAxeViolations(page, `the filters (category list open) at ${width} px`);
+    await page.keyboard.press('Escape');
+    await page.locator('#f-type summary').click();
+    await noAxeViolations(page, `the filters (type picker open) at ${width} px`);
     await page.keyboard.press('Escape');
     await page.locator('#rows button.message').first().click();
     await page.getByRole('dialog').waitFor();

@@ -5,7 +5,7 @@
 //! Parameters whose value needs a transformation before it is shown (`{status}` is rendered
 //! lower-case, `{servers}` is a list joined with `, `) say so through [`Transform`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::template::Transform;
 use crate::template::{self, RenderError};
@@ -95,12 +95,23 @@ impl std::fmt::Display for Category {
 
 /// What an event of a type says happened: a failure (the admin UI marks those rows), a success,
 /// or neither (a step, a change, a notice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Success,
     Failure,
     Info,
+}
+
+impl Outcome {
+    /// The outcome as the API writes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Info => "info",
+        }
+    }
 }
 
 /// The type a parameter's value must have.

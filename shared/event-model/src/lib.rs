@@ -21,7 +21,7 @@ pub mod filter;
 pub mod template;
 pub mod time;
 
-pub use catalog::{CATALOG, Category, EventType};
+pub use catalog::{CATALOG, Category, EventType, Outcome};
 pub use cursor::{CursorKey, InvalidCursor};
 pub use event::{Event, EventView, FieldError, NewEvent, Params, SYSTEM_ACTOR, limits};
-pub use filter::{Categories, EventFilter, Order, PageParams};
+pub use filter::{Categories, EventFilter, Order, PageParams, Types};

@@ -10,7 +10,7 @@
 //! are common; events are never removed, so a term once found common stays common, and its later
 //! pages skip the probe ([`CommonTerms`]).
 
-use event_model::{Categories, EventFilter, Order};
+use event_model::{Categories, EventFilter, Order, Types};
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
@@ -38,13 +38,14 @@ impl CommonTerms {
     }
 }
 
-/// Whether a page under `filter` walks one index and tests nothing else (no `q`, no types, and
-/// at most one of an actor or a single category): every row it reads is returned, so it reads
+/// Whether a page under `filter` walks one index and tests nothing else (no `q`, no types, no
+/// exclusions, and at most one of an actor or a single category): every row it reads is returned, so it reads
 /// at most `limit + 1` rows plus the not-yet-indexed tail. Any other condition may read many
 /// rows for each one it returns.
 pub(crate) fn walks_one_index(filter: &EventFilter) -> bool {
     filter.q.is_none()
-        && filter.types.is_empty()
+        && filter.effective_types() == Types::Any
+        && filter.not_actor.is_none()
         && matches!((&filter.actor, filter.categories.len()), (None, 0 | 1) | (Some(_), 0))
 }
 
@@ -110,7 +111,18 @@ pub(crate) fn page_sql(
         Categories::OneOf(of) => (of.iter().map(|c| arg(c.code().to_owned().into())).collect(), false),
         Categories::None => (Vec::new(), true),
     };
-    let types: Vec<String> = filter.types.iter().map(|t| arg(t.clone().into())).collect();
+    let not_actor = filter.not_actor.as_ref().map(|a| arg(a.clone().into()));
+    let mut type_list = |types: Vec<String>| -> String {
+        let args: Vec<String> = types.into_iter().map(|t| arg(t.into())).collect();
+        args.join(", ")
+    };
+    let types = match filter.effective_types() {
+        Types::Any => None,
+        Types::OneOf(types) => Some(format!("e.type IN ({})", type_list(types))),
+        Types::NoneOf(types) => Some(format!("e.type NOT IN ({})", type_list(types))),
+        // Nothing can match (as for contradictory categories below).
+        Types::Nothing => Some("0".to_owned()),
+    };
     let mut rare = None;
     let mut needle = None;
     if let Some(q) = &filter.q {
@@ -161,8 +173,11 @@ pub(crate) fn page_sql(
         // Nothing can match: a constant false condition, which SQLite checks once, reading nothing.
         filters.push("0".to_owned());
     }
-    if !types.is_empty() {
-        filters.push(format!("e.type IN ({})", types.join(", ")));
+    if let Some(not_actor) = &not_actor {
+        filters.push(format!("e.actor <> {not_actor}"));
+    }
+    if let Some(types) = types {
+        filters.push(types);
     }
     if let Some((rowids, upto)) = &rare {
         filters.push(format!(

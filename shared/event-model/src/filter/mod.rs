@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{self, Category};
+use crate::catalog::{self, Category, Outcome};
 use crate::event::FieldError;
 use crate::time;
 
@@ -45,8 +45,32 @@ pub struct EventFilter {
     pub categories: Vec<Category>,
     #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
+    /// Every actor but this one (`not_actor`): "hide this username".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_actor: Option<String>,
+    /// Types left out (`not_type`), sorted, without repeats.
+    #[serde(default, rename = "not_type", skip_serializing_if = "Vec::is_empty")]
+    pub not_types: Vec<String>,
+    /// Only types of this outcome in the catalog (`failure`, `success`, `info`; a custom type's is
+    /// `info`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
     #[serde(default)]
     pub order: Order,
+}
+
+/// Which event types a filter lets through: the `type` list, narrowed by `outcome`, less
+/// `not_type` — the one answer every store turns into its condition on the type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Types {
+    /// Any type.
+    Any,
+    /// One of these (never empty), sorted.
+    OneOf(Vec<String>),
+    /// Any type but these (never empty), sorted.
+    NoneOf(Vec<String>),
+    /// No type: the filters contradict each other, so nothing matches.
+    Nothing,
 }
 
 /// A page request of `GET /events`.
@@ -82,7 +106,7 @@ impl EventFilter {
                     if !raw.set(key, value.map(Value::String)) {
                         errors.push(FieldError::new(
                             key.as_str(),
-                            "unknown parameter; allowed are from, to, actor, q, category, type, order, limit, cursor",
+                            "unknown parameter; allowed are from, to, actor, not_actor, q, category, type, not_type, outcome, order, limit, cursor",
                         ));
                     }
                 }
@@ -124,7 +148,7 @@ impl EventFilter {
             if !raw.set(key, value) {
                 errors.push(FieldError::new(
                     key.as_str(),
-                    "unknown filter; allowed are from, to, actor, q, category, type, order",
+                    "unknown filter; allowed are from, to, actor, not_actor, q, category, type, not_type, outcome, order",
                 ));
             }
         }
@@ -157,6 +181,9 @@ impl EventFilter {
         if let Some(actor) = &self.actor {
             parts.push(format!("actor={actor}"));
         }
+        if let Some(actor) = &self.not_actor {
+            parts.push(format!("not_actor={actor}"));
+        }
         if let Some(q) = &self.q {
             parts.push(format!("q={q}"));
         }
@@ -167,6 +194,12 @@ impl EventFilter {
         if !self.types.is_empty() {
             parts.push(format!("type={}", self.types.join(",")));
         }
+        if !self.not_types.is_empty() {
+            parts.push(format!("not_type={}", self.not_types.join(",")));
+        }
+        if let Some(outcome) = self.outcome {
+            parts.push(format!("outcome={}", outcome.code()));
+        }
         if parts.is_empty() {
             return "none (the whole journal)".to_owned();
         }
@@ -174,10 +207,14 @@ impl EventFilter {
     }
 
     /// The categories an event must be in: the `category` filter, narrowed by the categories of
-    /// the `type` filter (a type implies its category), so stores can use a category index for a
-    /// type filter.
+    /// the types the filter lets through (a type implies its category), so stores can use a
+    /// category index for a type filter.
     pub fn effective_categories(&self) -> Categories {
-        let mut of_types: Vec<Category> = self.types.iter().map(|t| type_category(t)).collect();
+        let mut of_types: Vec<Category> = match self.effective_types() {
+            Types::OneOf(types) => types.iter().map(|t| type_category(t)).collect(),
+            Types::Nothing => return Categories::None,
+            Types::Any | Types::NoneOf(_) => Vec::new(),
+        };
         of_types.sort_by_key(|c| c.code());
         of_types.dedup();
         match (self.categories.is_empty(), of_types.is_empty()) {
@@ -195,13 +232,60 @@ impl EventFilter {
         }
     }
 
+    /// The types an event may have (see [`Types`]): `outcome=failure` or `success` is the list of
+    /// the catalog's types with that outcome; `info` is every type but those (custom types
+    /// included).
+    pub fn effective_types(&self) -> Types {
+        let mut one_of: Option<Vec<String>> = (!self.types.is_empty()).then(|| self.types.clone());
+        let mut none_of = self.not_types.clone();
+        match self.outcome {
+            None => {}
+            Some(Outcome::Info) => none_of.extend(
+                catalog::all_types()
+                    .filter(|t| t.outcome() != Outcome::Info)
+                    .map(|t| t.code.to_owned()),
+            ),
+            Some(outcome) => {
+                let of_outcome = |t: &String| catalog::find(t).is_some_and(|t| t.outcome() == outcome);
+                one_of = Some(match one_of {
+                    Some(types) => types.into_iter().filter(of_outcome).collect(),
+                    None => catalog::all_types()
+                        .filter(|t| t.outcome() == outcome)
+                        .map(|t| t.code.to_owned())
+                        .collect(),
+                });
+            }
+        }
+        none_of.sort();
+        none_of.dedup();
+        match one_of {
+            Some(mut types) => {
+                types.retain(|t| !none_of.contains(t));
+                types.sort();
+                if types.is_empty() {
+                    Types::Nothing
+                } else {
+                    Types::OneOf(types)
+                }
+            }
+            None if none_of.is_empty() => Types::Any,
+            None => Types::NoneOf(none_of),
+        }
+    }
+
     /// Whether `event` passes this filter (used by tests and by stores that filter after reading).
     pub fn matches(&self, event: &crate::Event) -> bool {
         self.from.is_none_or(|f| event.time >= f)
             && self.to.is_none_or(|t| event.time < t)
             && self.actor.as_ref().is_none_or(|a| &event.actor == a)
+            && self.not_actor.as_ref().is_none_or(|a| &event.actor != a)
             && (self.categories.is_empty() || self.categories.contains(&event.category))
-            && (self.types.is_empty() || self.types.contains(&event.event_type))
+            && match self.effective_types() {
+                Types::Any => true,
+                Types::OneOf(types) => types.contains(&event.event_type),
+                Types::NoneOf(types) => !types.contains(&event.event_type),
+                Types::Nothing => false,
+            }
             && self
                 .q
                 .as_ref()
@@ -269,9 +353,12 @@ struct RawFilter {
     from: Option<Value>,
     to: Option<Value>,
     actor: Option<Value>,
+    not_actor: Option<Value>,
     q: Option<Value>,
     category: Option<Value>,
     types: Option<Value>,
+    not_types: Option<Value>,
+    outcome: Option<Value>,
     order: Option<Value>,
 }
 
@@ -281,9 +368,12 @@ impl RawFilter {
             "from" => &mut self.from,
             "to" => &mut self.to,
             "actor" => &mut self.actor,
+            "not_actor" => &mut self.not_actor,
             "q" => &mut self.q,
             "category" => &mut self.category,
             "type" => &mut self.types,
+            "not_type" => &mut self.not_types,
+            "outcome" => &mut self.outcome,
             "order" => &mut self.order,
             _ => return false,
         };
@@ -307,6 +397,7 @@ impl RawFilter {
             errors.push(FieldError::new("from", "must not be after `to`"));
         }
         let actor = text(self.actor, "actor", &mut errors);
+        let not_actor = text(self.not_actor, "not_actor", &mut errors);
         let q = text(self.q, "q", &mut errors);
         let mut categories = Vec::new();
         for c in list(self.category, "category", &mut errors) {
@@ -318,19 +409,24 @@ impl RawFilter {
                 )),
             }
         }
-        let mut types = list(self.types, "type", &mut errors);
-        for t in &types {
-            if catalog::find(t).is_none() && !catalog::is_custom_code(t) {
-                errors.push(FieldError::new(
-                    "type",
-                    format!("unknown event type `{t}`; see GET /catalog"),
-                ));
+        let mut types = type_list(self.types, "type", &mut errors);
+        let mut not_types = type_list(self.not_types, "not_type", &mut errors);
+        let outcome = match self.outcome.as_ref().map(|v| v.as_str()) {
+            None => None,
+            Some(Some("success")) => Some(Outcome::Success),
+            Some(Some("failure")) => Some(Outcome::Failure),
+            Some(Some("info")) => Some(Outcome::Info),
+            Some(_) => {
+                errors.push(FieldError::new("outcome", "must be `success`, `failure` or `info`"));
+                None
             }
-        }
+        };
         categories.sort_by_key(|c| c.code());
         categories.dedup();
         types.sort();
         types.dedup();
+        not_types.sort();
+        not_types.dedup();
         let order = match self.order.as_ref().map(|v| v.as_str()) {
             None => Order::Desc,
             Some(Some("desc")) => Order::Desc,
@@ -348,6 +444,9 @@ impl RawFilter {
                 q,
                 categories,
                 types,
+                not_actor,
+                not_types,
+                outcome,
                 order,
             })
         } else {
@@ -390,7 +489,7 @@ fn bound(value: Option<Value>, name: &str, end_of_day: bool, errors: &mut Vec<Fi
 fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let value = value?;
     let problem = |s: &str| {
-        if name == "actor" {
+        if name.ends_with("actor") {
             crate::event::name_problem(s)
         } else if s.chars().any(char::is_control) || crate::event::has_control(s) {
             Some(crate::event::CONTROL_MESSAGE)
@@ -420,6 +519,20 @@ fn text(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Optio
             None
         }
     }
+}
+
+/// A list of event types (`type`, `not_type`): each a catalog type or a custom one.
+fn type_list(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let types = list(value, name, errors);
+    for t in &types {
+        if catalog::find(t).is_none() && !catalog::is_custom_code(t) {
+            errors.push(FieldError::new(
+                name,
+                format!("unknown event type `{t}`; see GET /catalog"),
+            ));
+        }
+    }
+    types
 }
 
 fn list(value: Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {

@@ -100,8 +100,49 @@ fn a_type_filter_narrows_the_categories() {
 }
 
 #[test]
+fn outcome_and_exclusions_decide_the_types() {
+    use crate::Types;
+    let failures = EventFilter::from_json(&json!({"outcome": "failure"})).unwrap();
+    let Types::OneOf(types) = failures.effective_types() else {
+        panic!("a list of failure types")
+    };
+    assert!(types.contains(&"auth.login_failed".to_owned()) && !types.contains(&"auth.logged_in".to_owned()));
+    assert_eq!(types.len(), 21, "the catalog's failure types");
+    // `type` and `outcome` intersect; `not_type` takes away.
+    let f = EventFilter::from_json(
+        &json!({"outcome": "failure", "type": "auth.login_failed,auth.logged_in,sca.analysis_failed",
+                "not_type": "sca.analysis_failed"}),
+    )
+    .unwrap();
+    assert_eq!(f.effective_types(), Types::OneOf(vec!["auth.login_failed".into()]));
+    assert_eq!(f.effective_categories(), Categories::OneOf(vec![Category::Auth]));
+    let f = EventFilter::from_json(&json!({"outcome": "success", "type": "auth.login_failed"})).unwrap();
+    assert_eq!(f.effective_types(), Types::Nothing);
+    assert_eq!(f.effective_categories(), Categories::None, "nothing can match");
+    // `info` is every type but the successes and failures, custom types included.
+    let info = EventFilter::from_json(&json!({"outcome": "info"})).unwrap();
+    let Types::NoneOf(left_out) = info.effective_types() else {
+        panic!("a list of types left out")
+    };
+    assert_eq!(left_out.len(), 28);
+    let f = EventFilter::from_json(&json!({"not_type": "auth.logged_in", "not_actor": "system"})).unwrap();
+    assert_eq!(f.effective_types(), Types::NoneOf(vec!["auth.logged_in".into()]));
+    assert_eq!(f.effective_categories(), Categories::Any);
+    for bad in [
+        json!({"outcome": "bad"}),
+        json!({"not_type": "no.such"}),
+        json!({"not_actor": "a\u{200b}"}),
+    ] {
+        assert!(EventFilter::from_json(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn the_filter_round_trips_through_json() {
     let (f, _) = query("from=2026-11-01&actor=alice&q=Fail&category=sca&order=asc").unwrap();
+    let back: EventFilter = serde_json::from_str(&f.canonical()).unwrap();
+    assert_eq!(back, f);
+    let (f, _) = query("not_actor=system&not_type=auth.logged_in&outcome=failure").unwrap();
     let back: EventFilter = serde_json::from_str(&f.canonical()).unwrap();
     assert_eq!(back, f);
 }
@@ -113,6 +154,11 @@ fn a_filter_describes_itself_in_words() {
     assert_eq!(
         f.describe(),
         "to=2026-11-28T00:00:00.000000Z, actor=alice, category=auth,sca"
+    );
+    let (f, _) = query("not_actor=system&not_type=auth.logged_in&outcome=failure").unwrap();
+    assert_eq!(
+        f.describe(),
+        "not_actor=system, not_type=auth.logged_in, outcome=failure"
     );
 }
 

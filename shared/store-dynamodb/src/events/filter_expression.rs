@@ -1,9 +1,10 @@
-//! The FilterExpression of what no index serves (categories, types, `q`), and a range's bounds.
+//! The FilterExpression of what no index serves (categories, types, exclusions, `q`), and a
+//! range's bounds.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use event_model::{Categories, EventFilter};
+use event_model::{Categories, EventFilter, Types};
 
 use crate::schema;
 
@@ -19,7 +20,8 @@ pub(super) fn bounds(filter: &EventFilter) -> (String, String) {
     (lo, hi)
 }
 
-/// The FilterExpression of `category`, `type` and `q` (the parts no index serves).
+/// The FilterExpression of `category`, `type`, `outcome`, `not_type`, `not_actor` and `q` (the
+/// parts no index serves).
 #[derive(Default, Clone)]
 pub(super) struct FilterExpression {
     pub(super) expression: Option<String>,
@@ -31,7 +33,7 @@ impl FilterExpression {
     pub(super) fn of(filter: &EventFilter) -> FilterExpression {
         let mut f = FilterExpression::default();
         let mut parts = Vec::new();
-        let mut list = |f: &mut FilterExpression, name: &str, attr: &str, values: &[String]| {
+        let mut list = |f: &mut FilterExpression, name: &str, attr: &str, values: &[String], not: bool| {
             // DynamoDB allows 100 operands in IN; longer lists are checked after reading.
             if values.is_empty() || values.len() > 100 {
                 return;
@@ -41,14 +43,25 @@ impl FilterExpression {
             for (k, v) in keys.iter().zip(values) {
                 f.values.insert(k.clone(), AttributeValue::S(v.clone()));
             }
-            parts.push(format!("#{name} IN ({})", keys.join(", ")));
+            let negation = if not { "NOT " } else { "" };
+            parts.push(format!("{negation}#{name} IN ({})", keys.join(", ")));
         };
         // Names and values start with `f` so they never meet the key condition's.
         if let Categories::OneOf(of) = filter.effective_categories() {
             let codes: Vec<String> = of.iter().map(|c| c.code().to_owned()).collect();
-            list(&mut f, "fc", schema::CATEGORY, &codes);
+            list(&mut f, "fc", schema::CATEGORY, &codes, false);
         }
-        list(&mut f, "ft", schema::TYPE, &filter.types);
+        match filter.effective_types() {
+            Types::OneOf(types) => list(&mut f, "ft", schema::TYPE, &types, false),
+            Types::NoneOf(types) => list(&mut f, "ft", schema::TYPE, &types, true),
+            // No read is made when nothing can match (see `query`).
+            Types::Any | Types::Nothing => {}
+        }
+        if let Some(actor) = &filter.not_actor {
+            f.names.insert("#fa".into(), schema::ACTOR.into());
+            f.values.insert(":fa".into(), AttributeValue::S(actor.clone()));
+            parts.push("#fa <> :fa".into());
+        }
         if let Some(q) = &filter.q {
             f.names.insert("#fs".into(), schema::SEARCH.into());
             f.values
