@@ -10,6 +10,7 @@
   const PAGE_SIZE = 50;
   const SEARCH_DEBOUNCE_MS = 150;
   const ACTOR_DEBOUNCE_MS = 300;
+  const SUGGEST_DEBOUNCE_MS = 120;
   const EXPORT_POLL_MS = 500;
   const PRESETS = { '1h': 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
   // After a listing failed because the server was unreachable or failing: try again by itself,
@@ -424,6 +425,25 @@
     syncFilterControls();
     writeUrl(formFilters(), typing);
     return reload();
+  }
+
+  // Usernames that start with what is typed (any case), from GET /actors, offered under the
+  // field; the filter itself stays exact.
+  async function suggestActors() {
+    const prefix = $('f-actor').value.trim();
+    const list = $('actor-suggestions');
+    if (!prefix) {
+      list.replaceChildren();
+      return;
+    }
+    try {
+      const { actors } = await api(`/actors${queryString({ prefix, limit: 10 })}`);
+      if ($('f-actor').value.trim() !== prefix) return; // typed on meanwhile
+      list.replaceChildren(...actors.map((actor) => el('option', { value: actor })));
+      list.dataset.prefix = prefix;
+    } catch {
+      list.replaceChildren(); // suggestions are a help, never an error
+    }
   }
 
   // Typing in a text filter lists it after a pause; Enter, Refresh and Export do not wait.
@@ -1038,6 +1058,7 @@
     $('f-from').addEventListener('change', () => filtersChanged());
     $('f-to').addEventListener('change', () => filtersChanged());
     $('f-actor').addEventListener('input', typed.actor);
+    $('f-actor').addEventListener('input', debounced(suggestActors, SUGGEST_DEBOUNCE_MS));
     $('f-q').addEventListener('input', typed.q);
     // Leaving a text filter ends its typing: the next change adds a history entry.
     for (const field of [$('f-actor'), $('f-q')]) field.addEventListener('blur', () => (state.typing = null));

@@ -44,6 +44,34 @@ pub async fn appends(store: &dyn EventStore) {
     assert_eq!(store.get(Uuid::now_v7()).await.unwrap(), None);
 }
 
+/// Username suggestions: the actors that start with a prefix whatever its case (folded as `q`
+/// is, Greek final sigma included), sorted by their folded form and then as written, each once.
+pub async fn actors(store: &dyn EventStore) {
+    let now = Utc::now();
+    let names = ["ωmega", "Ωmega", "ΩMEGA.ops", "Ωx", "ΟΔΟΣ", "οδοσ-b", "ωmega"];
+    let events: Vec<NewEvent> = names
+        .iter()
+        .map(|actor| NewEvent::parse(&json!({"actor": actor, "type": "auth.logged_in"}), "", now, "contract").unwrap())
+        .collect();
+    for outcome in store.append(events).await {
+        assert!(matches!(outcome, AppendOutcome::Created), "{outcome:?}");
+    }
+    for (prefix, limit, want) in [
+        ("ωM", 10, &["Ωmega", "ωmega", "ΩMEGA.ops"][..]),
+        ("ΩMEGA", 2, &["Ωmega", "ωmega"][..]),
+        ("ΩMEGA.", 10, &["ΩMEGA.ops"][..]),
+        ("οδος", 10, &["ΟΔΟΣ", "οδοσ-b"][..]),
+        ("Ωx", 10, &["Ωx"][..]),
+        ("Ωz", 10, &[][..]),
+    ] {
+        assert_eq!(
+            store.actors(prefix, limit).await.unwrap(),
+            want,
+            "prefix {prefix}, limit {limit}"
+        );
+    }
+}
+
 /// Pages (over an empty store): every event under a filter exactly once, in its order, whatever
 /// the page size; the JSON and CSV pages hold what `query` holds, with the same positions.
 pub async fn pages(store: &dyn EventStore) {

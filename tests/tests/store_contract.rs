@@ -16,6 +16,7 @@ async fn the_embedded_store_and_its_export_folder_keep_the_contract() {
     let dir = tempfile::TempDir::new().unwrap();
     let store = audit_store_sqlite::SqliteStore::open(dir.path()).unwrap();
     contract::appends(&store).await;
+    contract::actors(&store).await;
     contract::jobs(&store).await;
     let empty = tempfile::TempDir::new().unwrap();
     contract::pages(&audit_store_sqlite::SqliteStore::open(empty.path()).unwrap()).await;
@@ -35,6 +36,7 @@ async fn dynamodb_and_s3_keep_the_contract() {
     let sdk = audit_store_dynamodb::sdk_config().await;
     let store = cloud.events_store(&sdk);
     contract::appends(&store).await;
+    contract::actors(&store).await;
     contract::jobs(&store).await;
     let empty = integration_tests::fresh_tables().await;
     contract::pages(&empty.events_store(&sdk)).await;

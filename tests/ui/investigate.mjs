@@ -210,6 +210,19 @@ async function main() {
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
   log(`click to filter: username ${someone.actor}, then category ${label}; "Hide category ${hiddenLabel}" from the detail`);
 
+  run.step = 'username suggestions';
+  await afterRender(page, () => page.getByLabel('Username').fill('DANA'));
+  await page.waitForFunction(() => document.getElementById('actor-suggestions').dataset.prefix === 'DANA');
+  const offered = await page.locator('#actor-suggestions option').evaluateAll((options) => options.map((o) => o.value));
+  assert.deepEqual(offered, (await apiJson('/actors?prefix=DANA&limit=10')).actors, 'the API\'s suggestions');
+  assert.ok(offered.includes('dana.admin'), `found whatever the case: ${offered}`);
+  assert.equal(await page.getByLabel('Username').getAttribute('list'), 'actor-suggestions');
+  assert.equal((await shownIds(page)).length, 0, 'the filter stays exact: nobody is "DANA"');
+  await afterRender(page, () => page.getByLabel('Username').fill('dana.admin'));
+  assert.deepEqual(await shownIds(page), (await apiJson('/events?actor=dana.admin&limit=50')).events.map((e) => e.id));
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log(`username suggestions: "DANA" offers ${offered.join(', ')} (GET /actors); the filter stays exact`);
+
   run.step = 'types, order, failures only, hiding';
   const apiShown = async (query) => (await apiJson(`/events?${query}&limit=50`)).events.map((e) => e.id);
   // The type picker: the catalog's types grouped by category, found by typing.

@@ -238,14 +238,14 @@ async fn archive_batch(batch: &DynamoDbEvent, app: &App, now: DateTime<Utc>) -> 
                 Ok(Image::Event {
                     received_at, canonical, ..
                 }) => lines.push((received_at, canonical)),
-                Ok(Image::DayMarker) => {}
+                Ok(Image::Marker) => {}
                 Err(e) => {
                     tracing::error!(error = %e, sequence, "an inserted item is not a readable event; it is not archived")
                 }
             },
             name @ ("MODIFY" | "REMOVE") => {
                 let old = image(record.change.old_image.clone());
-                if matches!(old, Ok(Image::DayMarker)) {
+                if matches!(old, Ok(Image::Marker)) {
                     continue;
                 }
                 let event_id = match &old {

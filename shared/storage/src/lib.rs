@@ -98,6 +98,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError>;
 
+    /// Usernames (actors) that start with `prefix`, case folded as `q` is
+    /// ([`event_model::filter::fold`]), sorted by their folded form, at most `limit`: from an
+    /// index of actors the store keeps, never a scan of the events.
+    async fn actors(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
     /// The events matching `filter` in its order (time, then id), at most `limit` of them,
     /// starting after `after` (a position from an earlier page of the same filter).
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError>;

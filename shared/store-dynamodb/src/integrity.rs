@@ -21,8 +21,8 @@ pub enum Image {
         received_at: DateTime<Utc>,
         canonical: Vec<u8>,
     },
-    /// A day marker (the store's index of days with events), not an event.
-    DayMarker,
+    /// A day or actor marker (the store's indexes of days and actors with events), not an event.
+    Marker,
 }
 
 /// Reads a stream image (`NewImage` or `OldImage`) of the events table.
@@ -31,9 +31,9 @@ where
     I: Into<serde_dynamo::Item>,
 {
     let item: serde_dynamo::Item = image.into();
-    let is_marker = matches!(item.get(schema::ID), Some(serde_dynamo::AttributeValue::S(id)) if id.starts_with(schema::DAY_MARKER_PREFIX));
+    let is_marker = matches!(item.get(schema::ID), Some(serde_dynamo::AttributeValue::S(id)) if schema::is_marker(id));
     if is_marker {
-        return Ok(Image::DayMarker);
+        return Ok(Image::Marker);
     }
     let item: EventItem = serde_dynamo::from_item(item)
         .map_err(|e| StoreError::Corrupt(format!("a stream image is not an event: {e}")))?;

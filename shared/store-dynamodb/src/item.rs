@@ -95,6 +95,26 @@ pub(crate) struct DayMarker {
     pub expires_at: Option<i64>,
 }
 
+/// The marker of an actor that has events (see [`crate::schema`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ActorMarker {
+    pub id: String,
+    pub time_bucket: String,
+    pub time_id: String,
+}
+
+impl ActorMarker {
+    /// `None` for an actor whose folded form is empty (an event's actor never is).
+    pub fn new(actor: &str) -> Option<ActorMarker> {
+        let (time_bucket, time_id) = schema::actor_marker_key(&event_model::filter::fold(actor), actor)?;
+        Some(ActorMarker {
+            id: format!("{}{actor}", schema::ACTOR_MARKER_PREFIX),
+            time_bucket,
+            time_id,
+        })
+    }
+}
+
 impl DayMarker {
     pub fn new(day: chrono::NaiveDate, expires_at: Option<i64>) -> DayMarker {
         let text = day.format("%Y-%m-%d").to_string();

@@ -6,8 +6,8 @@
 //!
 //! | attribute | type | role |
 //! |---|---|---|
-//! | [`ID`] | S | partition key: the event id, or `day#YYYY-MM-DD` for a day marker |
-//! | [`TIME_BUCKET`] | S | `YYYY-MM-DD#<shard>`: partition key of [`BY_TIME`]; [`DAYS_BUCKET`] for day markers |
+//! | [`ID`] | S | partition key: the event id, `day#YYYY-MM-DD` for a day marker, `actor#<actor>` for an actor marker |
+//! | [`TIME_BUCKET`] | S | `YYYY-MM-DD#<shard>`: partition key of [`BY_TIME`]; [`DAYS_BUCKET`] for day markers; `actors#<c>` for actor markers |
 //! | [`ACTOR`] | S | partition key of [`BY_ACTOR`] |
 //! | [`TIME_ID`] | S | `<time>#<id>` (fixed width): sort key of both indexes; `YYYY-MM-DD` for day markers |
 //! | [`SEARCH`] | S | folded message, a line feed, folded actor ([`search_text`]): what `q` looks in |
@@ -16,7 +16,11 @@
 //!
 //! Both indexes project ALL. A **day marker** is written once per day that has events (before the
 //! first event of that day is acknowledged), so a query with an open time range reads the list of
-//! days from the [`DAYS_BUCKET`] partition of [`BY_TIME`] instead of walking empty days.
+//! days from the [`DAYS_BUCKET`] partition of [`BY_TIME`] instead of walking empty days. An
+//! **actor marker** is written once per actor the same way: in [`BY_TIME`], partition
+//! `actors#<first character of the folded actor>`, sort key the folded actor, `\u{1}`, the actor
+//! ([`actor_marker_key`]): username suggestions by prefix (`GET /actors`) read one partition. It
+//! has no [`ACTOR`] attribute, so it is not in [`BY_ACTOR`].
 //!
 //! **Export-jobs table** (partition key [`JOB_ID`]): the job as JSON in [`JOB`], and [`OPEN`] set
 //! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`]. The same
@@ -48,6 +52,26 @@ pub const BY_ACTOR: &str = "by_actor";
 pub const DAYS_BUCKET: &str = "days";
 /// Prefix of a day marker's [`ID`] (never a UUID, so never an event's id).
 pub const DAY_MARKER_PREFIX: &str = "day#";
+/// Prefix of an actor marker's [`ID`] (never a UUID, so never an event's id).
+pub const ACTOR_MARKER_PREFIX: &str = "actor#";
+/// Prefix of the [`TIME_BUCKET`] of actor markers.
+pub const ACTORS_BUCKET_PREFIX: &str = "actors#";
+
+/// Whether an item's [`ID`] is a marker's (a day's or an actor's), not an event's.
+pub fn is_marker(id: &str) -> bool {
+    id.starts_with(DAY_MARKER_PREFIX) || id.starts_with(ACTOR_MARKER_PREFIX)
+}
+
+/// The [`TIME_BUCKET`] and [`TIME_ID`] of an actor marker, from the actor's folded form
+/// ([`event_model::filter::fold`]): the partition of its first character, and a sort key that
+/// sorts by the folded form, then the actor. `None` for an empty folded text.
+pub fn actor_marker_key(folded: &str, actor: &str) -> Option<(String, String)> {
+    let first = folded.chars().next()?;
+    Some((
+        format!("{ACTORS_BUCKET_PREFIX}{first}"),
+        format!("{folded}\u{1}{actor}"),
+    ))
+}
 
 /// Partition key of the export-jobs table.
 pub const JOB_ID: &str = "id";

@@ -61,6 +61,30 @@ impl EventStore for SqliteStore {
         found.transpose()
     }
 
+    async fn actors(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        // The indexed actors in the folded prefix's range, and those of the events not yet
+        // indexed (a few thousand at most); each folded prefix sorts before every longer text that
+        // starts with it, and every such text before the prefix followed by the last code point.
+        let folded = event_model::filter::fold(prefix);
+        let upper = format!("{folded}\u{10FFFF}");
+        let chars = folded.chars().count() as i64;
+        self.inner
+            .readers
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "SELECT actor FROM (
+                         SELECT folded, actor FROM actors WHERE folded >= ?1 AND folded < ?2
+                         UNION
+                         SELECT audit_fold(actor), actor FROM events
+                         WHERE seq > (SELECT indexed_upto FROM index_state) AND substr(audit_fold(actor), 1, ?3) = ?1
+                     ) ORDER BY folded, actor LIMIT ?4",
+                )?
+                .query_map(rusqlite::params![folded, upper, chars, limit as i64], |r| r.get(0))?
+                .collect()
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(limit))]
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let after = read_position(after)?;

@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS category_index (
 ) WITHOUT ROWID;
 -- Holds audit_fold(message) and audit_fold(actor): the service's own case folding, so the index
 -- and the confirming check agree (the tokenizer's folding uses SQLite's older Unicode tables).
+-- Every actor once, by its folded form (`audit_fold`): username suggestions by prefix.
+CREATE TABLE IF NOT EXISTS actors (
+    folded TEXT NOT NULL, actor TEXT NOT NULL,
+    PRIMARY KEY (folded, actor)
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS events_search
     USING fts5 (message, actor, content = '', tokenize = 'trigram case_sensitive 1', detail = none, columnsize = 0);
 CREATE TABLE IF NOT EXISTS index_state (
@@ -220,7 +225,23 @@ fn make_private(db: &Path) -> std::io::Result<()> {
 
 /// The schema's version, kept in `PRAGMA user_version`. Version 2: the trigram index holds
 /// folded text (`audit_fold`) and is case-sensitive; version 1's is rebuilt when opened.
-const SCHEMA_VERSION: i64 = 2;
+/// Version 3: the `actors` index, filled from `actor_index` when a version 2 database is opened.
+const SCHEMA_VERSION: i64 = 3;
+
+/// Adds version 3's `actors` index to a version 2 database, in one transaction: the actors of the
+/// events already indexed (one pass over `actor_index`, which holds each actor's events together);
+/// the writer adds the rest as usual.
+fn upgrade_from_2(conn: &Connection) -> Result<(), StoreError> {
+    tracing::info!("upgrading the database to schema version 3: indexing the actors (once)");
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         CREATE TABLE IF NOT EXISTS actors (folded TEXT NOT NULL, actor TEXT NOT NULL, PRIMARY KEY (folded, actor)) WITHOUT ROWID;
+         INSERT OR IGNORE INTO actors SELECT audit_fold(actor), actor FROM (SELECT DISTINCT actor FROM actor_index);
+         PRAGMA user_version = 3;
+         COMMIT;",
+    )
+    .map_err(StoreError::unavailable)
+}
 
 /// Rebuilds version 1's trigram index (the tokenizer folded case) over folded text, in one
 /// transaction: the events already indexed are indexed again; the rest the writer indexes as usual.
@@ -255,6 +276,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .map_err(StoreError::unavailable)?;
     if has_events && version == 1 {
         upgrade_from_1(conn)?;
+        upgrade_from_2(conn)?;
+    } else if has_events && version == 2 {
+        upgrade_from_2(conn)?;
     } else if has_events && version != SCHEMA_VERSION {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {version}, this build reads version {SCHEMA_VERSION}"

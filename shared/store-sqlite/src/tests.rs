@@ -220,11 +220,14 @@ async fn two_stores_on_one_folder_append_and_index_without_stepping_on_each_othe
     assert_eq!(count("SELECT count(*) FROM events"), 10_000);
     assert_eq!(count("SELECT count(*) FROM actor_index"), 10_000);
     assert_eq!(count("SELECT count(*) FROM category_index"), 10_000);
+    assert_eq!(count("SELECT count(*) FROM actors"), 7, "each actor once");
     let filter = EventFilter {
         actor: Some("u3".into()),
         ..EventFilter::default()
     };
     assert_eq!(read_all(&a, &filter, 500).await.len(), 4 * 357);
+    // Suggestions from the index alone (nothing is waiting to be indexed).
+    assert_eq!(a.actors("U", 3).await.unwrap(), ["u0", "u1", "u2"]);
 }
 
 #[tokio::test]
@@ -266,6 +269,39 @@ async fn a_version_1_database_gets_its_search_index_rebuilt_over_folded_text() {
         ..EventFilter::default()
     };
     assert_eq!(store.query(&filter, 10, None).await.unwrap().events.len(), 1);
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_version_2_database_gets_its_actors_indexed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .append(vec![
+            event(ID, "Ana", "m1"),
+            event(&uuid::Uuid::now_v7().to_string(), "bob", "m2"),
+        ])
+        .await;
+    store.close().await;
+    // Make it what version 2 wrote: no actors table, every event in the other indexes.
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE actors;
+         INSERT OR IGNORE INTO actor_index SELECT actor, time_us, id, seq FROM events;
+         UPDATE index_state SET indexed_upto = (SELECT max(seq) FROM events);
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.actors("a", 10).await.unwrap(),
+        ["Ana"],
+        "from the index the upgrade filled"
+    );
+    assert_eq!(store.actors("B", 10).await.unwrap(), ["bob"]);
     let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);

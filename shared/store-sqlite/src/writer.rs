@@ -149,7 +149,7 @@ fn unindexed(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 }
 
 /// Adds up to [`INDEX_MAX`] unindexed events to the batch-filled indexes (trigrams, actor,
-/// category) in one transaction, if at least `min` are waiting. A failure is logged and retried
+/// category, actors) in one transaction, if at least `min` are waiting. A failure is logged and retried
 /// later: queries read the unindexed tail directly, so a lagging index costs speed, never results.
 fn fill_indexes(conn: &mut Connection, min: i64) {
     let result = (|| {
@@ -165,6 +165,7 @@ fn fill_indexes(conn: &mut Connection, min: i64) {
             "INSERT INTO events_search (rowid, message, actor) SELECT seq, audit_fold(message), audit_fold(actor) FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO actor_index SELECT actor, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO category_index SELECT category, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
+            "INSERT OR IGNORE INTO actors SELECT audit_fold(actor), actor FROM events WHERE seq > ?1 AND seq <= ?2",
         ] {
             tx.prepare_cached(fill)?.execute([from, to])?;
         }

@@ -285,3 +285,46 @@ async fn search_folds_greek_final_sigma_and_georgian_mtavruli_on_every_store() {
         assert_eq!(found.len(), want, "q={q}");
     }
 }
+
+#[tokio::test]
+async fn usernames_are_suggested_by_prefix_whatever_its_case_and_the_actor_filter_stays_exact() {
+    let app = spawn_app().await;
+    let events = [
+        custom(Uuid::new_v4(), "2026-05-01T10:00:00Z", "Marta.Kowalska", "one"),
+        custom(Uuid::new_v4(), "2026-05-01T10:00:01Z", "marta.nowak", "two"),
+        custom(Uuid::new_v4(), "2026-05-01T10:00:02Z", "martin", "three"),
+        custom(Uuid::new_v4(), "2026-05-01T10:00:03Z", "marta.nowak", "four"),
+    ];
+    app.ingest_all(&events).await;
+    let suggest = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app.get(&format!("/actors?{query}"), Some(READ_TOKEN)).await;
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = suggest("prefix=MARTA").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"actors": ["Marta.Kowalska", "marta.nowak"]}));
+    let (_, body) = suggest("prefix=mar&limit=2").await;
+    assert_eq!(body["actors"], json!(["Marta.Kowalska", "marta.nowak"]));
+    let (_, body) = suggest("prefix=mart&limit=50").await;
+    assert_eq!(body["actors"].as_array().unwrap().len(), 3);
+    let (_, body) = suggest("prefix=zz").await;
+    assert_eq!(body["actors"], json!([]));
+    for bad in [
+        "",
+        "prefix=",
+        "prefix=a&limit=0",
+        "prefix=a&limit=51",
+        "prefix=a&user=b",
+        "prefix=%07",
+    ] {
+        let (status, body) = suggest(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    // The filter is exact: `marta` is nobody.
+    assert_eq!(app.list_all("actor=marta").await.len(), 0);
+    assert_eq!(app.list_all("actor=marta.nowak").await.len(), 2);
+}

@@ -1,4 +1,4 @@
-//! `POST /events`, `GET /events`, `GET /events/{id}`.
+//! `POST /events`, `GET /events`, `GET /events/{id}`, `GET /actors`.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -216,4 +216,53 @@ pub(super) async fn get_one(
 /// The `{id}` of an event's route, as a UUID.
 pub(super) fn event_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::Validation(vec![FieldError::new("id", "must be a UUID")]))
+}
+
+/// Suggestions per `GET /actors` request: 10 unless `limit` says (at most 50).
+const ACTORS_LIMIT: (usize, usize) = (10, 50);
+
+/// Usernames for suggestions as a filter is typed: `GET /actors?prefix=al` →
+/// `{"actors": ["alice", "Alicia"]}`, those that start with `prefix` whatever its case (folded as
+/// `q` is), sorted, from the index of actors each store keeps. The `actor` filter itself stays
+/// exact.
+pub(super) async fn actors(
+    _reader: Reader,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let (mut prefix, mut limit, mut errors) = (None, ACTORS_LIMIT.0, Vec::new());
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "prefix" => prefix = Some(value.as_str()),
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=ACTORS_LIMIT.1).contains(&n) => limit = n,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("must be an integer from 1 to {}", ACTORS_LIMIT.1),
+                )),
+            },
+            _ => errors.push(FieldError::new(
+                key.as_str(),
+                "unknown parameter; allowed are prefix, limit",
+            )),
+        }
+    }
+    match prefix {
+        None | Some("") => errors.push(FieldError::new("prefix", "is required: the start of a username")),
+        Some(p) if p.chars().count() > event_model::filter::MAX_FILTER_CHARS => errors.push(FieldError::new(
+            "prefix",
+            format!("must be at most {} characters", event_model::filter::MAX_FILTER_CHARS),
+        )),
+        Some(p) if p.chars().any(char::is_control) => {
+            errors.push(FieldError::new("prefix", "must not hold control characters"))
+        }
+        Some(_) => {}
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let actors = state.events.actors(prefix.unwrap_or_default(), limit).await?;
+    Ok(Json(json!({ "actors": actors })))
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{NaiveDate, Utc};
 use event_model::{Event, EventFilter, NewEvent};
 use uuid::Uuid;
@@ -58,6 +59,8 @@ pub(crate) struct Inner {
     pub(crate) retention: Option<chrono::Duration>,
     /// Days whose marker this process has written or seen written.
     known_days: Mutex<HashSet<NaiveDate>>,
+    /// Actors whose marker this process has written (emptied when it holds `KNOWN_ACTORS_MAX`).
+    known_actors: Mutex<HashSet<String>>,
     counters: Counters,
 }
 
@@ -86,6 +89,7 @@ impl DynamoStore {
                 layout,
                 retention: retention_days.map(|d| chrono::Duration::days(i64::from(d))),
                 known_days: Mutex::new(HashSet::new()),
+                known_actors: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
             }),
         }
@@ -120,6 +124,40 @@ impl EventStore for DynamoStore {
             None => Ok(None),
             Some(item) => item.into_event().map(Some),
         }
+    }
+
+    async fn actors(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let folded = event_model::filter::fold(prefix);
+        // The actor markers of the prefix's first character, from the prefix on (one Query).
+        let Some((bucket, _)) = schema::actor_marker_key(&folded, "") else {
+            return Ok(Vec::new());
+        };
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .inner
+            .client
+            .query()
+            .table_name(&self.inner.layout.events_table)
+            .index_name(schema::BY_TIME)
+            .key_condition_expression("#b = :b AND begins_with(#t, :p)")
+            .expression_attribute_names("#b", schema::TIME_BUCKET)
+            .expression_attribute_names("#t", schema::TIME_ID)
+            .expression_attribute_values(":b", AttributeValue::S(bucket))
+            .expression_attribute_values(":p", AttributeValue::S(folded))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
+        let actors = out
+            .items()
+            .iter()
+            .filter_map(|item| match item.get(schema::ID) {
+                Some(AttributeValue::S(id)) => id.strip_prefix(schema::ACTOR_MARKER_PREFIX).map(str::to_owned),
+                _ => None,
+            })
+            .take(limit)
+            .collect();
+        Ok(actors)
     }
 
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {

@@ -1,4 +1,5 @@
-//! Writes: each event stored conditionally (never over another), after its day's marker.
+//! Writes: each event stored conditionally (never over another), after its day's and its actor's
+//! markers.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -6,11 +7,11 @@ use std::sync::atomic::Ordering;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
 use event_model::NewEvent;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use uuid::Uuid;
 
 use super::DynamoStore;
-use crate::item::{DayMarker, EventItem};
+use crate::item::{ActorMarker, DayMarker, EventItem};
 use crate::{Message, schema};
 use audit_storage::{AppendOutcome, StoreError};
 
@@ -25,24 +26,63 @@ const WRITE_PARALLELISM: usize = 50;
 /// `duplicate`), never a timeout that says nothing of what was stored.
 const APPEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// A marker's write, shared by the events that wait for it: whether it was written.
+type Marker<'a> = futures_util::future::Shared<futures_util::future::BoxFuture<'a, bool>>;
+
+/// Most actors a process remembers having marked; past it the set starts again (a marker written
+/// twice is the same item, and an unchanged item adds no stream record).
+const KNOWN_ACTORS_MAX: usize = 100_000;
+
 impl DynamoStore {
     /// Every event of a batch, written conditionally (at most `WRITE_PARALLELISM` at once, within
-    /// `APPEND_DEADLINE`), after the day markers of their days.
+    /// `APPEND_DEADLINE`), each after the markers of its day and its actor: every stored event's
+    /// day and actor are in the indexes those markers make. Each event waits for its own markers
+    /// only, so one slow marker holds up the events that need it and no others.
     pub(super) async fn append_all(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
         // Tells each write from any other, should a write land but its answer be lost.
         let write_id = Uuid::new_v4().to_string();
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
         let days: BTreeSet<NaiveDate> = events.iter().map(|e| e.event.time.date_naive()).collect();
-        let markers = futures_util::future::join_all(days.iter().map(|&day| async move {
-            let result = self.ensure_day(day).await;
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, %day, "could not write a day marker");
+        let actors: BTreeSet<&str> = events.iter().map(|e| e.event.actor.as_str()).collect();
+        // Each marker written once, its outcome shared by the events that need it.
+        let day_markers: HashMap<NaiveDate, Marker<'_>> = days
+            .iter()
+            .map(|&day| {
+                let marker = async move {
+                    let result = self.ensure_day(day).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, %day, "could not write a day marker");
+                    }
+                    result.is_ok()
+                };
+                (day, marker.boxed().shared())
+            })
+            .collect();
+        let actor_markers: HashMap<&str, Marker<'_>> = actors
+            .iter()
+            .map(|&actor| {
+                let marker = async move {
+                    let result = self.ensure_actor(actor).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, actor, "could not write an actor marker");
+                    }
+                    result.is_ok()
+                };
+                (actor, marker.boxed().shared())
+            })
+            .collect();
+        let markers_of = |new: &NewEvent| {
+            let day = day_markers[&new.event.time.date_naive()].clone();
+            let actor = actor_markers[new.event.actor.as_str()].clone();
+            async move {
+                let (day, actor) = futures_util::future::join(day, actor).await;
+                day && actor
             }
-            (day, result.is_ok())
-        }));
-        let marked: HashMap<NaiveDate, bool> = match tokio::time::timeout_at(deadline, markers).await {
-            Ok(marked) => marked.into_iter().collect(),
-            Err(_) => days.iter().map(|&day| (day, false)).collect(),
+        };
+        let unmarked = || {
+            AppendOutcome::Failed(StoreError::unavailable(Message(
+                "the day or actor marker could not be written".into(),
+            )))
         };
 
         let mut outcomes: Vec<Option<AppendOutcome>> = (0..events.len()).map(|_| None).collect();
@@ -51,11 +91,7 @@ impl DynamoStore {
         let mut seen = HashSet::new();
         let (mut first, mut repeats) = (Vec::new(), Vec::new());
         for (i, new) in events.iter().enumerate() {
-            if !marked[&new.event.time.date_naive()] {
-                outcomes[i] = Some(AppendOutcome::Failed(StoreError::unavailable(Message(
-                    "the day marker could not be written".into(),
-                ))));
-            } else if seen.insert(new.event.id) {
+            if seen.insert(new.event.id) {
                 first.push(i);
             } else {
                 repeats.push(i);
@@ -63,16 +99,37 @@ impl DynamoStore {
         }
         let write_id = |i: usize| format!("{write_id}/{i}");
         let events = &events;
-        let mut written = futures_util::stream::iter(first)
-            .map(|i| async move { (i, self.put(&events[i], &write_id(i)).await) })
-            .buffer_unordered(WRITE_PARALLELISM);
-        while let Ok(Some((i, outcome))) = tokio::time::timeout_at(deadline, written.next()).await {
-            outcomes[i] = Some(outcome);
-        }
-        drop(written);
-        for i in repeats {
-            if let Ok(outcome) = tokio::time::timeout_at(deadline, self.put(&events[i], &write_id(i))).await {
-                outcomes[i] = Some(outcome);
+        let write = |i: usize| {
+            let marked = markers_of(&events[i]);
+            let write_id = write_id(i);
+            async move {
+                if !marked.await {
+                    return (i, unmarked());
+                }
+                (i, self.put(&events[i], &write_id).await)
+            }
+        };
+        {
+            let writes = async {
+                let mut written = futures_util::stream::iter(first)
+                    .map(write)
+                    .buffer_unordered(WRITE_PARALLELISM);
+                while let Ok(Some((i, outcome))) = tokio::time::timeout_at(deadline, written.next()).await {
+                    outcomes[i] = Some(outcome);
+                }
+                drop(written);
+                for i in repeats {
+                    if let Ok((i, outcome)) = tokio::time::timeout_at(deadline, write(i)).await {
+                        outcomes[i] = Some(outcome);
+                    }
+                }
+            };
+            // Every marker is driven from the start (not only when its first event's turn comes).
+            let drive = futures_util::future::join_all(day_markers.values().chain(actor_markers.values()).cloned());
+            let drive = tokio::time::timeout_at(deadline, drive);
+            futures_util::pin_mut!(drive, writes);
+            if let futures_util::future::Either::Left((_, writes)) = futures_util::future::select(drive, writes).await {
+                writes.await;
             }
         }
         let late = outcomes.iter().filter(|o| o.is_none()).count();
@@ -107,6 +164,31 @@ impl DynamoStore {
             .await
             .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
         self.inner.known_days.lock().expect("days lock").insert(day);
+        Ok(())
+    }
+
+    /// Writes the marker of `actor` unless this process has written it.
+    async fn ensure_actor(&self, actor: &str) -> Result<(), StoreError> {
+        if self.inner.known_actors.lock().expect("actors lock").contains(actor) {
+            return Ok(());
+        }
+        let Some(marker) = ActorMarker::new(actor) else {
+            return Ok(()); // an actor is never empty (`NewEvent::parse`)
+        };
+        let item = serde_dynamo::to_item(marker).map_err(StoreError::unavailable)?;
+        self.inner
+            .writes
+            .put_item()
+            .table_name(&self.inner.layout.events_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
+        let mut known = self.inner.known_actors.lock().expect("actors lock");
+        if known.len() >= KNOWN_ACTORS_MAX {
+            known.clear();
+        }
+        known.insert(actor.to_owned());
         Ok(())
     }
 
