@@ -48,6 +48,7 @@
     live: null, // the auto-refresh timer
     detail: null, // the event in the detail view
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
+    counting: null, // AbortController of the count in flight
   };
 
   // ---- API -------------------------------------------------------------------------------
@@ -495,6 +496,9 @@
       // Nothing is asked for; nothing of the filters before stays on screen.
       if (state.loading) state.loading.abort();
       state.loading = null;
+      if (state.counting) state.counting.abort();
+      state.counting = null;
+      $('counts').hidden = true;
       clearTimeout(state.retry.timer);
       state.query = null;
       $('rows').replaceChildren();
@@ -513,6 +517,7 @@
     state.query = apiFilters(filters);
     state.cursor = null;
     state.retry.attempt = 0;
+    loadCounts();
     await loadPage(true);
   }
 
@@ -867,6 +872,102 @@
     }
   }
 
+  // ---- How many match, and when ----------------------------------------------------------
+
+  // The count of the filters on screen and their histogram (GET /counts): hours over a week or
+  // less, days beyond. A count the store could not finish cheaply reads "more than N".
+  async function loadCounts() {
+    if (state.counting) state.counting.abort();
+    const controller = new AbortController();
+    state.counting = controller;
+    const query = { ...state.query };
+    delete query.order;
+    const from = query.from ? Date.parse(query.from) : null;
+    const to = query.to ? Date.parse(query.to) : Date.now();
+    query.bucket = from !== null && to - from <= 7 * 86400e3 ? 'hour' : 'day';
+    let counts;
+    try {
+      counts = await api(`/counts${queryString(query)}`, { signal: controller.signal });
+    } catch (e) {
+      if (e.name === 'AbortError' || state.counting !== controller) return;
+      $('counts').hidden = false;
+      $('count').textContent = `The events could not be counted. ${e.message}`;
+      $('histogram').replaceChildren();
+      return;
+    }
+    if (state.counting !== controller) return;
+    state.counting = null;
+    const n = counts.total.toLocaleString();
+    $('count').textContent = counts.exact
+      ? `${n} ${counts.total === 1 ? 'event matches' : 'events match'}.`
+      : `More than ${n} events match (counting stopped there).`;
+    drawHistogram(counts);
+    $('counts').hidden = false;
+    document.documentElement.dataset.counted = String(Number(document.documentElement.dataset.counted || 0) + 1);
+  }
+
+  function drawHistogram(counts) {
+    const most = Math.max(1, ...counts.buckets.map((b) => b.count));
+    const size = counts.bucket === 'hour' ? 3600e3 : 86400e3;
+    const bars = counts.buckets.map((bucket) => {
+      const start = new Date(bucket.start);
+      const end = new Date(start.getTime() + size);
+      const bar = el('button', { type: 'button', className: bucket.count ? '' : 'empty' });
+      bar.style.height = `${bucket.count ? Math.max(4, (100 * bucket.count) / most) : 2}%`;
+      const label = `${formatTime(start)} to ${formatTime(end)}: ${bucket.count.toLocaleString()} ${bucket.count === 1 ? 'event' : 'events'}`;
+      bar.title = label;
+      bar.setAttribute('aria-label', label);
+      bar.dataset.start = String(start.getTime());
+      bar.dataset.end = String(end.getTime());
+      return bar;
+    });
+    $('histogram').replaceChildren(...bars);
+    $('histogram-first').textContent = bars.length ? formatTime(new Date(Number(bars[0].dataset.start))) : '';
+    $('histogram-last').textContent = bars.length ? formatTime(new Date(Number(bars[bars.length - 1].dataset.end))) : '';
+  }
+
+  // A bar, or a drag across bars, becomes the custom range of the period they cover.
+  function narrowTo(first, last) {
+    const start = Math.min(Number(first.dataset.start), Number(last.dataset.start));
+    const end = Math.max(Number(first.dataset.end), Number(last.dataset.end));
+    $('f-range').value = 'custom';
+    $('f-from').value = localInput(new Date(start));
+    $('f-to').value = localInput(new Date(end));
+    filtersChanged();
+  }
+
+  function wireHistogram() {
+    let anchor = null;
+    const barAt = (e) => {
+      const node = document.elementFromPoint(e.clientX, e.clientY);
+      return node && node.parentElement === $('histogram') ? node : null;
+    };
+    const mark = (to) => {
+      const bars = [...$('histogram').children];
+      const [a, b] = [bars.indexOf(anchor), bars.indexOf(to)].sort((x, y) => x - y);
+      bars.forEach((bar, i) => bar.classList.toggle('picked', i >= a && i <= b));
+    };
+    $('histogram').addEventListener('pointerdown', (e) => {
+      anchor = barAt(e);
+      if (anchor) mark(anchor);
+    });
+    $('histogram').addEventListener('pointermove', (e) => {
+      const bar = anchor && barAt(e);
+      if (bar) mark(bar);
+    });
+    window.addEventListener('pointerup', (e) => {
+      if (!anchor) return;
+      const last = barAt(e) || anchor;
+      const first = anchor;
+      anchor = null;
+      narrowTo(first, last);
+    });
+    // The keyboard: Enter or Space on a bar narrows to it.
+    $('histogram').addEventListener('click', (e) => {
+      if (e.detail === 0 && e.target.parentElement === $('histogram')) narrowTo(e.target, e.target);
+    });
+  }
+
   // ---- Auto-refresh ----------------------------------------------------------------------
 
   // New events of the filters shown are put on top every LIVE_MS, and what the user was reading
@@ -1104,6 +1205,7 @@
     $('detail-copy-link').addEventListener('click', () => copyFromDetail('link'));
     $('detail-copy-json').addEventListener('click', () => copyFromDetail('json'));
     $('live').addEventListener('change', () => setLive($('live').checked));
+    wireHistogram();
     document.addEventListener('keydown', keyboard);
     $('detail').addEventListener('click', (e) => {
       if (e.target === $('detail')) $('detail').close(); // a click on the backdrop

@@ -210,6 +210,32 @@ async function main() {
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
   log(`click to filter: username ${someone.actor}, then category ${label}; "Hide category ${hiddenLabel}" from the detail`);
 
+  run.step = 'how many match';
+  const counted = () => page.evaluate(() => Number(document.documentElement.dataset.counted || 0));
+  await page.waitForFunction(() => Number(document.documentElement.dataset.counted || 0) >= 1);
+  const all = await apiJson('/counts?bucket=day');
+  assert.equal(await page.locator('#count').innerText(), `${all.total.toLocaleString('en-US')} events match.`);
+  assert.equal(await page.locator('#histogram button').count(), all.buckets.length, 'a bar a day');
+  // Last 7 days: a bar an hour; a click on one narrows the period to its hour.
+  let before = await counted();
+  await afterRender(page, () => page.getByLabel('Period').selectOption('7d'));
+  await page.waitForFunction((n) => Number(document.documentElement.dataset.counted || 0) > n, before);
+  const week = await apiJson(`/counts?from=${encodeURIComponent(seen.last.from)}&bucket=hour`);
+  assert.equal(await page.locator('#histogram button').count(), week.buckets.length, 'a bar an hour');
+  const busiest = week.buckets.reduce((a, b) => (b.count > a.count ? b : a));
+  const bar = page.locator('#histogram button').nth(week.buckets.indexOf(busiest));
+  assert.match(await bar.getAttribute('aria-label'), new RegExp(`: ${busiest.count.toLocaleString('en-US')} events?$`));
+  before = await counted();
+  await afterRender(page, () => bar.click());
+  await page.waitForFunction((n) => Number(document.documentElement.dataset.counted || 0) > n, before);
+  assert.equal(seen.last.from, busiest.start.replace('.000000Z', '.000Z'), 'the period starts at the bar');
+  assert.equal(Date.parse(seen.last.to) - Date.parse(seen.last.from), 3600e3, 'and lasts its hour');
+  assert.equal(await page.getByLabel('Period').inputValue(), 'custom');
+  assert.equal(await page.locator('#count').innerText(), `${busiest.count.toLocaleString('en-US')} ${busiest.count === 1 ? 'event matches' : 'events match'}.`);
+  assert.deepEqual(await shownIds(page), await apiIds({ from: seen.last.from, to: seen.last.to }).then((ids) => ids.slice(0, 50)));
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log(`how many match: ${all.total} in all (${all.buckets.length} day bars); a click on the busiest hour of the week (${busiest.count}) narrowed the period to it`);
+
   run.step = 'username suggestions';
   await afterRender(page, () => page.getByLabel('Username').fill('DANA'));
   await page.waitForFunction(() => document.getElementById('actor-suggestions').dataset.prefix === 'DANA');

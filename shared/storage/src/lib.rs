@@ -90,6 +90,50 @@ pub struct CsvPage {
     pub next: Option<String>,
 }
 
+/// The width of a histogram's buckets (UTC hours or days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    pub fn micros(self) -> i64 {
+        match self {
+            Bucket::Hour => 3_600_000_000,
+            Bucket::Day => 86_400_000_000,
+        }
+    }
+}
+
+/// How many events match a filter (`total`, a lower bound unless `exact`), and how many in each
+/// bucket from `start` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub bucket: Bucket,
+    pub start: DateTime<Utc>,
+    pub buckets: Vec<u64>,
+    pub total: u64,
+    pub exact: bool,
+}
+
+impl Counts {
+    /// Most buckets one answer holds (over 13 years of days; 208 days of hours).
+    pub const MAX_BUCKETS: usize = 5_000;
+
+    /// No events, no buckets.
+    pub fn empty(bucket: Bucket) -> Counts {
+        Counts {
+            bucket,
+            start: DateTime::<Utc>::UNIX_EPOCH,
+            buckets: Vec::new(),
+            total: 0,
+            exact: true,
+        }
+    }
+}
+
 /// Append-only event storage. No method changes or deletes a stored event.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -97,6 +141,11 @@ pub trait EventStore: Send + Sync + 'static {
     async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome>;
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError>;
+
+    /// How many events match `filter` and when, in buckets of `bucket` over the filter's period
+    /// (from the first event to now when it has no bound): exact when the store can count
+    /// cheaply, else a lower bound (`exact: false`). `None`: this store keeps no counts yet.
+    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Option<Counts>, StoreError>;
 
     /// Usernames (actors) that start with `prefix`, case folded as `q` is
     /// ([`event_model::filter::fold`]), sorted by their folded form, at most `limit`: from an

@@ -16,7 +16,7 @@
 //! about 450 lines: the store's appends and its four reads, and the one row decoding they share.
 
 use async_trait::async_trait;
-use audit_storage::{AppendOutcome, CsvPage, EventPage, EventStore, JsonPage, StoreError};
+use audit_storage::{AppendOutcome, Bucket, Counts, CsvPage, EventPage, EventStore, JsonPage, StoreError};
 use event_model::csv_row::{CsvRow, CsvWriter};
 use event_model::{Category, Event, EventFilter, EventView, NewEvent, Params};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -59,6 +59,17 @@ impl EventStore for SqliteStore {
                 .optional()
         })?;
         found.transpose()
+    }
+
+    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Option<Counts>, StoreError> {
+        let filter = filter.clone();
+        let inner = self.inner.clone();
+        let now = chrono::Utc::now();
+        self.inner
+            .readers
+            .run(move |conn| crate::counts::counts(conn, &inner.common_terms, &filter, bucket, now))
+            .await
+            .map(Some)
     }
 
     async fn actors(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {

@@ -16,6 +16,7 @@
 //! trigger cannot stop (someone with the file) the archive and its signed digests reveal
 //! ([`sealing`]; [`StoreAgainstArchive`] is `verify`'s comparison of the two).
 
+mod counts;
 mod events;
 pub mod files;
 mod jobs;
@@ -67,6 +68,12 @@ CREATE TABLE IF NOT EXISTS category_index (
 ) WITHOUT ROWID;
 -- Holds audit_fold(message) and audit_fold(actor): the service's own case folding, so the index
 -- and the confirming check agree (the tokenizer's folding uses SQLite's older Unicode tables).
+-- Events per UTC hour and type (with the type's category), filled with the batch indexes:
+-- counts and histograms of period, category and type filters without reading the events.
+CREATE TABLE IF NOT EXISTS type_counts (
+    hour_us INTEGER NOT NULL, type TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (hour_us, type)
+) WITHOUT ROWID;
 -- Every actor once, by its folded form (`audit_fold`): username suggestions by prefix.
 CREATE TABLE IF NOT EXISTS actors (
     folded TEXT NOT NULL, actor TEXT NOT NULL,
@@ -225,18 +232,24 @@ fn make_private(db: &Path) -> std::io::Result<()> {
 
 /// The schema's version, kept in `PRAGMA user_version`. Version 2: the trigram index holds
 /// folded text (`audit_fold`) and is case-sensitive; version 1's is rebuilt when opened.
-/// Version 3: the `actors` index, filled from `actor_index` when a version 2 database is opened.
+/// Version 3: the `actors` index and the hourly `type_counts`, filled from `actor_index` and the
+/// indexed events when a version 2 database is opened.
 const SCHEMA_VERSION: i64 = 3;
 
-/// Adds version 3's `actors` index to a version 2 database, in one transaction: the actors of the
-/// events already indexed (one pass over `actor_index`, which holds each actor's events together);
-/// the writer adds the rest as usual.
+/// Adds version 3's `actors` index and `type_counts` to a version 2 database, in one transaction:
+/// the actors of the events already indexed (one pass over `actor_index`, which holds each actor's
+/// events together) and their counts (one pass over the events); the writer adds the rest as
+/// usual.
 fn upgrade_from_2(conn: &Connection) -> Result<(), StoreError> {
     tracing::info!("upgrading the database to schema version 3: indexing the actors (once)");
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS actors (folded TEXT NOT NULL, actor TEXT NOT NULL, PRIMARY KEY (folded, actor)) WITHOUT ROWID;
          INSERT OR IGNORE INTO actors SELECT audit_fold(actor), actor FROM (SELECT DISTINCT actor FROM actor_index);
+         CREATE TABLE IF NOT EXISTS type_counts (hour_us INTEGER NOT NULL, type TEXT NOT NULL, category TEXT NOT NULL,
+             n INTEGER NOT NULL, PRIMARY KEY (hour_us, type)) WITHOUT ROWID;
+         INSERT INTO type_counts SELECT time_us - time_us % 3600000000, type, min(category), count(*) FROM events
+             WHERE seq <= (SELECT indexed_upto FROM index_state) GROUP BY 1, 2;
          PRAGMA user_version = 3;
          COMMIT;",
     )

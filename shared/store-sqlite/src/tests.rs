@@ -275,7 +275,7 @@ async fn a_version_1_database_gets_its_search_index_rebuilt_over_folded_text() {
 }
 
 #[tokio::test]
-async fn a_version_2_database_gets_its_actors_indexed() {
+async fn a_version_2_database_gets_its_actors_indexed_and_its_events_counted() {
     let dir = tempfile::TempDir::new().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     store
@@ -289,6 +289,7 @@ async fn a_version_2_database_gets_its_actors_indexed() {
     let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
         "DROP TABLE actors;
+         DROP TABLE type_counts;
          INSERT OR IGNORE INTO actor_index SELECT actor, time_us, id, seq FROM events;
          UPDATE index_state SET indexed_upto = (SELECT max(seq) FROM events);
          PRAGMA user_version = 2;",
@@ -302,6 +303,19 @@ async fn a_version_2_database_gets_its_actors_indexed() {
         "from the index the upgrade filled"
     );
     assert_eq!(store.actors("B", 10).await.unwrap(), ["bob"]);
+    let counts = store
+        .counts(&EventFilter::default(), audit_storage::Bucket::Day)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((counts.total, counts.exact), (2, true), "counted by the upgrade");
+    assert_eq!(
+        open_connection(&dir.path().join(DB_FILE))
+            .unwrap()
+            .query_row("SELECT sum(n) FROM type_counts", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        2
+    );
     let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);
@@ -386,4 +400,82 @@ async fn search_uses_the_trigram_index_and_folds_non_ascii_case() {
         .collect();
     let plan = plan.join(" | ");
     assert!(plan.contains("VIRTUAL TABLE INDEX"), "{plan}");
+}
+
+/// The counts of `GET /counts` against the events a filter lists: from the hourly counts (with
+/// the partial hours at the ends and the events not yet counted there) or row by row.
+#[tokio::test]
+async fn counts_equal_what_the_filters_list_in_every_bucket() {
+    use audit_storage::Bucket;
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let now = chrono::Utc::now();
+    let types = ["auth.login_failed", "auth.logged_in", "custom.t", "sca.analysis_failed"];
+    let batch = |from: usize, to: usize| -> Vec<NewEvent> {
+        (from..to)
+            .map(|i| {
+                // Over three days, 7 minutes apart: hours with several events, some with none.
+                let time = chrono::DateTime::parse_from_rfc3339("2026-04-01T00:03:00Z").unwrap()
+                    + chrono::Duration::minutes(7 * i as i64);
+                let ty = types[i % types.len()];
+                let mut input = json!({"id": uuid::Uuid::now_v7(), "time": time.to_rfc3339(), "actor": format!("u{}", i % 5),
+                    "type": ty, "params": {"username": "x", "project": "p", "sequence": 1, "run_id": "0193aa00-0000-7000-8000-000000000009"}});
+                if ty.starts_with("custom") {
+                    input["message"] = json!(format!("custom {i}"));
+                }
+                NewEvent::parse(&input, "", now, "test").unwrap()
+            })
+            .collect()
+    };
+    for outcome in store.append(batch(0, 600)).await {
+        assert!(matches!(outcome, audit_storage::AppendOutcome::Created), "{outcome:?}");
+    }
+    for _ in 0..500 {
+        if store.index_lag().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A few more, which the writer may not have counted yet.
+    store.append(batch(600, 640)).await;
+    let filters = [
+        json!({}),
+        json!({"from": "2026-04-01T05:00:00Z", "to": "2026-04-02T05:00:00Z"}),
+        json!({"from": "2026-04-01T05:30:00Z", "to": "2026-04-03T07:10:00Z"}),
+        json!({"from": "2026-04-02T10:20:00Z", "to": "2026-04-02T10:50:00Z"}),
+        json!({"outcome": "failure", "from": "2026-04-01T01:59:00Z", "to": "2026-04-04T00:00:00Z"}),
+        json!({"category": "auth", "not_type": "auth.logged_in"}),
+        json!({"type": "custom.t", "from": "2026-04-03T00:00:00Z"}),
+        json!({"actor": "u3", "from": "2026-04-01T12:15:00Z", "to": "2026-04-02T12:00:00Z"}),
+        json!({"not_actor": "u3", "outcome": "success"}),
+        json!({"q": "CUSTOM 1"}),
+    ];
+    for body in filters {
+        let filter = EventFilter::from_json(&body).unwrap();
+        let listed = read_all(&store, &filter, 500).await;
+        // Hours only over a closed period (an open one runs to today: more hours than an answer holds).
+        let buckets = if filter.to.is_some() {
+            &[Bucket::Hour, Bucket::Day][..]
+        } else {
+            &[Bucket::Day][..]
+        };
+        for &bucket in buckets {
+            let counts = store.counts(&filter, bucket).await.unwrap().unwrap();
+            assert!(counts.exact, "{body}");
+            assert_eq!(counts.total as usize, listed.len(), "{body} {bucket:?}");
+            assert_eq!(counts.buckets.iter().sum::<u64>(), counts.total);
+            // Each bucket holds the listed events of its time.
+            for (i, n) in counts.buckets.iter().enumerate() {
+                let lo = counts.start + chrono::Duration::microseconds(bucket.micros() * i as i64);
+                let hi = lo + chrono::Duration::microseconds(bucket.micros());
+                let want = listed.iter().filter(|e| e.time >= lo && e.time < hi).count();
+                assert_eq!(*n as usize, want, "{body} {bucket:?} bucket {i}");
+            }
+        }
+    }
+    assert!(!listed_is_empty(&store).await);
+}
+
+async fn listed_is_empty(store: &SqliteStore) -> bool {
+    read_all(store, &EventFilter::default(), 500).await.is_empty()
 }

@@ -149,7 +149,7 @@ fn unindexed(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 }
 
 /// Adds up to [`INDEX_MAX`] unindexed events to the batch-filled indexes (trigrams, actor,
-/// category, actors) in one transaction, if at least `min` are waiting. A failure is logged and retried
+/// category, actors, hourly counts) in one transaction, if at least `min` are waiting. A failure is logged and retried
 /// later: queries read the unindexed tail directly, so a lagging index costs speed, never results.
 fn fill_indexes(conn: &mut Connection, min: i64) {
     let result = (|| {
@@ -166,6 +166,8 @@ fn fill_indexes(conn: &mut Connection, min: i64) {
             "INSERT INTO actor_index SELECT actor, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT INTO category_index SELECT category, time_us, id, seq FROM events WHERE seq > ?1 AND seq <= ?2",
             "INSERT OR IGNORE INTO actors SELECT audit_fold(actor), actor FROM events WHERE seq > ?1 AND seq <= ?2",
+            "INSERT INTO type_counts SELECT time_us - time_us % 3600000000, type, min(category), count(*) FROM events \
+             WHERE seq > ?1 AND seq <= ?2 GROUP BY 1, 2 ON CONFLICT (hour_us, type) DO UPDATE SET n = n + excluded.n",
         ] {
             tx.prepare_cached(fill)?.execute([from, to])?;
         }

@@ -328,3 +328,72 @@ async fn usernames_are_suggested_by_prefix_whatever_its_case_and_the_actor_filte
     assert_eq!(app.list_all("actor=marta").await.len(), 0);
     assert_eq!(app.list_all("actor=marta.nowak").await.len(), 2);
 }
+
+#[tokio::test]
+async fn counts_match_the_listing_in_total_and_per_bucket_or_say_they_are_not_kept() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            custom(
+                Uuid::new_v4(),
+                &format!("2026-06-0{}T{:02}:{:02}:00Z", 1 + i % 3, 8 + i % 5, i),
+                if i % 2 == 0 { "counted.even" } else { "counted.odd" },
+                &format!("counted {i}"),
+            )
+        })
+        .collect();
+    app.ingest_all(&events).await;
+    let get = |query: String| {
+        let app = &app;
+        async move {
+            let response = app.get(&format!("/counts?{query}"), Some(READ_TOKEN)).await;
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let period = "from=2026-06-01T00:00:00Z&to=2026-06-04T00:00:00Z";
+    let (status, body) = get(format!("{period}&bucket=day")).await;
+    if crate::harness::BACKEND == crate::harness::Backend::DynamoDb {
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{body}");
+        return;
+    }
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], 30);
+    assert_eq!(body["exact"], true);
+    assert_eq!(body["bucket"], "day");
+    let days: Vec<u64> = body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(days, [10, 10, 10]);
+    assert_eq!(body["buckets"][1]["start"], "2026-06-02T00:00:00.000000Z");
+    for filters in [
+        format!("{period}&actor=counted.even"),
+        format!("{period}&not_actor=counted.even&q=COUNTED%202"),
+        "from=2026-06-01T08:30:00Z&to=2026-06-02T10:00:00Z".to_owned(),
+    ] {
+        let (status, body) = get(format!("{filters}&bucket=hour")).await;
+        assert_eq!(status, StatusCode::OK, "{filters}: {body}");
+        let listed = app.list_all(&filters).await;
+        assert_eq!(body["total"].as_u64().unwrap() as usize, listed.len(), "{filters}");
+        let per_bucket: u64 = body["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per_bucket, body["total"].as_u64().unwrap());
+    }
+    for bad in [
+        "bucket=week",
+        "limit=5",
+        "cursor=x",
+        "from=2020-01-01&bucket=hour",
+        "user=x",
+    ] {
+        let (status, body) = get(bad.to_owned()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}

@@ -1,4 +1,4 @@
-//! `POST /events`, `GET /events`, `GET /events/{id}`, `GET /actors`.
+//! `POST /events`, `GET /events`, `GET /events/{id}`, `GET /counts`, `GET /actors`.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -265,4 +265,75 @@ pub(super) async fn actors(
     }
     let actors = state.events.actors(prefix.unwrap_or_default(), limit).await?;
     Ok(Json(json!({ "actors": actors })))
+}
+
+/// How many events match the filters of `GET /events` (without `limit`, `cursor`), and a
+/// histogram of them: `bucket=hour` or `day` (UTC; the default) over the filters' period, or from
+/// the first event to now. `{"total": 1234, "exact": true, "bucket": "day", "buckets":
+/// [{"start": "…", "count": 12}, …]}`; `exact: false` makes `total` a lower bound (the store
+/// stopped counting: "more than").
+pub(super) async fn counts(
+    _reader: Reader,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let mut errors = Vec::new();
+    let mut bucket = audit_storage::Bucket::Day;
+    let mut filters = Vec::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "bucket" => match value.as_str() {
+                "hour" => bucket = audit_storage::Bucket::Hour,
+                "day" => bucket = audit_storage::Bucket::Day,
+                _ => errors.push(FieldError::new("bucket", "must be `hour` or `day`")),
+            },
+            "limit" | "cursor" => errors.push(FieldError::new(key.as_str(), "is not a parameter of GET /counts")),
+            _ => filters.push((key, value)),
+        }
+    }
+    let filter = match EventFilter::from_query(&filters) {
+        Ok((filter, _)) => Some(filter),
+        Err(more) => {
+            errors.extend(more);
+            None
+        }
+    };
+    if let Some(filter) = &filter
+        && let Some(from) = filter.from
+    {
+        let to = filter.to.unwrap_or_else(|| state.clock.now());
+        let buckets = (to - from).num_microseconds().unwrap_or(i64::MAX) / bucket.micros();
+        if buckets >= audit_storage::Counts::MAX_BUCKETS as i64 {
+            errors.push(FieldError::new(
+                "bucket",
+                format!(
+                    "the period holds more than {} buckets of this size; use bucket=day or a shorter period",
+                    audit_storage::Counts::MAX_BUCKETS
+                ),
+            ));
+        }
+    }
+    let Some(filter) = filter.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let counts = state.events.counts(&filter, bucket).await?.ok_or_else(|| {
+        ApiError::NotImplemented(
+            "this store keeps no counts yet (the DynamoDB store's are to come from its stream)".into(),
+        )
+    })?;
+    let size = chrono::Duration::microseconds(bucket.micros());
+    let buckets: Vec<Value> = counts
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"start": event_model::time::format(&(counts.start + size * i as i32)), "count": n}))
+        .collect();
+    Ok(Json(json!({
+        "total": counts.total,
+        "exact": counts.exact,
+        "bucket": counts.bucket,
+        "buckets": buckets,
+    })))
 }

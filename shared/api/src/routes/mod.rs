@@ -70,7 +70,7 @@ impl Route {
 /// matrix and Lambda route map, the template test (each function's HttpApi events) and the
 /// OpenAPI test read it. The extractors (`Reader`, `Ingestor`) enforce `access`, and the
 /// credential matrix checks that they agree with it.
-pub static ROUTES: [Route; 11] = [
+pub static ROUTES: [Route; 12] = [
     Route {
         method: "POST",
         path: "/events",
@@ -105,6 +105,13 @@ pub static ROUTES: [Route; 11] = [
         surface: Surface::Integrity,
         access: Access::Needs(Role::Read),
         handler: || get(integrity::status),
+    },
+    Route {
+        method: "GET",
+        path: "/counts",
+        surface: Surface::Query,
+        access: Access::Needs(Role::Read),
+        handler: || get(events::counts),
     },
     Route {
         method: "GET",
