@@ -1,7 +1,9 @@
 // Benchmark of the admin UI in headless Chromium (not a test): against a running server,
 //  - first rows: navigation start → the first page of the journal rendered (the page's
 //    `audit:first-rows` performance mark), token already in sessionStorage, fresh context each run;
-//  - search: the Search field's input event → that search's rows rendered (debounce included).
+//  - search: the Search field's input event → that search's rows rendered (debounce included);
+//  - counts: GET /counts (the count and histogram the page shows) for the page's common filters,
+//    timed from node (request → JSON parsed).
 // Usage (see BENCHMARKS.md for the 1,000,000-event setup):
 //   AUDIT_URL=http://127.0.0.1:8080 AUDIT_READ_TOKEN=… node tests/ui/bench.mjs [runs]
 import { chromium } from 'playwright-core';
@@ -66,7 +68,38 @@ for (let run = 0; run < RUNS; run++) {
 }
 await browser.close();
 
+// The count and histogram of the filters the page asks for most: all time (days), the last 7 days
+// and the last 24 hours (hours), a category, failures only, a username, a search.
+const day = 86400e3;
+const since = (ms) => new Date(Date.now() - ms).toISOString();
+const COUNTS = {
+  'all time, by day': { bucket: 'day' },
+  'last 7 days, by hour': { from: since(7 * day), bucket: 'hour' },
+  'last 24 hours, by hour': { from: since(day), bucket: 'hour' },
+  'last 30 days, category auth, by day': { from: since(30 * day), category: 'auth', bucket: 'day' },
+  'last 7 days, failures only, by hour': { from: since(7 * day), outcome: 'failure', bucket: 'hour' },
+  'last 7 days, username dana.admin, by hour': { from: since(7 * day), actor: 'dana.admin', bucket: 'hour' },
+  'last 7 days, search "timeout", by hour': { from: since(7 * day), q: 'timeout', bucket: 'hour' },
+};
+const countTimes = new Map();
+for (const [name, params] of Object.entries(COUNTS)) {
+  const times = [];
+  let body = null;
+  for (let run = 0; run < RUNS; run++) {
+    const start = performance.now();
+    const response = await fetch(`${BASE}/counts?${new URLSearchParams(params)}`, { headers: { Authorization: `Bearer ${READ}` } });
+    body = await response.json();
+    if (!response.ok) throw new Error(`${name}: ${JSON.stringify(body)}`);
+    times.push(performance.now() - start);
+  }
+  countTimes.set(name, { times, body });
+}
+
 console.log(`first rows (navigation → first page rendered): ${stats(firstRows)}`);
+for (const [name, { times, body }] of countTimes) {
+  console.log(`counts ${name} (${body.exact ? '' : 'more than '}${body.total} events, ${body.buckets.length} buckets): ${stats(times)}`);
+}
+console.log(`counts, all filters: ${stats([...countTimes.values()].flatMap((c) => c.times))}`);
 for (const [term, values] of search) {
   console.log(`search "${term}" (input → rows rendered, ${shown.get(term)} rows): ${stats(values)}`);
 }
