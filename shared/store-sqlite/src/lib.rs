@@ -246,7 +246,8 @@ fn upgrade_from_2(conn: &Connection) -> Result<(), StoreError> {
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS actors (folded TEXT NOT NULL, actor TEXT NOT NULL, PRIMARY KEY (folded, actor)) WITHOUT ROWID;
          INSERT OR IGNORE INTO actors SELECT audit_fold(actor), actor FROM (SELECT DISTINCT actor FROM actor_index);
-         CREATE TABLE IF NOT EXISTS type_counts (hour_us INTEGER NOT NULL, type TEXT NOT NULL, category TEXT NOT NULL,
+         DROP TABLE IF EXISTS type_counts;
+         CREATE TABLE type_counts (hour_us INTEGER NOT NULL, type TEXT NOT NULL, category TEXT NOT NULL,
              n INTEGER NOT NULL, PRIMARY KEY (hour_us, type)) WITHOUT ROWID;
          INSERT INTO type_counts SELECT time_us - time_us % 3600000000, type, min(category), count(*) FROM events
              WHERE seq <= (SELECT indexed_upto FROM index_state) GROUP BY 1, 2;
