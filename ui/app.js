@@ -1072,7 +1072,8 @@
     say('Starting the export…');
     try {
       // Exactly the filters of the rows on screen (a preset's start as computed for them).
-      const job = await api('/exports', { method: 'POST', body: state.query });
+      const format = $('export-format').value;
+      const job = await api('/exports', { method: 'POST', body: { ...state.query, format } });
       if (run !== state.exportRun) return;
       state.exportJob.id = job.id;
       for (;;) {
@@ -1082,7 +1083,7 @@
           const link = el('a', {
             href: current.download_url,
             className: 'button',
-            textContent: `Download CSV (${current.rows.toLocaleString()} rows)`,
+            textContent: `Download ${format.toUpperCase()} (${current.rows.toLocaleString()} rows)`,
           });
           link.setAttribute('download', '');
           link.addEventListener('click', (e) => followFresh(e, link, run));
@@ -1104,6 +1105,58 @@
     } finally {
       $('export').disabled = state.query === null;
     }
+  }
+
+  // The caller's recent exports (GET /exports), each with its filters, status and a fresh link;
+  // asked for each time the list is opened.
+  async function loadExports() {
+    if (!$('exports').open) return;
+    $('exports-status').textContent = 'Loading…';
+    let listed;
+    try {
+      listed = await api('/exports?limit=20');
+    } catch (e) {
+      if (authProblem(e)) return;
+      $('exports-status').textContent = `Your exports could not be listed. ${e.message}`;
+      return;
+    }
+    $('exports-status').textContent = listed.exports.length ? '' : 'No exports yet.';
+    $('exports-list').replaceChildren(
+      ...listed.exports.map((job) => {
+        const when = el('time', { dateTime: job.created_at, textContent: formatTime(new Date(job.created_at)) });
+        const what = ` ${job.format.toUpperCase()}, ${describeApiFilters(job.filters)}: `;
+        const item = el('li', {}, when, what);
+        if (job.status === 'succeeded') {
+          const link = el('a', { href: job.download_url, textContent: `Download (${job.rows.toLocaleString()} rows)` });
+          link.setAttribute('download', '');
+          const until = job.expires_at ? ` (link until ${formatTime(new Date(job.expires_at))}; open the list again for a fresh one)` : '';
+          item.append(link, el('span', { className: 'muted', textContent: until }));
+        } else if (job.status === 'failed') {
+          item.append(el('span', { className: 'error', textContent: `failed: ${job.error || 'no reason given'}` }));
+        } else {
+          item.append(`${job.status}, ${job.rows.toLocaleString()} rows so far`);
+        }
+        item.dataset.id = job.id;
+        return item;
+      }),
+    );
+  }
+
+  // An export's stored filters (as the API writes them) in words.
+  function describeApiFilters(f) {
+    const parts = [];
+    if (f.from || f.to) {
+      parts.push(`${f.from ? formatTime(new Date(f.from)) : 'the beginning'} to ${f.to ? formatTime(new Date(f.to)) : 'now'}`);
+    }
+    if (f.actor) parts.push(`username ${f.actor}`);
+    if (f.not_actor) parts.push(`without username ${f.not_actor}`);
+    if (f.category) parts.push(`category ${f.category.map((c) => state.categories.get(c) || c).join(', ')}`);
+    if (f.type) parts.push(`type ${f.type.join(', ')}`);
+    if (f.not_type) parts.push(`without type ${f.not_type.join(', ')}`);
+    if (f.outcome) parts.push(`${f.outcome} only`);
+    if (f.q) parts.push(`search “${f.q}”`);
+    if (f.order === 'asc') parts.push('oldest first');
+    return parts.length ? parts.join(' · ') : 'the whole journal';
   }
 
   // A download link lives 15 minutes, and the API hands out a fresh one on every status call:
@@ -1198,6 +1251,10 @@
     $('more').addEventListener('click', () => loadPage(false));
     $('retry').addEventListener('click', () => (state.categories.size ? loadPage(true) : openJournal()));
     $('export').addEventListener('click', startExport);
+    $('export-format').addEventListener('change', () => {
+      $('export').textContent = `Export ${$('export-format').value.toUpperCase()}`;
+    });
+    $('exports').addEventListener('toggle', loadExports);
     $('export-dismiss').addEventListener('click', dismissExport);
     $('detail-close').addEventListener('click', () => $('detail').close());
     $('detail').addEventListener('close', detailClosed);

@@ -178,6 +178,36 @@ pub async fn jobs(store: &dyn ExportJobStore) {
     );
     assert!(!store.unfinished_jobs().await.unwrap().iter().any(|j| j.id == job.id));
 
+    // A caller's recent jobs, newest first; nobody else's.
+    let mut mine = vec![job.id];
+    for _ in 0..3 {
+        let newer = ExportJob {
+            format: audit_storage::ExportFormat::Ndjson,
+            ..ExportJob::new(EventFilter::default(), &token, now)
+        };
+        store.create_job(&newer).await.unwrap();
+        mine.push(newer.id);
+    }
+    let other = ExportJob::new(EventFilter::default(), &format!("{token}-other"), now);
+    store.create_job(&other).await.unwrap();
+    mine.reverse();
+    let recent: Vec<Uuid> = store
+        .recent_jobs(&token, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(recent, mine, "every job of the caller, newest first");
+    let two = store.recent_jobs(&token, 2).await.unwrap();
+    assert_eq!(two.iter().map(|j| j.id).collect::<Vec<_>>(), mine[..2]);
+    assert_eq!(
+        two[0].format,
+        audit_storage::ExportFormat::Ndjson,
+        "read back with its format"
+    );
+    assert_eq!(store.recent_jobs(&format!("{token}-other"), 10).await.unwrap(), [other]);
+
     let until = now + Duration::minutes(5);
     let claims: Vec<Uuid> = (0..12).map(|_| Uuid::new_v4()).collect();
     let taken =

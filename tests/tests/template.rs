@@ -85,11 +85,18 @@ fn the_tables_are_the_schema_modules() {
     );
     assert_eq!(
         names(&jobs["Properties"]["AttributeDefinitions"], "AttributeName"),
-        set([schema::JOB_ID, schema::OPEN])
+        set([schema::JOB_ID, schema::OPEN, schema::REQUESTED_BY])
     );
     assert_eq!(
         indexes(jobs),
-        BTreeSet::from([(schema::OPEN_JOBS.into(), schema::OPEN.into(), schema::JOB_ID.into())])
+        BTreeSet::from([
+            (schema::OPEN_JOBS.into(), schema::OPEN.into(), schema::JOB_ID.into()),
+            (
+                schema::BY_REQUESTER.into(),
+                schema::REQUESTED_BY.into(),
+                schema::JOB_ID.into()
+            )
+        ])
     );
     assert_eq!(
         t["Parameters"]["TimeShards"]["Default"].as_u64(),

@@ -236,6 +236,32 @@ async function main() {
   await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
   log(`how many match: ${all.total} in all (${all.buckets.length} day bars); a click on the busiest hour of the week (${busiest.count}) narrowed the period to it`);
 
+  run.step = 'exports list and NDJSON';
+  await afterRender(page, () => page.getByLabel('Username').fill('dana.admin'));
+  await page.getByLabel('Export format').selectOption('ndjson');
+  await page.getByRole('button', { name: 'Export NDJSON' }).click();
+  const ndLink = page.getByRole('link', { name: /Download NDJSON/ });
+  await ndLink.waitFor({ timeout: 30000 });
+  const danaIds = await apiIds({ actor: 'dana.admin' });
+  assert.equal(await ndLink.innerText(), `Download NDJSON (${danaIds.length} rows)`);
+  const ndText = await (await fetch(await ndLink.getAttribute('href'))).text();
+  assert.deepEqual(ndText.trim().split('\n').map((line) => JSON.parse(line).id), danaIds, 'a line per event, as listed');
+  await page.getByRole('button', { name: 'Dismiss the export' }).click();
+  await page.getByLabel('Export format').selectOption('csv');
+  // The recent exports: the API's list, newest first, with filters in words and a fresh link.
+  await page.getByText('Your recent exports').click();
+  await page.locator('#exports-list li').first().waitFor();
+  const mine = (await apiJson('/exports?limit=20')).exports;
+  assert.deepEqual(await page.locator('#exports-list li').evaluateAll((items) => items.map((li) => li.dataset.id)), mine.map((j) => j.id));
+  const newest = page.locator('#exports-list li').first();
+  assert.match(await newest.innerText(), /NDJSON, username dana\.admin: Download \(\d+ rows\)/);
+  const listedText = await (await fetch(await newest.getByRole('link').getAttribute('href'))).text();
+  assert.equal(listedText, ndText, 'its link downloads the same file');
+  await noAxeViolations(page, 'the recent exports');
+  await page.getByText('Your recent exports').click();
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log(`exports: NDJSON of ${danaIds.length} events, a line each; "Your recent exports" lists ${mine.length}, newest first, with working links`);
+
   run.step = 'username suggestions';
   await afterRender(page, () => page.getByLabel('Username').fill('DANA'));
   await page.waitForFunction(() => document.getElementById('actor-suggestions').dataset.prefix === 'DANA');

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use audit_storage::{
-    DEAD_WORKER_MESSAGE, EventStore, ExportJob, ExportJobStore, ExportObjects, ExportStatus, ExportUpload, RUN_LEASE,
-    StoreError,
+    DEAD_WORKER_MESSAGE, EventStore, ExportFormat, ExportJob, ExportJobStore, ExportObjects, ExportStatus,
+    ExportUpload, RUN_LEASE, StoreError,
 };
 use chrono::Utc;
 use event_model::csv_row::CsvWriter;
@@ -133,25 +133,40 @@ impl ExportWorker {
     }
 
     async fn write_all(&self, job: &mut ExportJob, upload: &mut dyn ExportUpload) -> Result<(), WriteError> {
-        let header = CsvWriter::new(Vec::new())
-            .and_then(|w| Ok(w.into_inner()?))
-            .map_err(StoreError::unavailable)?;
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024 * 1024);
-        if job.bom {
-            chunk.extend_from_slice(event_model::csv_row::UTF8_BOM);
+        if job.format == ExportFormat::Csv {
+            let header = CsvWriter::new(Vec::new())
+                .and_then(|w| Ok(w.into_inner()?))
+                .map_err(StoreError::unavailable)?;
+            if job.bom {
+                chunk.extend_from_slice(event_model::csv_row::UTF8_BOM);
+            }
+            chunk.extend_from_slice(&header);
         }
-        chunk.extend_from_slice(&header);
         let mut after: Option<String> = None;
         let mut last_progress = Instant::now();
         let mut last_slot_renewal = Instant::now();
         loop {
-            let page = self
-                .events
-                .csv_page(&job.filters, PAGE, after.as_deref(), chunk)
-                .await?;
-            chunk = page.csv;
-            job.rows += page.rows;
-            after = page.next;
+            (chunk, after) = match job.format {
+                ExportFormat::Csv => {
+                    let page = self
+                        .events
+                        .csv_page(&job.filters, PAGE, after.as_deref(), chunk)
+                        .await?;
+                    job.rows += page.rows;
+                    (page.csv, page.next)
+                }
+                // Each event as `GET /events/{id}` gives it, one line each.
+                ExportFormat::Ndjson => {
+                    let page = self.events.query(&job.filters, PAGE, after.as_deref()).await?;
+                    for event in &page.events {
+                        serde_json::to_writer(&mut chunk, event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        chunk.push(b'\n');
+                    }
+                    job.rows += page.events.len() as u64;
+                    (chunk, page.next)
+                }
+            };
             let done = after.is_none();
             if chunk.len() >= CHUNK_BYTES || done {
                 job.bytes += chunk.len() as u64;

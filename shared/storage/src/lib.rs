@@ -246,6 +246,45 @@ pub struct ExportJob {
     /// Whether the file starts with the UTF-8 byte order mark (which Excel needs to read UTF-8).
     #[serde(default)]
     pub bom: bool,
+    /// CSV (the journal's columns) or NDJSON (each event as `GET /events/{id}` gives it, a line
+    /// each). Jobs from before formats were offered read back as CSV.
+    #[serde(default)]
+    pub format: ExportFormat,
+}
+
+/// The file an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Ndjson,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Ndjson => "ndjson",
+        }
+    }
+
+    /// The format of an export object, by its key's extension ([`ExportJob::object_key`]).
+    pub fn of_key(key: &str) -> ExportFormat {
+        if key.ends_with(".ndjson") {
+            ExportFormat::Ndjson
+        } else {
+            ExportFormat::Csv
+        }
+    }
+
+    /// The file's media type (with its charset).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Ndjson => "application/x-ndjson; charset=utf-8",
+        }
+    }
 }
 
 /// How long a running job's worker may go without recording progress (it records it every
@@ -277,6 +316,7 @@ impl ExportJob {
             requested_by: requested_by.to_owned(),
             lease_until: None,
             bom: true,
+            format: ExportFormat::Csv,
         }
     }
 
@@ -302,6 +342,7 @@ impl ExportJob {
             requested_by: String::new(),
             lease_until: None,
             bom: false,
+            format: ExportFormat::Csv,
         }
     }
 
@@ -328,14 +369,19 @@ impl ExportJob {
         self.status == ExportStatus::Running && self.lease_until.is_some_and(|lease| lease < now)
     }
 
-    /// The key of the job's CSV object.
+    /// The key of the job's object.
     pub fn object_key(&self) -> String {
-        format!("exports/{}.csv", self.id)
+        format!("exports/{}.{}", self.id, self.format.extension())
     }
 
     /// The file name offered to the browser.
     pub fn file_name(&self) -> String {
-        format!("audit-log-{}-{}.csv", self.created_at.format("%Y%m%dT%H%M%SZ"), self.id)
+        format!(
+            "audit-log-{}-{}.{}",
+            self.created_at.format("%Y%m%dT%H%M%SZ"),
+            self.id,
+            self.format.extension()
+        )
     }
 }
 
@@ -352,6 +398,10 @@ pub trait ExportJobStore: Send + Sync + 'static {
     async fn update_job(&self, job: &ExportJob) -> Result<bool, StoreError>;
     /// Jobs not yet finished (pending or running), so a restarted server can resume them.
     async fn unfinished_jobs(&self) -> Result<Vec<ExportJob>, StoreError>;
+
+    /// The newest `limit` jobs requested by `requested_by` (a token's or person's name), newest
+    /// first.
+    async fn recent_jobs(&self, requested_by: &str, limit: usize) -> Result<Vec<ExportJob>, StoreError>;
     /// Atomically takes one of the `limit` export slots of `token` for `job` until `until`,
     /// unless all are held (slots whose lease has passed are free again). Concurrent claims
     /// never take more than `limit` slots between them.

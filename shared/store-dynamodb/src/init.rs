@@ -59,8 +59,10 @@ pub async fn create_tables(client: &Client, names: &Layout) -> anyhow::Result<()
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute(schema::JOB_ID))
         .attribute_definitions(attribute(schema::OPEN))
+        .attribute_definitions(attribute(schema::REQUESTED_BY))
         .key_schema(key(schema::JOB_ID, KeyType::Hash))
         .global_secondary_indexes(index(schema::OPEN_JOBS, schema::OPEN, schema::JOB_ID))
+        .global_secondary_indexes(index(schema::BY_REQUESTER, schema::REQUESTED_BY, schema::JOB_ID))
         .send()
         .await;
     created(jobs, &names.jobs_table)?;

@@ -22,6 +22,12 @@ fn item(job: &ExportJob) -> Result<Item, StoreError> {
         (schema::JOB.to_owned(), AttributeValue::S(body)),
         (schema::EXPIRES_AT.to_owned(), expires_after(job.created_at)),
     ]);
+    if !job.requested_by.is_empty() {
+        item.insert(
+            schema::REQUESTED_BY.to_owned(),
+            AttributeValue::S(job.requested_by.clone()),
+        );
+    }
     if !job.status.is_finished() {
         item.insert(
             schema::OPEN.to_owned(),
@@ -190,6 +196,28 @@ impl ExportJobStore for DynamoStore {
             if !job.status.is_finished() {
                 jobs.push(job);
             }
+        }
+        Ok(jobs)
+    }
+
+    async fn recent_jobs(&self, requested_by: &str, limit: usize) -> Result<Vec<ExportJob>, StoreError> {
+        let out = self
+            .inner
+            .client
+            .query()
+            .table_name(&self.inner.layout.jobs_table)
+            .index_name(schema::BY_REQUESTER)
+            .key_condition_expression("#r = :r")
+            .expression_attribute_names("#r", schema::REQUESTED_BY)
+            .expression_attribute_values(":r", AttributeValue::S(requested_by.to_owned()))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| crate::store_error(e, &self.inner.layout.jobs_resource()))?;
+        let mut jobs = Vec::new();
+        for item in out.items() {
+            jobs.push(self.read_or_set_apart(item).await?);
         }
         Ok(jobs)
     }

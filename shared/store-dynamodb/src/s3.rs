@@ -49,7 +49,7 @@ impl ExportObjects for S3Exports {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .content_type("text/csv; charset=utf-8")
+            .content_type(audit_storage::ExportFormat::of_key(key).content_type())
             .metadata(UPLOAD_MARK, &mark)
             .send()
             .await
@@ -81,7 +81,7 @@ impl ExportObjects for S3Exports {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .response_content_type("text/csv; charset=utf-8")
+            .response_content_type(audit_storage::ExportFormat::of_key(key).content_type())
             .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
             .presigned(config)
             .await

@@ -23,7 +23,8 @@
 //! has no [`ACTOR`] attribute, so it is not in [`BY_ACTOR`].
 //!
 //! **Export-jobs table** (partition key [`JOB_ID`]): the job as JSON in [`JOB`], and [`OPEN`] set
-//! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`]. The same
+//! only while it is pending or running, the key of the sparse index [`OPEN_JOBS`]; [`REQUESTED_BY`]
+//! is the key of [`BY_REQUESTER`] (`GET /exports`: a caller's recent jobs). The same
 //! table holds each token's export slots ([`slot_id`], with [`SLOT_JOB`] and [`SLOT_LEASE`]),
 //! claimed with conditional writes so the per-token cap holds under concurrent requests.
 
@@ -82,6 +83,11 @@ pub const OPEN: &str = "open";
 pub const OPEN_VALUE: &str = "open";
 /// Sparse global secondary index over ([`OPEN`], [`JOB_ID`]): the unfinished jobs.
 pub const OPEN_JOBS: &str = "open_jobs";
+/// Who asked for a job (a token's or person's name): the key of [`BY_REQUESTER`].
+pub const REQUESTED_BY: &str = "requested_by";
+/// Global secondary index over ([`REQUESTED_BY`], [`JOB_ID`]): each caller's jobs, by time (a
+/// job id is a UUID v7, whose text sorts by creation). Slots have no [`REQUESTED_BY`].
+pub const BY_REQUESTER: &str = "by_requester";
 /// The unreadable text of a job that was set apart (its [`JOB`] then holds a failed stub).
 pub const UNREADABLE_JOB: &str = "unreadable_job";
 /// How long a job's item is kept after it was created (the jobs table's TTL, on

@@ -76,6 +76,32 @@ impl ExportJobStore for SqliteStore {
         Ok(jobs)
     }
 
+    async fn recent_jobs(&self, requested_by: &str, limit: usize) -> Result<Vec<ExportJob>, StoreError> {
+        // A scan of the jobs (one row per export ever asked for here): ids are UUID v7, whose
+        // text sorts by creation. A row whose text is not JSON is left out, not an error.
+        let requested_by = requested_by.to_owned();
+        let rows = self
+            .inner
+            .readers
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, job, status = 'failed' FROM export_jobs
+                     WHERE CASE WHEN json_valid(job) THEN json_extract(job, '$.requested_by') END = ?1
+                     ORDER BY id DESC LIMIT ?2",
+                )?
+                .query_map(rusqlite::params![requested_by, limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, bool)>>>()
+            })
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for (id, body, marked) in rows {
+            jobs.push(self.read_or_set_apart(&id, &body, marked).await);
+        }
+        Ok(jobs)
+    }
+
     async fn claim_slot(
         &self,
         token: &str,

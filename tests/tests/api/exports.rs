@@ -407,3 +407,69 @@ async fn an_export_a_stopped_server_left_pending_runs_when_it_starts_again() {
     let csv = app.client.get(url).send().await.unwrap().text().await.unwrap();
     assert!(csv.contains("alice"), "{csv}");
 }
+
+#[tokio::test]
+async fn an_ndjson_export_holds_each_event_as_the_api_gives_it_and_the_caller_lists_its_exports() {
+    let app = spawn_app().await;
+    let events = crate::harness::customs(30, "2026-05-02T10:00:00Z", "nd.json", "line");
+    app.ingest_all(&events).await;
+    let ndjson = app.export(&json!({"actor": "nd.json", "format": "ndjson"})).await;
+    assert_eq!(ndjson["status"], "succeeded", "{ndjson}");
+    assert_eq!(
+        (ndjson["rows"].as_u64(), ndjson["format"].as_str()),
+        (Some(30), Some("ndjson"))
+    );
+    let response = app
+        .client
+        .get(ndjson["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/x-ndjson"),
+        "{:?}",
+        response.headers()
+    );
+    let text = response.text().await.unwrap();
+    assert_eq!(ndjson["bytes"], text.len());
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines,
+        app.list_all("actor=nd.json").await,
+        "each line is the event as the API lists it"
+    );
+    let csv = app.export(&json!({"actor": "nd.json"})).await;
+    assert_eq!(csv["format"], "csv");
+
+    // The caller's exports, newest first, each with a fresh link.
+    let listed: Value = app.get("/exports", Some(READ_TOKEN)).await.json().await.unwrap();
+    let listed = listed["exports"].as_array().unwrap();
+    assert_eq!(listed[0]["id"], csv["id"]);
+    assert_eq!(listed[1]["id"], ndjson["id"]);
+    assert_eq!(listed[1]["filters"], json!({"actor": "nd.json", "order": "desc"}));
+    for job in &listed[..2] {
+        let link = job["download_url"].as_str().expect("a fresh link");
+        assert_eq!(app.client.get(link).send().await.unwrap().status(), StatusCode::OK);
+    }
+    let one: Value = app
+        .get("/exports?limit=1", Some(READ_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["exports"].as_array().unwrap().len(), 1);
+    for bad in ["/exports?limit=0", "/exports?limit=51", "/exports?user=x"] {
+        assert_eq!(
+            app.get(bad, Some(READ_TOKEN)).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let refused = app
+        .post_json("/exports", Some(READ_TOKEN), &json!({"format": "xml"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}

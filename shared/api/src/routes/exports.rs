@@ -1,5 +1,5 @@
-//! `POST /exports` and `GET /exports/{id}`. The export itself runs outside the request, started
-//! through the [`crate::ExportLauncher`].
+//! `POST /exports`, `GET /exports` and `GET /exports/{id}`. The export itself runs outside the
+//! request, started through the [`crate::ExportLauncher`].
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -17,7 +17,7 @@ use super::json_body;
 use crate::auth::Reader;
 use crate::error::ApiError;
 use crate::{AppState, Exports};
-use audit_storage::{AppendOutcome, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
+use audit_storage::{AppendOutcome, ExportFormat, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
 
 /// Exports one token may have pending or running at once.
 const MAX_UNFINISHED_PER_TOKEN: usize = 3;
@@ -35,11 +35,16 @@ pub(super) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let exports = exports_of(&state)?;
-    let (filters, bom) = match json_body(&headers, body)? {
-        None => (EventFilter::default(), true),
+    let (filters, bom, format) = match json_body(&headers, body)? {
+        None => (EventFilter::default(), true, ExportFormat::Csv),
         Some(mut body) => {
             let bom = take_bom(&mut body)?;
-            (EventFilter::from_json(&body).map_err(ApiError::Validation)?, bom)
+            let format = take_format(&mut body)?;
+            (
+                EventFilter::from_json(&body).map_err(ApiError::Validation)?,
+                bom,
+                format,
+            )
         }
     };
     if !exports.objects.has_room().await? {
@@ -49,7 +54,8 @@ pub(super) async fn create(
     }
     let now = state.clock.now();
     let job = ExportJob {
-        bom,
+        bom: bom && format == ExportFormat::Csv,
+        format,
         ..ExportJob::new(filters, &caller.0.name, now)
     };
     // The cap is a slot claimed atomically (a conditional write), so concurrent requests never
@@ -101,6 +107,21 @@ fn take_bom(body: &mut serde_json::Value) -> Result<bool, ApiError> {
         .ok_or_else(|| ApiError::Validation(vec![FieldError::new("bom", "must be true or false")]))
 }
 
+/// Takes the `format` option out of an export body: `csv` (the default) or `ndjson`.
+fn take_format(body: &mut serde_json::Value) -> Result<ExportFormat, ApiError> {
+    let Some(value) = body.as_object_mut().and_then(|o| o.remove("format")) else {
+        return Ok(ExportFormat::Csv);
+    };
+    match value.as_str() {
+        Some("csv") => Ok(ExportFormat::Csv),
+        Some("ndjson") => Ok(ExportFormat::Ndjson),
+        _ => Err(ApiError::Validation(vec![FieldError::new(
+            "format",
+            "must be `csv` or `ndjson`",
+        )])),
+    }
+}
+
 /// Records the request in the journal, creates the job and launches it.
 async fn start(state: &AppState, exports: &Exports, job: &ExportJob) -> Result<(), ApiError> {
     // The journal records who exported what before the job exists, so nobody pulls the log out
@@ -149,6 +170,50 @@ pub(super) async fn status(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no export with id {id}")))?;
     let job = crate::export::settle_dead_worker(exports.jobs.as_ref(), job, state.clock.now()).await?;
+    Ok(Json(view(exports, &job).await?).into_response())
+}
+
+/// Exports a caller may list at once.
+const RECENT_EXPORTS: (usize, usize) = (20, 50);
+
+/// The caller's own recent exports (by its token's name, or the person's), newest first, each as
+/// `GET /exports/{id}` shows it (a fresh link for each finished file): `{"exports": [...]}`.
+pub(super) async fn list(
+    caller: Reader,
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let exports = exports_of(&state)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let mut limit = RECENT_EXPORTS.0;
+    for (key, value) in &pairs {
+        match (key.as_str(), value.parse::<usize>()) {
+            ("limit", Ok(n)) if (1..=RECENT_EXPORTS.1).contains(&n) => limit = n,
+            ("limit", _) => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "limit",
+                    format!("must be an integer from 1 to {}", RECENT_EXPORTS.1),
+                )]));
+            }
+            _ => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    key.as_str(),
+                    "unknown parameter; allowed is limit",
+                )]));
+            }
+        }
+    }
+    let mut listed = Vec::new();
+    for job in exports.jobs.recent_jobs(&caller.0.name, limit).await? {
+        let job = crate::export::settle_dead_worker(exports.jobs.as_ref(), job, state.clock.now()).await?;
+        listed.push(serde_json::to_value(view(exports, &job).await?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(Json(json!({ "exports": listed })).into_response())
+}
+
+/// A job as the API shows it, with a fresh download link once it succeeded.
+async fn view<'a>(exports: &Exports, job: &'a ExportJob) -> Result<JobView<'a>, ApiError> {
     let link = match job.status {
         ExportStatus::Succeeded => Some(
             exports
@@ -158,20 +223,20 @@ pub(super) async fn status(
         ),
         _ => None,
     };
-    let body = JobView {
+    Ok(JobView {
         id: job.id,
         status: job.status,
         filters: &job.filters,
+        format: job.format,
         rows: job.rows,
         bytes: job.bytes,
         bom: job.bom,
         created_at: job.created_at,
         finished_at: job.finished_at,
-        download_url: link.as_ref().map(|l| l.url.as_str()),
+        download_url: link.as_ref().map(|l| l.url.clone()),
         expires_at: link.as_ref().map(|l| l.expires_at),
         error: job.error.as_deref(),
-    };
-    Ok(Json(body).into_response())
+    })
 }
 
 /// `GET /exports/{id}`'s body (SPEC §3.4).
@@ -180,6 +245,7 @@ struct JobView<'a> {
     id: Uuid,
     status: ExportStatus,
     filters: &'a EventFilter,
+    format: ExportFormat,
     rows: u64,
     bytes: u64,
     bom: bool,
@@ -188,7 +254,7 @@ struct JobView<'a> {
     #[serde(with = "event_model::time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
     finished_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    download_url: Option<&'a str>,
+    download_url: Option<String>,
     #[serde(with = "event_model::time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
     expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]

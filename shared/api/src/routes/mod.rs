@@ -70,7 +70,7 @@ impl Route {
 /// matrix and Lambda route map, the template test (each function's HttpApi events) and the
 /// OpenAPI test read it. The extractors (`Reader`, `Ingestor`) enforce `access`, and the
 /// credential matrix checks that they agree with it.
-pub static ROUTES: [Route; 12] = [
+pub static ROUTES: [Route; 13] = [
     Route {
         method: "POST",
         path: "/events",
@@ -147,6 +147,13 @@ pub static ROUTES: [Route; 12] = [
         surface: Surface::Export,
         access: Access::Needs(Role::Read),
         handler: || post(exports::create).layer(DefaultBodyLimit::max(exports::MAX_EXPORT_BODY)),
+    },
+    Route {
+        method: "GET",
+        path: "/exports",
+        surface: Surface::Export,
+        access: Access::Needs(Role::Read),
+        handler: || get(exports::list),
     },
     Route {
         method: "GET",
