@@ -348,7 +348,10 @@ async function main() {
     await noAxeViolations(page, `the filters (category list open) at ${width} px`);
     await page.keyboard.press('Escape');
     await page.locator('#f-type summary').click();
+    await page.getByLabel('Find an event type').fill('failed');
     await noAxeViolations(page, `the filters (type picker open) at ${width} px`);
+    await page.screenshot({ path: path.join(SHOTS, `types-${width}.png`) });
+    await page.getByLabel('Find an event type').fill('');
     await page.keyboard.press('Escape');
     await page.locator('#rows button.message').first().click();
     await page.getByRole('dialog').waitFor();
