@@ -30,8 +30,6 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     NotSealedYet(String),
-    #[error("{0}")]
-    NotImplemented(String),
     #[error("the cursor is malformed, was tampered with, or was made for other filters")]
     InvalidCursor,
     #[error("{0}")]
@@ -122,7 +120,6 @@ impl ApiError {
                 "Method not allowed",
             ),
             ApiError::NotSealedYet(_) => (StatusCode::CONFLICT, "not-sealed-yet", "Not sealed yet"),
-            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-implemented", "Not implemented"),
             ApiError::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor"),
             ApiError::LinkRefused(_) => (StatusCode::FORBIDDEN, "link-refused", "Download link refused"),
             ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),

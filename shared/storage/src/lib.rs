@@ -122,6 +122,42 @@ impl Counts {
     /// Most buckets one answer holds (over 13 years of days; 208 days of hours).
     pub const MAX_BUCKETS: usize = 5_000;
 
+    /// Zero in every bucket of `bucket` over `[from, to)` (aligned down to a bucket), counting
+    /// only what [`Counts::add`] is given in that range. A range of more than
+    /// [`Counts::MAX_BUCKETS`] keeps its last ones and is a lower bound (`exact: false`).
+    pub fn over(bucket: Bucket, from: DateTime<Utc>, to: DateTime<Utc>) -> Counts {
+        let size = bucket.micros();
+        let (from, to) = (from.timestamp_micros(), to.timestamp_micros());
+        let earliest = (to - (Counts::MAX_BUCKETS as i64 - 1) * size).div_euclid(size) * size;
+        let clipped = from < earliest;
+        let start = if clipped {
+            earliest
+        } else {
+            from.div_euclid(size) * size
+        };
+        let buckets = if from >= to {
+            0
+        } else {
+            (to - start + size - 1).div_euclid(size).max(0) as usize
+        };
+        Counts {
+            bucket,
+            start: DateTime::from_timestamp_micros(start).unwrap_or_default(),
+            buckets: vec![0; buckets],
+            total: 0,
+            exact: !clipped,
+        }
+    }
+
+    /// Counts `n` events at `time_us` (microseconds since the epoch), if it falls in a bucket.
+    pub fn add(&mut self, time_us: i64, n: u64) {
+        let i = (time_us - self.start.timestamp_micros()).div_euclid(self.bucket.micros());
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| self.buckets.get_mut(i)) {
+            *slot += n;
+            self.total += n;
+        }
+    }
+
     /// No events, no buckets.
     pub fn empty(bucket: Bucket) -> Counts {
         Counts {
@@ -144,8 +180,8 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// How many events match `filter` and when, in buckets of `bucket` over the filter's period
     /// (from the first event to now when it has no bound): exact when the store can count
-    /// cheaply, else a lower bound (`exact: false`). `None`: this store keeps no counts yet.
-    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Option<Counts>, StoreError>;
+    /// cheaply, else a lower bound (`exact: false`).
+    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError>;
 
     /// Usernames (actors) that start with `prefix`, case folded as `q` is
     /// ([`event_model::filter::fold`]), sorted by their folded form, at most `limit`: from an

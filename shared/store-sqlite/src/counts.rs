@@ -28,7 +28,6 @@ pub(crate) fn counts(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Counts> {
     let tx = conn.unchecked_transaction()?;
-    let size = bucket.micros();
     let first_event: Option<i64> = tx.query_row("SELECT min(time_us) FROM events", [], |r| r.get(0))?;
     let last_event: Option<i64> = tx.query_row("SELECT max(time_us) FROM events", [], |r| r.get(0))?;
     let from = match filter.from {
@@ -42,35 +41,16 @@ pub(crate) fn counts(
         Some(t) => t.timestamp_micros(),
         None => now.timestamp_micros().max(last_event.map_or(i64::MIN, |t| t + 1)),
     };
-    // A period longer than `MAX_BUCKETS` is counted over its last `MAX_BUCKETS` buckets only
-    // (the API asks for no more; an open period can reach back further): a lower bound then.
-    let earliest = to - (Counts::MAX_BUCKETS as i64 - 1) * size;
-    let clipped = from < earliest.div_euclid(size) * size;
-    let from = if clipped {
-        earliest.div_euclid(size) * size
-    } else {
-        from
-    };
-    let start = from.div_euclid(size) * size;
-    let buckets = (to - start + size - 1).div_euclid(size).max(0) as usize;
-    let mut counts = Counts {
+    let mut counts = Counts::over(
         bucket,
-        start: DateTime::from_timestamp_micros(start).unwrap_or_default(),
-        buckets: vec![0; buckets],
-        total: 0,
-        exact: !clipped,
-    };
-    if from >= to {
-        counts.buckets.clear();
+        DateTime::from_timestamp_micros(from).unwrap_or_default(),
+        DateTime::from_timestamp_micros(to).unwrap_or_default(),
+    );
+    if counts.buckets.is_empty() {
         return Ok(counts);
     }
-    let add = |counts: &mut Counts, time_us: i64, n: u64| {
-        let i = (time_us - start).div_euclid(size) as usize;
-        if let Some(slot) = counts.buckets.get_mut(i) {
-            *slot += n;
-            counts.total += n;
-        }
-    };
+    // Only what falls in the buckets is counted: a clipped period's earlier part is left out.
+    let from = from.max(counts.start.timestamp_micros());
     if by_hourly_counts(filter) {
         let allowed = Allowed::of(filter);
         // Whole hours from the hourly counts (with the events not yet counted there); the partial
@@ -85,7 +65,7 @@ pub(crate) fn counts(
             let mut rows = stmt.query([whole_from, whole_to])?;
             while let Some(row) = rows.next()? {
                 if allowed.type_and_category(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?) {
-                    add(&mut counts, row.get(0)?, row.get::<_, i64>(3)? as u64);
+                    counts.add(row.get(0)?, row.get::<_, i64>(3)? as u64);
                 }
             }
             events_in(
@@ -96,7 +76,7 @@ pub(crate) fn counts(
                 (whole_from, whole_to),
                 |t, ty, c| {
                     if allowed.type_and_category(ty, c) {
-                        add(&mut counts, t, 1);
+                        counts.add(t, 1);
                     }
                 },
             )?;
@@ -108,7 +88,7 @@ pub(crate) fn counts(
                 (lo, hi),
                 |t, ty, c| {
                     if allowed.type_and_category(ty, c) {
-                        add(&mut counts, t, 1);
+                        counts.add(t, 1);
                     }
                 },
             )?;
@@ -128,7 +108,7 @@ pub(crate) fn counts(
                 counts.exact = false;
                 break;
             }
-            add(&mut counts, row.get(1)?, 1);
+            counts.add(row.get(1)?, 1);
         }
     }
     Ok(counts)

@@ -61,7 +61,7 @@ impl EventStore for SqliteStore {
         found.transpose()
     }
 
-    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Option<Counts>, StoreError> {
+    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
         let filter = filter.clone();
         let inner = self.inner.clone();
         let now = chrono::Utc::now();
@@ -69,7 +69,6 @@ impl EventStore for SqliteStore {
             .readers
             .run(move |conn| crate::counts::counts(conn, &inner.common_terms, &filter, bucket, now))
             .await
-            .map(Some)
     }
 
     async fn actors(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {

@@ -134,6 +134,32 @@ async fn ten_thousand_events_over_forty_days_page_exactly_as_the_embedded_store(
         assert_eq!(from_dynamo.len(), from_sqlite.len(), "{query}");
         assert!(from_dynamo == from_sqlite, "{query}: the stores disagree");
     }
+    // Counts: the same answer where DynamoDB reads them all (up to 5,000 events); beyond, a
+    // lower bound ("more than") where the embedded store counts exactly.
+    for query in [
+        "from=2026-01-06&to=2026-01-25&actor=user7&bucket=day",
+        "q=quartz&to=2026-01-20",
+        "category=custom&from=2026-01-10T06:00:00Z&to=2026-01-12T18:00:00Z&bucket=hour",
+    ] {
+        let (a, b) = (counts(&dynamo, query).await, counts(&sqlite, query).await);
+        assert_eq!(a["exact"], true, "{query}: {a}");
+        assert!(a["total"].as_u64().unwrap() > 0, "{query}");
+        assert_eq!(a, b, "{query}: the stores count alike");
+    }
+    let (a, b) = (counts(&dynamo, "").await, counts(&sqlite, "").await);
+    assert_eq!(
+        (a["exact"].as_bool(), a["total"].as_u64()),
+        (Some(false), Some(5_000)),
+        "{a}"
+    );
+    assert_eq!((b["exact"].as_bool(), b["total"].as_u64()), (Some(true), Some(10_000)));
+}
+
+/// `GET /counts?{query}` of `app`, which must answer 200.
+async fn counts(app: &crate::harness::TestApp, query: &str) -> Value {
+    let response = app.get(&format!("/counts?{query}"), Some(READ_TOKEN)).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{query}");
+    response.json::<Value>().await.unwrap()
 }
 
 #[tokio::test]
