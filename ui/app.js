@@ -35,6 +35,9 @@
     categories: new Map(), // code → label, from GET /catalog
     failures: new Set(), // the types whose outcome is a failure, from GET /catalog
     types: new Map(), // type code → its message with "…" for the parameters, from GET /catalog
+    typeGroups: new Map(), // type code → { group: its category's label, description }
+    catalog: null, // GET /catalog, for the type picker (built when first opened)
+    typePickerBuilt: false,
     hidden: { actor: '', types: [] }, // what the list leaves out (not_actor, not_type)
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     shownFilters: null, // the form's filters of the rows shown
@@ -209,14 +212,33 @@
       for (const type of category.types) {
         if (type.outcome === 'failure') state.failures.add(type.type);
         state.types.set(type.type, type.template.replace(/\{[^}]*\}/g, '…'));
-        typeBox(type.type, category.label, type.description);
+        state.typeGroups.set(type.type, { group: category.label, description: type.description });
       }
     }
+    state.catalog = catalog;
+  }
+
+  // The type picker's list, made when it is first opened (62 checkboxes nobody may need are
+  // not built before the first rows): every type in catalog order, grouped by category, then
+  // the custom types met so far.
+  function buildTypePicker() {
+    if (state.typePickerBuilt || !state.catalog) return;
+    state.typePickerBuilt = true;
+    for (const category of state.catalog.categories) {
+      for (const type of category.types) {
+        const label = typeBox(type.type).parentElement;
+        label.parentElement.append(label);
+        $('f-type-options').append(label.parentElement);
+      }
+    }
+    const custom = [...$('f-type-options').children].find((f) => f.dataset.group === 'Custom types');
+    if (custom) $('f-type-options').append(custom);
   }
 
   // The type picker's checkbox of `code`, made on first use under its category's group (a
   // custom type, met in a row or a link, goes under "Custom types").
-  function typeBox(code, group = 'Custom types', description = '') {
+  function typeBox(code) {
+    const { group, description } = state.typeGroups.get(code) || { group: 'Custom types', description: '' };
     const id = `type-${code}`;
     const existing = document.getElementById(id);
     if (existing) return existing;
@@ -1219,6 +1241,7 @@
     $('f-category-options').addEventListener('change', () => filtersChanged());
     $('f-type-options').addEventListener('change', () => filtersChanged());
     $('f-type-find').addEventListener('input', findTypes);
+    $('f-type').addEventListener('toggle', buildTypePicker);
     for (const control of [$('f-order'), $('f-failures')]) control.addEventListener('change', () => filtersChanged());
     // The category and type lists close like menus: on Escape (focus back on their button) or
     // a click elsewhere. Enter in the type finder does not submit the form.
