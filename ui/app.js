@@ -52,6 +52,8 @@
     detail: null, // the event in the detail view
     renders: 0, // listings rendered so far (tests and the benchmark wait on it)
     counting: null, // AbortController of the count in flight
+    prefetched: null, // { filters, query, page }: the first page, asked for beside the catalog
+    firstPage: null, // that page's promise, for the listing it was asked for
   };
 
   // ---- API -------------------------------------------------------------------------------
@@ -132,6 +134,15 @@
     $('signin').hidden = true;
     $('journal').hidden = false;
     $('sign-out').hidden = false;
+    // The first page is asked for at once, beside the catalog, with the filters the URL names;
+    // it is used if the form, once set from the URL, shows the same filters.
+    const early = urlFilters(location.search);
+    if (!rangeProblem(early)) {
+      const query = apiFilters(early);
+      const page = api(`/events${queryString({ ...query, limit: PAGE_SIZE })}`);
+      page.catch(() => {}); // a failure is met again where the page is used
+      state.prefetched = { filters: JSON.stringify(early), query, page };
+    }
     try {
       await loadCatalog();
     } catch (e) {
@@ -321,24 +332,46 @@
     return params.toString();
   };
 
+  // The filters a URL names, in the form's shape (`formFilters`): what the form shows once
+  // `readUrl` has set it (before the catalog is known, so its lists are as the URL writes them).
+  function urlFilters(search) {
+    const params = new URLSearchParams(search);
+    const list = (name) => (params.get(name) || '').split(',').filter(Boolean);
+    const range = params.get('range') || 'all';
+    const known = [...$('f-range').options].some((o) => o.value === range) ? range : 'all';
+    const custom = known === 'custom';
+    return {
+      range: known,
+      from: custom ? boundFromUrl(params.get('from') || '', false) : '',
+      to: custom ? boundFromUrl(params.get('to') || '', true) : '',
+      actor: (params.get('actor') || '').trim(),
+      category: list('category'),
+      type: list('type'),
+      failures: params.get('outcome') === 'failure',
+      notActor: params.get('not_actor') || '',
+      notType: list('not_type'),
+      q: (params.get('q') || '').trim(),
+      order: params.get('order') === 'asc' ? 'asc' : 'desc',
+    };
+  }
+
   function readUrl() {
     const params = new URLSearchParams(location.search);
     state.listSearch = listSearch(location.search);
-    const range = params.get('range') || 'all';
-    $('f-range').value = [...$('f-range').options].some((o) => o.value === range) ? range : 'all';
+    const filters = urlFilters(location.search);
+    $('f-range').value = filters.range;
     $('f-from').value = boundFromUrl(params.get('from') || '', false);
     $('f-to').value = boundFromUrl(params.get('to') || '', true);
     $('f-actor').value = params.get('actor') || '';
     $('f-q').value = params.get('q') || '';
-    const list = (name) => (params.get(name) || '').split(',').filter(Boolean);
-    const chosen = new Set(list('category'));
+    const chosen = new Set(filters.category);
     for (const box of document.querySelectorAll('input[name=category]')) box.checked = chosen.has(box.value);
-    const types = new Set(list('type'));
+    const types = new Set(filters.type);
     for (const code of types) typeBox(code);
     for (const box of document.querySelectorAll('input[name=type]')) box.checked = types.has(box.value);
-    $('f-failures').checked = params.get('outcome') === 'failure';
-    $('f-order').value = params.get('order') === 'asc' ? 'asc' : 'desc';
-    state.hidden = { actor: params.get('not_actor') || '', types: list('not_type') };
+    $('f-failures').checked = filters.failures;
+    $('f-order').value = filters.order;
+    state.hidden = { actor: filters.notActor, types: filters.notType };
     syncFilterControls();
   }
 
@@ -508,6 +541,8 @@
 
   async function reload() {
     const filters = formFilters();
+    const prefetched = state.prefetched;
+    state.prefetched = null;
     state.shownFilters = filters;
     const problem = rangeProblem(filters);
     $('range-error').textContent = problem || '';
@@ -536,7 +571,8 @@
       return;
     }
     $('export').disabled = false;
-    state.query = apiFilters(filters);
+    state.query = prefetched && prefetched.filters === JSON.stringify(filters) ? prefetched.query : apiFilters(filters);
+    state.firstPage = prefetched && prefetched.query === state.query ? prefetched.page : null;
     state.cursor = null;
     state.retry.attempt = 0;
     loadCounts();
@@ -563,9 +599,12 @@
     }
     let page;
     try {
-      page = await api(`/events${queryString({ ...query, limit: PAGE_SIZE, cursor: first ? null : state.cursor })}`, {
-        signal: controller.signal,
-      });
+      const prefetched = first ? state.firstPage : null;
+      state.firstPage = null;
+      page = await (prefetched ||
+        api(`/events${queryString({ ...query, limit: PAGE_SIZE, cursor: first ? null : state.cursor })}`, {
+          signal: controller.signal,
+        }));
     } catch (e) {
       if (e.name === 'AbortError' || state.loading !== controller) return;
       state.loading = null;

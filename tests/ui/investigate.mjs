@@ -40,6 +40,25 @@ async function main() {
   await signIn(page);
   const ids = await shownIds(page);
 
+  run.step = 'first page beside the catalog';
+  // Reloaded with the token kept: the first page is asked for before the catalog has answered,
+  // once (not again after it).
+  const order = [];
+  const onRequest = (r) => new URL(r.url()).pathname === '/events' && order.push(`request ${new URL(r.url()).search}`);
+  const onResponse = (r) => new URL(r.url()).pathname === '/catalog' && order.push('catalog answered');
+  page.on('request', onRequest);
+  page.on('response', onResponse);
+  await page.goto(`${BASE}/?actor=dana.admin`);
+  await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+  page.off('request', onRequest);
+  page.off('response', onResponse);
+  const listings = order.filter((o) => o.startsWith('request') && !o.includes('cursor'));
+  assert.equal(listings.length, 1, `one first page: ${order}`);
+  assert.ok(order.indexOf(listings[0]) < order.indexOf('catalog answered'), `asked for before the catalog answered: ${order}`);
+  assert.deepEqual(await shownIds(page), (await apiJson('/events?actor=dana.admin&limit=50')).events.map((e) => e.id));
+  await afterRender(page, () => page.getByRole('button', { name: 'Clear filters' }).click());
+  log('the first page is asked for beside the catalog, once');
+
   run.step = 'a link to one event';
   const event = await apiJson(`/events/${ids[3]}`);
   const rendered = await renders(page);
