@@ -157,8 +157,7 @@ pub(super) async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let pairs = super::query_pairs(query.as_deref())?;
     let (filter, page) = EventFilter::from_query(&pairs).map_err(ApiError::Validation)?;
     let after = page
         .cursor
@@ -230,8 +229,7 @@ pub(super) async fn actors(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let pairs = super::query_pairs(query.as_deref())?;
     let (mut prefix, mut limit, mut errors) = (None, ACTORS_LIMIT.0, Vec::new());
     for (key, value) in &pairs {
         match key.as_str() {
@@ -277,8 +275,7 @@ pub(super) async fn counts(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let pairs = super::query_pairs(query.as_deref())?;
     let mut errors = Vec::new();
     let mut bucket = audit_storage::Bucket::Day;
     let mut filters = Vec::new();

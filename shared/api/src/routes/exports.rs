@@ -184,8 +184,7 @@ pub(super) async fn list(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
     let exports = exports_of(&state)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|_| ApiError::Validation(vec![FieldError::new("query", "the query string is malformed")]))?;
+    let pairs = super::query_pairs(query.as_deref())?;
     let mut limit = RECENT_EXPORTS.0;
     for (key, value) in &pairs {
         match (key.as_str(), value.parse::<usize>()) {

@@ -177,6 +177,16 @@ pub(crate) fn of(surface: Surface, state: &AppState) -> Router<AppState> {
         .method_not_allowed_fallback(meta::method_not_allowed)
 }
 
+/// The pairs of a query string (`None`: none), or 400 when it is malformed.
+pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| {
+        ApiError::Validation(vec![event_model::FieldError::new(
+            "query",
+            "the query string is malformed",
+        )])
+    })
+}
+
 /// Reads a JSON body: checks the content type, maps an over-limit body to 413 and malformed
 /// JSON to 400. `None` for an empty body, which some routes accept.
 pub(crate) fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Option<Value>, ApiError> {

@@ -154,7 +154,15 @@ impl DynamoStore {
             return Ok(());
         }
         let end = event_model::time::start_of(day) + chrono::Duration::days(1);
-        let item = serde_dynamo::to_item(DayMarker::new(day, self.expires_at(end))).map_err(StoreError::unavailable)?;
+        self.put_marker(DayMarker::new(day, self.expires_at(end))).await?;
+        self.inner.known_days.lock().expect("days lock").insert(day);
+        Ok(())
+    }
+
+    /// Writes a day's or an actor's marker (the same item each time: a write over it changes
+    /// nothing).
+    async fn put_marker(&self, marker: impl serde::Serialize) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(marker).map_err(StoreError::unavailable)?;
         self.inner
             .writes
             .put_item()
@@ -163,7 +171,6 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
-        self.inner.known_days.lock().expect("days lock").insert(day);
         Ok(())
     }
 
@@ -175,15 +182,7 @@ impl DynamoStore {
         let Some(marker) = ActorMarker::new(actor) else {
             return Ok(()); // an actor is never empty (`NewEvent::parse`)
         };
-        let item = serde_dynamo::to_item(marker).map_err(StoreError::unavailable)?;
-        self.inner
-            .writes
-            .put_item()
-            .table_name(&self.inner.layout.events_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
+        self.put_marker(marker).await?;
         let mut known = self.inner.known_actors.lock().expect("actors lock");
         if known.len() >= KNOWN_ACTORS_MAX {
             known.clear();
