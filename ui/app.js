@@ -379,19 +379,11 @@
     const custom = $('f-range').value === 'custom';
     for (const field of document.querySelectorAll('[data-custom]')) field.hidden = !custom;
     const filters = formFilters();
-    const chosen = filters.category;
-    $('f-category-summary').textContent =
-      chosen.length === 0
-        ? 'All categories'
-        : chosen.length === 1
-          ? state.categories.get(chosen[0]) || chosen[0]
-          : `${chosen.length} categories`;
-    $('f-type-summary').textContent =
-      filters.type.length === 0
-        ? 'All types'
-        : filters.type.length === 1
-          ? state.types.get(filters.type[0]) || filters.type[0]
-          : `${filters.type.length} types`;
+    // A multiple choice in words: all, the one chosen by its label, or how many.
+    const summary = (codes, labels, plural) =>
+      codes.length === 0 ? `All ${plural}` : codes.length === 1 ? labels.get(codes[0]) || codes[0] : `${codes.length} ${plural}`;
+    $('f-category-summary').textContent = summary(filters.category, state.categories, 'categories');
+    $('f-type-summary').textContent = summary(filters.type, state.types, 'types');
     // What is hidden, each with a button that shows it again.
     const unhide = (text, change) => {
       const chip = el('button', { type: 'button', className: 'chip', textContent: `${text} ×` });
@@ -1280,6 +1272,9 @@
     $('f-category-options').addEventListener('change', () => filtersChanged());
     $('f-type-options').addEventListener('change', () => filtersChanged());
     $('f-type-find').addEventListener('input', findTypes);
+    // Built as the summary is clicked (or Enter/Space pressed on it), before the list opens; the
+    // toggle event, which comes a task later, covers any other opening.
+    $('f-type').querySelector('summary').addEventListener('click', buildTypePicker);
     $('f-type').addEventListener('toggle', buildTypePicker);
     for (const control of [$('f-order'), $('f-failures')]) control.addEventListener('change', () => filtersChanged());
     // The category and type lists close like menus: on Escape (focus back on their button) or

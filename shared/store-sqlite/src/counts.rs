@@ -5,7 +5,7 @@
 //! "more than").
 
 use chrono::{DateTime, Utc};
-use event_model::{Categories, EventFilter, Order, Types};
+use event_model::{Category, EventFilter, Order};
 use rusqlite::{Connection, params_from_iter};
 
 use crate::page_sql::{CommonTerms, page_sql};
@@ -28,18 +28,19 @@ pub(crate) fn counts(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Counts> {
     let tx = conn.unchecked_transaction()?;
-    let first_event: Option<i64> = tx.query_row("SELECT min(time_us) FROM events", [], |r| r.get(0))?;
-    let last_event: Option<i64> = tx.query_row("SELECT max(time_us) FROM events", [], |r| r.get(0))?;
+    let edge = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, Option<i64>>(0));
     let from = match filter.from {
         Some(t) => t.timestamp_micros(),
-        None => match first_event {
+        None => match edge("SELECT min(time_us) FROM events")? {
             Some(t) => t,
             None => return Ok(Counts::empty(bucket)),
         },
     };
     let to = match filter.to {
         Some(t) => t.timestamp_micros(),
-        None => now.timestamp_micros().max(last_event.map_or(i64::MIN, |t| t + 1)),
+        None => now
+            .timestamp_micros()
+            .max(edge("SELECT max(time_us) FROM events")?.map_or(i64::MIN, |t| t + 1)),
     };
     let mut counts = Counts::over(
         bucket,
@@ -52,19 +53,25 @@ pub(crate) fn counts(
     // Only what falls in the buckets is counted: a clipped period's earlier part is left out.
     let from = from.max(counts.start.timestamp_micros());
     if by_hourly_counts(filter) {
-        let allowed = Allowed::of(filter);
+        let allowed = |ty: &str, category: &str| {
+            Category::parse(category).is_some_and(|category| filter.allows_kind(category, ty))
+        };
         // Whole hours from the hourly counts (with the events not yet counted there); the partial
         // hours at either end, if any, from the events themselves.
         let (whole_from, whole_to) = (ceil_hour(from), to.div_euclid(HOUR_US) * HOUR_US);
-        let mut edges = vec![(from, to)];
-        if whole_from < whole_to {
-            edges = vec![(from, whole_from), (whole_to, to)];
+        let whole = whole_from < whole_to;
+        let edges = if whole {
+            vec![(from, whole_from), (whole_to, to)]
+        } else {
+            vec![(from, to)]
+        };
+        if whole {
             let mut stmt = tx.prepare_cached(
                 "SELECT hour_us, type, category, n FROM type_counts WHERE hour_us >= ?1 AND hour_us < ?2",
             )?;
             let mut rows = stmt.query([whole_from, whole_to])?;
             while let Some(row) = rows.next()? {
-                if allowed.type_and_category(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?) {
+                if allowed(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?) {
                     counts.add(row.get(0)?, row.get::<_, i64>(3)? as u64);
                 }
             }
@@ -75,7 +82,7 @@ pub(crate) fn counts(
                  AND time_us >= ?1 AND time_us < ?2",
                 (whole_from, whole_to),
                 |t, ty, c| {
-                    if allowed.type_and_category(ty, c) {
+                    if allowed(ty, c) {
                         counts.add(t, 1);
                     }
                 },
@@ -87,7 +94,7 @@ pub(crate) fn counts(
                 "SELECT time_us, type, category FROM events INDEXED BY events_by_time WHERE time_us >= ?1 AND time_us < ?2",
                 (lo, hi),
                 |t, ty, c| {
-                    if allowed.type_and_category(ty, c) {
+                    if allowed(ty, c) {
                         counts.add(t, 1);
                     }
                 },
@@ -136,34 +143,4 @@ fn events_in(
         each(row.get(0)?, row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?);
     }
     Ok(())
-}
-
-/// The types and categories a filter lets through, asked of a type and its category's code.
-struct Allowed {
-    categories: Categories,
-    types: Types,
-}
-
-impl Allowed {
-    fn of(filter: &EventFilter) -> Allowed {
-        Allowed {
-            categories: filter.effective_categories(),
-            types: filter.effective_types(),
-        }
-    }
-
-    fn type_and_category(&self, ty: &str, category: &str) -> bool {
-        let category_ok = match &self.categories {
-            Categories::Any => true,
-            Categories::OneOf(of) => of.iter().any(|c| c.code() == category),
-            Categories::None => false,
-        };
-        category_ok
-            && match &self.types {
-                Types::Any => true,
-                Types::OneOf(of) => of.iter().any(|t| t == ty),
-                Types::NoneOf(of) => !of.iter().any(|t| t == ty),
-                Types::Nothing => false,
-            }
-    }
 }

@@ -234,12 +234,9 @@ pub(super) async fn actors(
     for (key, value) in &pairs {
         match key.as_str() {
             "prefix" => prefix = Some(value.as_str()),
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=ACTORS_LIMIT.1).contains(&n) => limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    format!("must be an integer from 1 to {}", ACTORS_LIMIT.1),
-                )),
+            "limit" => match super::limit_param(value, ACTORS_LIMIT.1) {
+                Ok(n) => limit = n,
+                Err(e) => errors.push(e),
             },
             _ => errors.push(FieldError::new(
                 key.as_str(),

@@ -187,13 +187,9 @@ pub(super) async fn list(
     let pairs = super::query_pairs(query.as_deref())?;
     let mut limit = RECENT_EXPORTS.0;
     for (key, value) in &pairs {
-        match (key.as_str(), value.parse::<usize>()) {
-            ("limit", Ok(n)) if (1..=RECENT_EXPORTS.1).contains(&n) => limit = n,
-            ("limit", _) => {
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    "limit",
-                    format!("must be an integer from 1 to {}", RECENT_EXPORTS.1),
-                )]));
+        match key.as_str() {
+            "limit" => {
+                limit = super::limit_param(value, RECENT_EXPORTS.1).map_err(|e| ApiError::Validation(vec![e]))?
             }
             _ => {
                 return Err(ApiError::Validation(vec![FieldError::new(

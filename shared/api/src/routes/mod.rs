@@ -187,6 +187,17 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, 
     })
 }
 
+/// A `limit` parameter: an integer from 1 to `max`.
+pub(crate) fn limit_param(value: &str, max: usize) -> Result<usize, event_model::FieldError> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(event_model::FieldError::new(
+            "limit",
+            format!("must be an integer from 1 to {max}"),
+        )),
+    }
+}
+
 /// Reads a JSON body: checks the content type, maps an over-limit body to 413 and malformed
 /// JSON to 400. `None` for an empty body, which some routes accept.
 pub(crate) fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Option<Value>, ApiError> {

@@ -273,19 +273,24 @@ impl EventFilter {
         }
     }
 
+    /// Whether an event of type `ty` in `category` passes the `category`, `type`, `outcome` and
+    /// `not_type` parts: [`EventFilter::effective_types`] asked of one type, without building
+    /// the lists (stores ask it of every row they check).
+    pub fn allows_kind(&self, category: Category, ty: &str) -> bool {
+        let outcome_of = || catalog::find(ty).map_or(Outcome::Info, |t| t.outcome());
+        (self.categories.is_empty() || self.categories.contains(&category))
+            && (self.types.is_empty() || self.types.iter().any(|t| t == ty))
+            && !self.not_types.iter().any(|t| t == ty)
+            && self.outcome.is_none_or(|outcome| outcome_of() == outcome)
+    }
+
     /// Whether `event` passes this filter (used by tests and by stores that filter after reading).
     pub fn matches(&self, event: &crate::Event) -> bool {
         self.from.is_none_or(|f| event.time >= f)
             && self.to.is_none_or(|t| event.time < t)
             && self.actor.as_ref().is_none_or(|a| &event.actor == a)
             && self.not_actor.as_ref().is_none_or(|a| &event.actor != a)
-            && (self.categories.is_empty() || self.categories.contains(&event.category))
-            && match self.effective_types() {
-                Types::Any => true,
-                Types::OneOf(types) => types.contains(&event.event_type),
-                Types::NoneOf(types) => !types.contains(&event.event_type),
-                Types::Nothing => false,
-            }
+            && self.allows_kind(event.category, &event.event_type)
             && self
                 .q
                 .as_ref()

@@ -138,6 +138,44 @@ fn outcome_and_exclusions_decide_the_types() {
 }
 
 #[test]
+fn one_type_is_judged_as_the_type_lists_say() {
+    use crate::Types;
+    let filters = [
+        json!({}),
+        json!({"outcome": "failure"}),
+        json!({"outcome": "success", "category": "auth,sca"}),
+        json!({"outcome": "info", "not_type": "custom.x,auth.logged_out"}),
+        json!({"type": "auth.login_failed,auth.logged_in,custom.x", "outcome": "failure"}),
+        json!({"type": "custom.x,sca.analysis_failed", "not_type": "sca.analysis_failed"}),
+        json!({"category": "custom", "type": "auth.logged_in"}),
+    ];
+    let kinds: Vec<(Category, String)> = crate::catalog::all_types()
+        .map(|t| (t.category, t.code.to_owned()))
+        .chain([
+            (Category::Custom, "custom.x".to_owned()),
+            (Category::Custom, "custom.y".to_owned()),
+        ])
+        .collect();
+    for body in filters {
+        let f = EventFilter::from_json(&body).unwrap();
+        let (types, categories) = (f.effective_types(), f.effective_categories());
+        for (category, ty) in &kinds {
+            let listed = match &types {
+                Types::Any => true,
+                Types::OneOf(of) => of.contains(ty),
+                Types::NoneOf(of) => !of.contains(ty),
+                Types::Nothing => false,
+            } && match &categories {
+                Categories::Any => true,
+                Categories::OneOf(of) => of.contains(category),
+                Categories::None => false,
+            };
+            assert_eq!(f.allows_kind(*category, ty), listed, "{body}: {ty}");
+        }
+    }
+}
+
+#[test]
 fn the_filter_round_trips_through_json() {
     let (f, _) = query("from=2026-11-01&actor=alice&q=Fail&category=sca&order=asc").unwrap();
     let back: EventFilter = serde_json::from_str(&f.canonical()).unwrap();
