@@ -16,6 +16,9 @@
   // After a listing failed because the server was unreachable or failing: try again by itself,
   // less and less often (and at once on the Retry button).
   const RETRY_MS = [2000, 5000, 10000, 30000];
+  // A search whose pages come back short (DynamoDB spends a bounded read on each) is continued
+  // by itself for this long before "Keep searching" asks the user.
+  const AUTO_SEARCH_MS = 10000;
   // Messages longer than this are clamped to a few lines in the list, with "Show more".
   const LONG_MESSAGE = 280;
   // A download link this close to its expiry is asked for afresh before it is followed.
@@ -42,6 +45,10 @@
     query: null, // the API filters of the rows shown (the cursor is bound to them)
     shownFilters: null, // the form's filters of the rows shown
     cursor: null,
+    through: null, // how far the pages shown have searched (the API's searched_through)
+    want: PAGE_SIZE, // rows the listing in progress is after: a page, or a page more
+    searchStart: 0, // when the user asked for them (pages that come back short continue until AUTO_SEARCH_MS)
+    focusPending: false, // "Load more" was pressed: its first new row takes the focus
     loading: null, // AbortController of the listing in flight
     retry: { timer: null, attempt: 0 },
     typing: null, // the text filter whose typing owns the current history entry
@@ -572,8 +579,16 @@
   }
 
   // One page of the listing: the first (replacing the rows once it has come, the old ones
-  // dimmed meanwhile) or the next (appended, the focus on its first row).
-  async function loadPage(first) {
+  // dimmed meanwhile) or the next (appended, the focus on its first row). A page that comes
+  // back short with a cursor (a rare search on DynamoDB) is followed by the next one by itself
+  // (`auto`), saying how far the search has got, until a page's worth is shown or
+  // AUTO_SEARCH_MS has passed.
+  async function loadPage(first, auto = false) {
+    if (!auto) {
+      state.want = first ? PAGE_SIZE : $('rows').childElementCount + PAGE_SIZE;
+      state.searchStart = performance.now();
+      state.focusPending = !first;
+    }
     if (state.loading) state.loading.abort();
     clearTimeout(state.retry.timer);
     const controller = new AbortController();
@@ -617,32 +632,51 @@
     $('table-wrap').classList.remove('stale');
     const shown = $('rows').childElementCount;
     state.cursor = page.next_cursor;
+    state.through = page.next_cursor ? page.searched_through : null;
+    if (first) performance.mark('audit:first-rows');
+    // The focus stays in the list: on the first new row "Load more" brought, or on the button
+    // if none came.
+    if (state.focusPending && rows.length) {
+      state.focusPending = false;
+      rows[0].querySelector('button.message').focus();
+    }
+    const short = Boolean(state.cursor) && shown < state.want;
+    if (short && performance.now() - state.searchStart < AUTO_SEARCH_MS) {
+      summarize(true);
+      loadPage(false, true);
+      return;
+    }
     $('events').removeAttribute('aria-busy');
     $('empty').hidden = !(first && shown === 0 && !state.cursor);
     $('more').hidden = !state.cursor;
     $('more').disabled = false;
-    summarize();
-    if (!first) {
-      // The focus stays in the list: on the first new row, or on "Load more" if none came.
-      if (rows.length) rows[0].querySelector('button.message').focus();
-      else if (state.cursor) $('more').focus();
-    }
+    $('more').textContent = short ? 'Keep searching' : 'Load more';
+    summarize(false);
+    if (state.focusPending && state.cursor) $('more').focus();
+    state.focusPending = false;
     document.documentElement.dataset.state = 'ready';
     document.documentElement.dataset.renders = String(++state.renders);
-    if (first) performance.mark('audit:first-rows');
     window.dispatchEvent(new CustomEvent('audit:rendered', { detail: { query, shown } }));
   }
 
-  // How many rows are shown, and whether more are available.
-  function summarize() {
+  // How many rows are shown, whether more are available and, for a search that has not found a
+  // page's worth yet, how far it has searched (`searching`: it goes on by itself).
+  function summarize(searching) {
     const shown = $('rows').childElementCount;
     const count = shown.toLocaleString();
+    const events = shown === 1 ? 'event' : 'events';
     const order = state.query && state.query.order === 'asc' ? 'oldest first' : 'newest first';
-    $('summary').textContent = state.cursor
-      ? `${count} ${shown === 1 ? 'event' : 'events'} shown, ${order}; more are available.`
-      : shown === 0
-        ? 'No events.'
-        : `All ${count} matching ${shown === 1 ? 'event' : 'events'} shown, ${order}.`;
+    const through = state.through && formatTime(new Date(state.through));
+    const short = state.cursor && through && shown < state.want;
+    $('summary').textContent = searching
+      ? `Searching… ${count} ${events} found so far; searched through ${through}.`
+      : short
+        ? `${count} ${events} shown, ${order}; searched through ${through}. Keep searching for more.`
+        : state.cursor
+          ? `${count} ${events} shown, ${order}; more are available.`
+          : shown === 0
+            ? 'No events.'
+            : `All ${count} matching ${events} shown, ${order}.`;
   }
 
   // A failed first page leaves nothing of the filters before on screen; a failed next page

@@ -11,6 +11,9 @@
 //!   the journal, the filters, the detail and the export panel at 1280 and 390 px (screenshots of
 //!   the detail and the export panel).
 //!
+//! - `search.mjs` (over the DynamoDB store): a rare search whose pages come back short keeps
+//!   going by itself and says how far it has searched; on a slow network it offers to go on.
+//!
 //! Each fails on any console error. Needs `node`, `tests/ui/node_modules` and Chromium at
 //! `/usr/bin/chromium` (or `$CHROMIUM`): `scripts/test` installs them. Without them these tests
 //! fail and say what is missing.
@@ -165,5 +168,34 @@ async fn what_an_investigation_uses_works() {
     )
     .await;
     assert!(shots.join("detail-390.png").is_file() && shots.join("export-1280.png").is_file());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rare_search_on_dynamodb_keeps_going_by_itself() {
+    // 40 days of events and a word only on the oldest day: each page of the search reads a
+    // bounded number of day partitions and comes back short.
+    let app = spawn_app_on(Backend::DynamoDb).await;
+    let now = Utc::now();
+    let mut events: Vec<Value> = (0..1_200i64)
+        .map(|k| {
+            json!({
+                "time": event_model::time::format(&(now - chrono::Duration::minutes(k * 48 + 7))),
+                "actor": "system",
+                "type": "custom.move",
+                "message": format!("Moved granite block {k}"),
+            })
+        })
+        .collect();
+    for minutes in [40 * 1440 - 30, 40 * 1440 - 300] {
+        events.push(json!({
+            "time": event_model::time::format(&(now - chrono::Duration::minutes(minutes))),
+            "actor": "lena.live",
+            "type": "custom.find",
+            "message": "Found obsidian under the floor",
+        }));
+    }
+    app.ingest_all(&events).await;
+    run_script(&app, "search.mjs", &[("AUDIT_UI_RARE", "obsidian")]).await;
     app.stop().await;
 }

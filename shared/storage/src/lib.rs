@@ -192,6 +192,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// starting after `after` (a position from an earlier page of the same filter).
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError>;
 
+    /// The time through which the pages up to `position` (an earlier page's `next` under
+    /// `filter`) have examined every event, in the filter's order: how far a search has got when
+    /// its pages come back short. `None` for a position this store did not make.
+    fn searched_through(&self, filter: &EventFilter, position: &str) -> Option<DateTime<Utc>>;
+
     /// The page [`EventStore::query`] would return, as a JSON array appended to `buf`. Stores
     /// may override it to write rows without building events (through [`event_model::EventView`],
     /// the one JSON shape of an event).

@@ -9,7 +9,7 @@
 //! well past the last event it delivered; the next page starts from there instead of reading it
 //! again, and every event is delivered exactly once.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use audit_storage::StoreError;
 
@@ -100,6 +100,32 @@ impl Position {
     }
 }
 
+impl Position {
+    /// The time through which a page that ended here has examined every event, in the walk's
+    /// order (newest first unless `asc`): for a search that came back short, how far it got. A
+    /// time walk is as far as its least advanced partition; one that has not started on its day
+    /// has examined the days before it (in the walk's order) and none of this one.
+    pub fn searched_through(&self, asc: bool) -> Option<DateTime<Utc>> {
+        let time = |p: &ShardPos, day: NaiveDate| -> DateTime<Utc> {
+            let start = day.and_time(NaiveTime::MIN).and_utc();
+            let end = start + chrono::Duration::days(1);
+            match (p, asc) {
+                (ShardPos::After(t), _) => event_model::time::TimeId::parse(t).map_or(start, |t| t.time),
+                (ShardPos::Start, false) | (ShardPos::Done, true) => end,
+                (ShardPos::Start, true) | (ShardPos::Done, false) => start,
+            }
+        };
+        match self {
+            Position::Time { day, shards } => {
+                let each = shards.iter().map(|p| time(p, *day));
+                if asc { each.min() } else { each.max() }
+            }
+            Position::Actor(ShardPos::After(t)) => event_model::time::TimeId::parse(t).map(|t| t.time),
+            Position::Actor(_) => None,
+        }
+    }
+}
+
 /// `<RFC 3339 µs time>#<uuid>`, as the store writes it.
 fn is_time_id(text: &str) -> bool {
     event_model::time::TimeId::parse(text).is_some()
@@ -130,6 +156,24 @@ mod tests {
         assert!(Position::decode(&time.encode(), 8).is_err(), "another shard count");
         let actor = Position::Actor(ShardPos::After(t));
         assert_eq!(Position::decode(&actor.encode(), 4).unwrap(), actor);
+        assert_eq!(
+            time.searched_through(false).map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-28T00:00:00+00:00"),
+            "a partition not started on the day: nothing of the day searched, newest first"
+        );
+        assert_eq!(
+            time.searched_through(true).map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-27T00:00:00+00:00"),
+            "oldest first: the same partition has searched up to the day's start"
+        );
+        let mid = Position::Time {
+            day: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            shards: vec![ShardPos::Done, ShardPos::After(t.clone()), ShardPos::Done, ShardPos::Done],
+        };
+        assert_eq!(
+            mid.searched_through(false).map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-27T10:15:30.123456+00:00")
+        );
         for bad in ["", "x|1", "a|junk", "t|2026-13-01||||", "a|~|~", "t|2026-11-27|a|b|c|d"] {
             assert!(Position::decode(bad, 4).is_err(), "{bad}");
         }

@@ -121,6 +121,11 @@ impl EventStore for SqliteStore {
     /// Without building events: each row's columns are borrowed from SQLite into an
     /// [`EventView`] and written.
     #[tracing::instrument(skip_all, fields(limit))]
+    fn searched_through(&self, _filter: &EventFilter, position: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        // A page ends at its last event, and every event before it in the order was examined.
+        event_model::time::TimeId::parse(position).map(|t| t.time)
+    }
+
     async fn json_page(
         &self,
         filter: &EventFilter,

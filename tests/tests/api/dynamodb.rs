@@ -155,6 +155,69 @@ async fn ten_thousand_events_over_forty_days_page_exactly_as_the_embedded_store(
     assert_eq!((b["exact"].as_bool(), b["total"].as_u64()), (Some(true), Some(10_000)));
 }
 
+/// Every page of `GET /events?{query}`, following the cursors.
+async fn pages(app: &crate::harness::TestApp, query: &str) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{query}&cursor={}", urlencode(c)),
+            None => query.to_owned(),
+        };
+        let page = app.page(&q).await;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        if cursor.is_none() {
+            return pages;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rare_search_comes_back_in_short_pages_that_say_how_far_they_searched() {
+    // 40 days of events, and the word searched for only on the first day: each page spends its
+    // read budget on days without it and says how far it got.
+    let start = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let mut events: Vec<Value> = (0..1_200i64)
+        .map(|i| {
+            let t = start + Duration::minutes(i * 48 + 30);
+            custom(Uuid::new_v4(), &event_model::time::format(&t), "user1", &format!("Moved granite block {i}"))
+        })
+        .collect();
+    for minutes in [5, 700] {
+        let t = event_model::time::format(&(start + Duration::minutes(minutes)));
+        events.push(custom(Uuid::new_v4(), &t, "user2", "Found obsidian"));
+    }
+    let dynamo = spawn_app().await;
+    let sqlite = spawn_app_on(Backend::Sqlite).await;
+    dynamo.ingest_all(&events).await;
+    sqlite.ingest_all(&events).await;
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).unwrap();
+    for (query, asc) in [("q=obsidian&limit=50", false), ("q=obsidian&limit=50&order=asc", true)] {
+        let pages = pages(&dynamo, query).await;
+        assert!(pages.len() > 2, "{query}: {} pages", pages.len());
+        let found: Vec<&Value> = pages.iter().flat_map(|p| p["events"].as_array().unwrap()).collect();
+        assert_eq!(found.len(), 2, "{query}");
+        let throughs: Vec<_> = pages[..pages.len() - 1].iter().map(|p| time(&p["searched_through"])).collect();
+        for pair in throughs.windows(2) {
+            assert!(if asc { pair[0] < pair[1] } else { pair[0] > pair[1] }, "{query}: {throughs:?}");
+        }
+        // What each page says it searched holds: no match is found later on that side of it.
+        for (k, through) in throughs.iter().enumerate() {
+            for page in &pages[k + 1..] {
+                for e in page["events"].as_array().unwrap() {
+                    let t = time(&e["time"]);
+                    assert!(if asc { t >= *through } else { t <= *through }, "{query}: page {k}");
+                }
+            }
+        }
+        assert_eq!(pages.last().unwrap()["searched_through"], Value::Null, "{query}");
+    }
+    // The embedded store answers a full page: its position is the page's last event.
+    let page = sqlite.page("limit=3").await;
+    assert_eq!(page["searched_through"], page["events"][2]["time"], "{page}");
+}
+
 /// `GET /counts?{query}` of `app`, which must answer 200.
 async fn counts(app: &crate::harness::TestApp, query: &str) -> Value {
     let response = app.get(&format!("/counts?{query}"), Some(READ_TOKEN)).await;

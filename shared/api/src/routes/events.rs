@@ -179,8 +179,17 @@ pub(super) async fn list(
     };
     let next_cursor = result.next.as_deref().map(|p| state.cursor_key.encode(&filter, p));
     let mut body = result.json;
+    // How far the pages up to this one have looked (a short page of a search has a cursor).
+    let through = result
+        .next
+        .as_deref()
+        .and_then(|p| state.events.searched_through(&filter, p))
+        .map(|t| event_model::time::format(&t));
     body.extend_from_slice(br#","next_cursor":"#);
     serde_json::to_writer(&mut body, &next_cursor)
+        .map_err(|e| ApiError::Unexpected(audit_storage::StoreError::Corrupt(e.to_string())))?;
+    body.extend_from_slice(br#","searched_through":"#);
+    serde_json::to_writer(&mut body, &through)
         .map_err(|e| ApiError::Unexpected(audit_storage::StoreError::Corrupt(e.to_string())))?;
     body.push(b'}');
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();

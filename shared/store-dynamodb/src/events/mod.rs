@@ -202,6 +202,12 @@ impl EventStore for DynamoStore {
         Ok(actors)
     }
 
+    fn searched_through(&self, filter: &EventFilter, position: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        Position::decode(position, self.inner.layout.time_shards)
+            .ok()?
+            .searched_through(filter.order == event_model::Order::Asc)
+    }
+
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let position = after
             .map(|a| Position::decode(a, self.inner.layout.time_shards))
