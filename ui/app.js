@@ -985,9 +985,13 @@
     if (state.counting !== controller) return;
     state.counting = null;
     const n = counts.total.toLocaleString();
-    $('count').textContent = counts.exact
+    // Counts kept by the store (DynamoDB) say through when: a late event may join later.
+    const kept = counts.counted_through
+      ? ` Counted through ${formatTime(new Date(counts.counted_through))}; events that arrive late are added at the next count.`
+      : '';
+    $('count').textContent = (counts.exact
       ? `${n} ${counts.total === 1 ? 'event matches' : 'events match'}.`
-      : `More than ${n} events match (counting stopped there).`;
+      : `More than ${n} events match (counting stopped there).`) + kept;
     drawHistogram(counts);
     $('counts').hidden = false;
     document.documentElement.dataset.counted = String(Number(document.documentElement.dataset.counted || 0) + 1);

@@ -555,3 +555,166 @@ async fn the_archiver_serves_the_seal_and_proofs_that_hold_with_the_kms_key_alon
     assert_eq!(status["tamper"]["type"], "audit.record_modified", "{status}");
     assert!(status["tamper"]["message"].as_str().unwrap().contains(&s.id(0)));
 }
+
+/// Every item of the events table, read page by page.
+async fn all_items(cloud: &audit_store_dynamodb::CloudSettings) -> Vec<HashMap<String, AttributeValue>> {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let client = audit_store_dynamodb::dynamodb_client(&sdk);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(&cloud.layout.events_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sealed_periods_are_counted_once_and_the_counts_answer_as_the_embedded_store_does() {
+    use audit_storage::{Bucket, Counts};
+    use chrono::{Duration, Utc};
+    use event_model::{EventFilter, Outcome};
+    use rand::SeedableRng;
+
+    let cloud = fresh_tables().await;
+    let store = integration_tests::dynamo_store(&cloud).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = audit_store_sqlite::SqliteStore::open(dir.path()).unwrap();
+    // 6,000 events over the 9 days before now, every catalog type and custom ones: more than
+    // counting by reading takes (5,000), so an exact answer comes from the kept counts.
+    let now = Utc::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    let events: Vec<event_model::NewEvent> = (0..6_000i64)
+        .map(|k| {
+            let input = audit_local::seed::random_input(&mut rng, now - Duration::seconds(k * 129 + 40));
+            event_model::NewEvent::parse(&input, "", now, "svc").unwrap()
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        for outcomes in [store.append(chunk.to_vec()).await, sqlite.append(chunk.to_vec()).await] {
+            assert!(outcomes.iter().all(|o| matches!(o, AppendOutcome::Created)));
+        }
+    }
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.extend([
+        ("AUDIT_SEAL_INTERVAL_SECS".to_owned(), "1".to_owned()),
+        ("AUDIT_SEAL_GRACE_SECS".to_owned(), "1".to_owned()),
+    ]);
+    let archiver = LambdaHost::start(&function_binary("archiver"), &env).await;
+    let written = all_items(&cloud).await;
+    for (n, batch) in written.chunks(1000).enumerate() {
+        let records: Vec<Value> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, item)| record("INSERT", (n * 1000 + i) as u64 + 1, Some(item), None))
+            .collect();
+        let answer = invoke(&archiver, json!({"Records": records})).await;
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let sealed = invoke(&archiver, json!({"action": "seal"})).await;
+    let counted = sealed["counted"].as_array().expect("counted periods");
+    assert!(!counted.is_empty(), "{sealed}");
+    let head = store.counted_through().await.unwrap().expect("a head");
+    assert_eq!(json!(event_model::time::format(&head)), *counted.last().unwrap());
+
+    let at = |ago: Duration| Some(now - ago);
+    let filter = |f: EventFilter| f;
+    let cases: Vec<(&str, EventFilter, Bucket)> = vec![
+        ("all time, by day", EventFilter::default(), Bucket::Day),
+        (
+            "7 days, by hour, ends mid-hour",
+            filter(EventFilter {
+                from: at(Duration::days(7) + Duration::minutes(17)),
+                to: at(Duration::hours(3) - Duration::minutes(11)),
+                ..Default::default()
+            }),
+            Bucket::Hour,
+        ),
+        (
+            "a category, by day",
+            filter(EventFilter {
+                categories: vec![event_model::Category::Auth],
+                ..Default::default()
+            }),
+            Bucket::Day,
+        ),
+        (
+            "failures, 5 days",
+            filter(EventFilter {
+                from: at(Duration::days(5)),
+                outcome: Some(Outcome::Failure),
+                ..Default::default()
+            }),
+            Bucket::Day,
+        ),
+        (
+            "hiding a type, by hour",
+            filter(EventFilter {
+                from: at(Duration::days(2) + Duration::minutes(5)),
+                to: at(Duration::days(1)),
+                not_types: vec!["sca.analysis_finished".into()],
+                ..Default::default()
+            }),
+            Bucket::Hour,
+        ),
+    ];
+    let same = |what: &str, a: &Counts, b: &Counts| {
+        assert_eq!((a.total, a.start, &a.buckets), (b.total, b.start, &b.buckets), "{what}");
+    };
+    for (what, f, bucket) in &cases {
+        let (kept, embedded) = (
+            store.counts(f, *bucket).await.unwrap(),
+            sqlite.counts(f, *bucket).await.unwrap(),
+        );
+        assert!(embedded.total > 0, "{what}");
+        assert!(kept.exact, "{what}: exact from the kept counts");
+        assert_eq!(kept.counted_through, Some(head), "{what}");
+        same(what, &kept, &embedded);
+    }
+    let all = store.counts(&EventFilter::default(), Bucket::Day).await.unwrap();
+    assert_eq!(all.total, 6_000);
+
+    // A period counted again (a run that failed half-way, two runs at once) changes nothing.
+    let mut again = audit_store_dynamodb::integrity::Tally::default();
+    again.add(uuid::Uuid::new_v4(), now - Duration::days(3), "auth.login");
+    store.count_period(head, &again).await.unwrap();
+    let second = invoke(&archiver, json!({"action": "seal"})).await;
+    // (It seals and counts the empty periods since: none of the earlier ones again.)
+    for end in second["counted"].as_array().unwrap() {
+        assert!(
+            end.as_str().unwrap() > event_model::time::format(&head).as_str(),
+            "{second}"
+        );
+    }
+    same(
+        "counted again",
+        &store.counts(&EventFilter::default(), Bucket::Day).await.unwrap(),
+        &all,
+    );
+
+    // Events received after the head: read from the index until their period is counted.
+    let late: Vec<_> = (0..3)
+        .map(|k| {
+            let input = custom(
+                uuid::Uuid::new_v4(),
+                &event_model::time::format(&(Utc::now() - Duration::seconds(k))),
+                "late",
+                "arrived late",
+            );
+            event_model::NewEvent::parse(&input, "", Utc::now(), "svc").unwrap()
+        })
+        .collect();
+    store.append(late).await;
+    let with_late = store.counts(&EventFilter::default(), Bucket::Day).await.unwrap();
+    assert_eq!((with_late.total, with_late.exact), (6_003, true));
+}

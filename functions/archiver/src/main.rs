@@ -9,7 +9,9 @@
 //!   are retention, logged only.
 //! - **A schedule** (`{"action": "seal"}`): every period of `AUDIT_SEAL_INTERVAL_SECS` that
 //!   ended at least `AUDIT_SEAL_GRACE_SECS` ago gets its digest, signed by the KMS key
-//!   `AUDIT_DIGEST_KEY_ID` and chained to the one before.
+//!   `AUDIT_DIGEST_KEY_ID` and chained to the one before. Then each sealed period not counted
+//!   yet is counted into the events table's kept counts (by hour of event time and type), from
+//!   which `GET /counts` answers.
 //! - **API Gateway**: `GET /integrity` and `GET /events/{id}/proof` (the routes of
 //!   `Surface::Integrity`), over the archive this function writes. The API's settings (token
 //!   hashes, signing key) are read at the first request, so stream and schedule invocations
@@ -26,7 +28,7 @@ use audit_api::ApiError;
 use audit_integrity::Archive;
 use audit_integrity::seal::{Unproven, seal_due, write_batch};
 use audit_storage::{AppendOutcome, EventStore};
-use audit_store_dynamodb::integrity::{Image, KmsSigner, S3Archive, image};
+use audit_store_dynamodb::integrity::{Image, KmsSigner, S3Archive, count_sealed, image};
 use audit_store_dynamodb::{CloudSettings, DynamoStore};
 use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -134,7 +136,23 @@ async fn handle(event: LambdaEvent<Value>, app: &Arc<App>) -> Result<Value, lamb
             tracing::info!(digest = %d.digest.path(), events = d.digest.events, files = d.digest.files.len(), "sealed");
         }
         let digests: Vec<String> = sealed.iter().map(|d| d.digest.path()).collect();
-        return Ok(json!({"sealed": digests}));
+        // Then the sealed periods' events into the kept counts (GET /counts). A failure is
+        // logged and tried again at the next run; it never holds up sealing.
+        let counted = match count_sealed(&app.store, &app.archive, Utc::now(), MAX_PERIODS_PER_RUN).await {
+            Ok(counted) => counted,
+            Err(e) => {
+                tracing::error!(error = %e, "counting the sealed periods failed");
+                Vec::new()
+            }
+        };
+        for c in &counted {
+            tracing::info!(period_end = %c.period_end, events = c.events, "counted");
+        }
+        let counted: Vec<String> = counted
+            .iter()
+            .map(|c| event_model::time::format(&c.period_end))
+            .collect();
+        return Ok(json!({"sealed": digests, "counted": counted}));
     }
     // Anything else is an API Gateway request for the integrity routes.
     let request: LambdaRequest = serde_json::from_value(payload)?;

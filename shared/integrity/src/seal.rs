@@ -156,16 +156,47 @@ pub async fn newest_digest(archive: &dyn Archive, now: DateTime<Utc>) -> Result<
     if newest.is_none() {
         newest = archive.list(DIGESTS_PREFIX).await?.into_iter().next_back();
     }
-    let Some(path) = newest else {
-        return Ok(None);
-    };
+    match newest {
+        Some(path) => read_digest(archive, &path).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The digest at `path`, which a listing found.
+async fn read_digest(archive: &dyn Archive, path: &str) -> Result<SignedDigest, SealFailed> {
     let bytes = archive
-        .read(&path)
+        .read(path)
         .await?
         .ok_or_else(|| SealFailed::Archive(format!("digest {path} is missing")))?;
-    SignedDigest::from_bytes(&bytes)
-        .map(Some)
-        .map_err(|e| SealFailed::Archive(format!("digest {path} cannot be read: {e}")))
+    SignedDigest::from_bytes(&bytes).map_err(|e| SealFailed::Archive(format!("digest {path} cannot be read: {e}")))
+}
+
+/// The digests of the periods that ended after `after` (every one when `None`), oldest first,
+/// at most `max`: what a reader of sealed periods (the kept counts) has not read yet.
+pub async fn digests_after(
+    archive: &dyn Archive,
+    after: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    max: usize,
+) -> Result<Vec<SignedDigest>, SealFailed> {
+    let later = |path: &String| digest_end(path).is_some_and(|end| after.is_none_or(|a| end > a));
+    let mut paths = Vec::new();
+    match after {
+        None => paths.extend(archive.list(DIGESTS_PREFIX).await?.into_iter().filter(later)),
+        Some(after) => {
+            let mut day = after.date_naive();
+            while day <= now.date_naive() && paths.len() < max {
+                let prefix = format!("{DIGESTS_PREFIX}dt={}/", day.format("%Y-%m-%d"));
+                paths.extend(archive.list(&prefix).await?.into_iter().filter(later));
+                day = day.succ_opt().expect("a day after");
+            }
+        }
+    }
+    let mut digests = Vec::new();
+    for path in paths.iter().take(max) {
+        digests.push(read_digest(archive, path).await?);
+    }
+    Ok(digests)
 }
 
 /// The paths of the archive files written in `start..end`, in name order (by written time, then
@@ -314,12 +345,7 @@ pub async fn prove(
         }
     }
     let digest_path = digest.ok_or(Unproven::NotSealed)?;
-    let bytes = archive
-        .read(&digest_path)
-        .await?
-        .ok_or_else(|| SealFailed::Archive(format!("digest {digest_path} vanished")))?;
-    let signed = SignedDigest::from_bytes(&bytes)
-        .map_err(|e| SealFailed::Archive(format!("digest {digest_path} cannot be read: {e}")))?;
+    let signed = read_digest(archive, &digest_path).await?;
     Ok(prove_in(archive, signed, &file, id, current).await?)
 }
 

@@ -116,6 +116,9 @@ pub struct Counts {
     pub buckets: Vec<u64>,
     pub total: u64,
     pub exact: bool,
+    /// When the counts come partly from counts the store keeps: the end of the last period
+    /// they hold (events arriving late after it may be missing until the next is counted).
+    pub counted_through: Option<DateTime<Utc>>,
 }
 
 impl Counts {
@@ -146,6 +149,7 @@ impl Counts {
             buckets: vec![0; buckets],
             total: 0,
             exact: !clipped,
+            counted_through: None,
         }
     }
 
@@ -166,6 +170,7 @@ impl Counts {
             buckets: Vec::new(),
             total: 0,
             exact: true,
+            counted_through: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::schema;
 use audit_storage::StoreError;
 
 pub use crate::archive::S3Archive;
+pub use crate::events::kept_counts::Tally;
 
 /// What a stream image of the events table holds.
 #[derive(Debug)]
@@ -350,4 +351,61 @@ impl audit_integrity::StoreCheck for CloudStoreCheck {
             }
         }
     }
+}
+
+/// One sealed period counted into the kept counts.
+#[derive(Debug)]
+pub struct Counted {
+    pub period_end: DateTime<Utc>,
+    pub events: usize,
+}
+
+/// Counts the sealed periods not counted yet into the store's kept counts (see
+/// [`crate::DynamoStore::count_period`]), oldest first, at most `max`: each period's archive
+/// files read (a few at once), each event counted once by the hour of its time and its type.
+pub async fn count_sealed(
+    store: &crate::DynamoStore,
+    archive: &dyn audit_integrity::Archive,
+    now: DateTime<Utc>,
+    max: usize,
+) -> anyhow::Result<Vec<Counted>> {
+    use futures_util::{StreamExt, TryStreamExt};
+
+    /// What counting needs of an archive line.
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: uuid::Uuid,
+        #[serde(with = "event_model::time::rfc3339")]
+        time: DateTime<Utc>,
+        #[serde(rename = "type")]
+        ty: String,
+    }
+
+    let head = store.counted_through().await?;
+    let mut counted = Vec::new();
+    for signed in audit_integrity::seal::digests_after(archive, head, now, max).await? {
+        let files: Vec<Vec<u8>> = futures_util::stream::iter(&signed.digest.files)
+            .map(|file| async move {
+                archive
+                    .read(&file.path)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("archive file {} is missing", file.path))
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let mut tally = Tally::default();
+        for bytes in &files {
+            for line in audit_integrity::archive::Lines::read(bytes)?.iter() {
+                let line: Line = serde_json::from_slice(line)?;
+                tally.add(line.id, line.time, &line.ty);
+            }
+        }
+        store.count_period(signed.digest.period_end, &tally).await?;
+        counted.push(Counted {
+            period_end: signed.digest.period_end,
+            events: tally.events(),
+        });
+    }
+    Ok(counted)
 }

@@ -154,7 +154,7 @@ mod tests {
         };
         assert_eq!(Position::decode(&time.encode(), 4).unwrap(), time);
         assert!(Position::decode(&time.encode(), 8).is_err(), "another shard count");
-        let actor = Position::Actor(ShardPos::After(t));
+        let actor = Position::Actor(ShardPos::After(t.clone()));
         assert_eq!(Position::decode(&actor.encode(), 4).unwrap(), actor);
         assert_eq!(
             time.searched_through(false).map(|t| t.to_rfc3339()).as_deref(),
@@ -168,7 +168,12 @@ mod tests {
         );
         let mid = Position::Time {
             day: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
-            shards: vec![ShardPos::Done, ShardPos::After(t.clone()), ShardPos::Done, ShardPos::Done],
+            shards: vec![
+                ShardPos::Done,
+                ShardPos::After(t.clone()),
+                ShardPos::Done,
+                ShardPos::Done,
+            ],
         };
         assert_eq!(
             mid.searched_through(false).map(|t| t.to_rfc3339()).as_deref(),

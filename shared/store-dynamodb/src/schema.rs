@@ -58,9 +58,13 @@ pub const ACTOR_MARKER_PREFIX: &str = "actor#";
 /// Prefix of the [`TIME_BUCKET`] of actor markers.
 pub const ACTORS_BUCKET_PREFIX: &str = "actors#";
 
-/// Whether an item's [`ID`] is a marker's (a day's or an actor's), not an event's.
+/// Prefix of the [`ID`] of the items of kept counts (see `events::kept_counts`).
+pub const COUNTS_PREFIX: &str = "counts#";
+
+/// Whether an item's [`ID`] is a marker's (a day's or an actor's) or a counts item's, not an
+/// event's.
 pub fn is_marker(id: &str) -> bool {
-    id.starts_with(DAY_MARKER_PREFIX) || id.starts_with(ACTOR_MARKER_PREFIX)
+    id.starts_with(DAY_MARKER_PREFIX) || id.starts_with(ACTOR_MARKER_PREFIX) || id.starts_with(COUNTS_PREFIX)
 }
 
 /// The [`TIME_BUCKET`] and [`TIME_ID`] of an actor marker, from the actor's folded form

@@ -181,7 +181,12 @@ async fn a_rare_search_comes_back_in_short_pages_that_say_how_far_they_searched(
     let mut events: Vec<Value> = (0..1_200i64)
         .map(|i| {
             let t = start + Duration::minutes(i * 48 + 30);
-            custom(Uuid::new_v4(), &event_model::time::format(&t), "user1", &format!("Moved granite block {i}"))
+            custom(
+                Uuid::new_v4(),
+                &event_model::time::format(&t),
+                "user1",
+                &format!("Moved granite block {i}"),
+            )
         })
         .collect();
     for minutes in [5, 700] {
@@ -198,9 +203,15 @@ async fn a_rare_search_comes_back_in_short_pages_that_say_how_far_they_searched(
         assert!(pages.len() > 2, "{query}: {} pages", pages.len());
         let found: Vec<&Value> = pages.iter().flat_map(|p| p["events"].as_array().unwrap()).collect();
         assert_eq!(found.len(), 2, "{query}");
-        let throughs: Vec<_> = pages[..pages.len() - 1].iter().map(|p| time(&p["searched_through"])).collect();
+        let throughs: Vec<_> = pages[..pages.len() - 1]
+            .iter()
+            .map(|p| time(&p["searched_through"]))
+            .collect();
         for pair in throughs.windows(2) {
-            assert!(if asc { pair[0] < pair[1] } else { pair[0] > pair[1] }, "{query}: {throughs:?}");
+            assert!(
+                if asc { pair[0] < pair[1] } else { pair[0] > pair[1] },
+                "{query}: {throughs:?}"
+            );
         }
         // What each page says it searched holds: no match is found later on that side of it.
         for (k, through) in throughs.iter().enumerate() {

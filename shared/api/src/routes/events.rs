@@ -275,7 +275,8 @@ pub(super) async fn actors(
 /// histogram of them: `bucket=hour` or `day` (UTC; the default) over the filters' period, or from
 /// the first event to now. `{"total": 1234, "exact": true, "bucket": "day", "buckets":
 /// [{"start": "…", "count": 12}, …]}`; `exact: false` makes `total` a lower bound (the store
-/// stopped counting: "more than").
+/// stopped counting: "more than"). `counted_through`, when the store answered from counts it
+/// keeps (DynamoDB): the end of the last period they hold.
 pub(super) async fn counts(
     _reader: Reader,
     State(state): State<AppState>,
@@ -329,10 +330,14 @@ pub(super) async fn counts(
         .enumerate()
         .map(|(i, n)| json!({"start": event_model::time::format(&(counts.start + size * i as i32)), "count": n}))
         .collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "total": counts.total,
         "exact": counts.exact,
         "bucket": counts.bucket,
         "buckets": buckets,
-    })))
+    });
+    if let Some(through) = counts.counted_through {
+        body["counted_through"] = json!(event_model::time::format(&through));
+    }
+    Ok(Json(body))
 }

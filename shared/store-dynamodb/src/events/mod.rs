@@ -5,6 +5,7 @@
 
 mod days;
 mod filter_expression;
+pub mod kept_counts;
 mod read;
 mod write;
 
@@ -117,39 +118,11 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl EventStore for DynamoStore {
-    async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
-        self.append_all(events).await
-    }
-
-    async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
-        match self.get_item(&id.to_string()).await? {
-            None => Ok(None),
-            Some(item) => item.into_event().map(Some),
-        }
-    }
-
-    /// Counted by reading the matching events, oldest first, for at most [`COUNT_PAGES`] pages:
-    /// exact for a small answer, else a lower bound. (Each item read costs a read unit per 4 KB,
-    /// so counts of large periods are to come from counts kept as the archive is sealed.)
-    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
-        let mut scan = filter.clone();
-        scan.order = event_model::Order::Asc;
-        let mut times = Vec::new();
-        let mut after: Option<String> = None;
-        let mut finished = false;
-        for _ in 0..COUNT_PAGES {
-            let page = self.query(&scan, COUNT_PAGE, after.as_deref()).await?;
-            times.extend(page.events.iter().map(|e| e.time.timestamp_micros()));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => {
-                    finished = true;
-                    break;
-                }
-            }
-        }
+impl DynamoStore {
+    /// Counts by reading the matching events, oldest first, for at most [`COUNT_PAGES`] pages:
+    /// exact for a small answer, else a lower bound.
+    async fn counts_by_reading(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
+        let (times, finished) = self.read_times(filter, &mut COUNT_PAGES.clone()).await?;
         let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
         let Some(from) = filter.from.or_else(|| times.first().map(|&t| at(t))) else {
             return Ok(Counts {
@@ -165,6 +138,98 @@ impl EventStore for DynamoStore {
             counts.add(t, 1);
         }
         counts.exact &= finished;
+        Ok(counts)
+    }
+
+    /// The times (µs) of the events matching `filter`, oldest first, read page by page while
+    /// `pages` lasts; `true` when they were read to the end.
+    async fn read_times(&self, filter: &EventFilter, pages: &mut usize) -> Result<(Vec<i64>, bool), StoreError> {
+        let mut scan = filter.clone();
+        scan.order = event_model::Order::Asc;
+        let mut times = Vec::new();
+        let mut after: Option<String> = None;
+        while *pages > 0 {
+            *pages -= 1;
+            let page = self.query(&scan, COUNT_PAGE, after.as_deref()).await?;
+            times.extend(page.events.iter().map(|e| e.time.timestamp_micros()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok((times, true)),
+            }
+        }
+        Ok((times, false))
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn append(&self, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
+        self.append_all(events).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+        match self.get_item(&id.to_string()).await? {
+            None => Ok(None),
+            Some(item) => item.into_event().map(Some),
+        }
+    }
+
+    /// From the counts kept as the archive is sealed ([`kept_counts`]) where they can answer,
+    /// with the hours they do not hold yet read from the index; otherwise by reading the
+    /// matching events, oldest first, for at most [`COUNT_PAGES`] pages: exact for a small
+    /// answer, else a lower bound.
+    async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
+        let now = Utc::now();
+        let from = match filter.from {
+            Some(from) => Some(from),
+            None => {
+                // The first matching event's time; none found within one page's read budget:
+                // by reading.
+                let mut first = filter.clone();
+                first.order = event_model::Order::Asc;
+                let page = self.query(&first, 1, None).await?;
+                match (page.events.first(), page.next) {
+                    (Some(e), _) => Some(e.time),
+                    (None, None) => return Ok(Counts::empty(bucket)),
+                    (None, Some(_)) => None,
+                }
+            }
+        };
+        let plan = match from {
+            Some(from) => self.count_plan(filter, from, now).await?,
+            None => None,
+        };
+        let Some(plan) = plan else {
+            return self.counts_by_reading(filter, bucket).await;
+        };
+        // The partial first hour and the hours the kept counts do not hold yet, by reading.
+        let mut pages = COUNT_PAGES;
+        let mut times = Vec::new();
+        let mut finished = true;
+        for (lo, hi) in plan.reads() {
+            if hi.is_some_and(|hi| lo >= hi) {
+                continue;
+            }
+            let mut part = filter.clone();
+            part.from = Some(lo);
+            part.to = hi;
+            let (read, done) = self.read_times(&part, &mut pages).await?;
+            times.extend(read);
+            finished &= done;
+        }
+        let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
+        let to = filter
+            .to
+            .unwrap_or_else(|| now.max(times.last().map_or(DateTime::UNIX_EPOCH, |&t| at(t + 1))));
+        let mut counts = Counts::over(bucket, plan.from, to);
+        for t in times {
+            counts.add(t, 1);
+        }
+        if !self.add_kept(filter, &plan, &mut counts, bucket).await? {
+            return self.counts_by_reading(filter, bucket).await;
+        }
+        counts.exact &= finished;
+        counts.counted_through = Some(plan.head);
         Ok(counts)
     }
 

@@ -1,0 +1,423 @@
+//! Counts kept per hour and per day of event time, by type, in the events table: how
+//! `GET /counts` answers without reading every event.
+//!
+//! The archiver counts each sealed period's archive files ([`DynamoStore::count_period`], run
+//! after sealing, period by period in order) into items `counts#h#<YYYY-MM-DDTHH>` and
+//! `counts#d#<YYYY-MM-DD>` — a map of type → events — and then moves the head `counts#head` to
+//! the period's end. Each item records the last period it holds (`applied`), and is written by a
+//! read, a merge and a put conditional on that record: a period counted again (a run that
+//! failed half-way, two runs at once) is never counted twice. Events a stream delivered twice
+//! into one period are counted once (by id).
+//!
+//! What the counts hold: every event archived in a period that ended by the head, whatever its
+//! time. The archive is by time received, counts by event time, so `counts` reads the events of
+//! the hours from [`LATE_MARGIN`] before the head on (and the partial hours at a period's ends)
+//! from the index, and takes the rest from the items. An event received after the head with a
+//! time more than [`LATE_MARGIN`] before it is missing from the count until its period is
+//! counted: at most one seal interval and grace later (an hour and five minutes by default).
+//!
+//! The items are not events: no index attribute, so no index holds them, and the archiver
+//! passes over their stream records (their ids start with [`schema::COUNTS_PREFIX`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use event_model::catalog::{self, Category};
+use event_model::{EventFilter, Types};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::DynamoStore;
+use crate::schema;
+use audit_storage::{Bucket, Counts, StoreError};
+
+/// How far before the head `counts` reads events rather than trusting the items: events reach
+/// the store (and the archive) a little after their time.
+pub const LATE_MARGIN: Duration = Duration::minutes(15);
+/// Types one item counts by name at most; more (custom types without end) are counted together
+/// under [`OTHER`], so an item stays far below DynamoDB's 400 KB.
+const MAX_TYPES: usize = 1000;
+/// The types beyond [`MAX_TYPES`], all custom.
+const OTHER: &str = "~";
+/// Item attributes: the type → events map, and the end of the last period it holds.
+const N: &str = "n";
+const APPLIED: &str = "applied";
+/// The head's attribute: the end of the last period counted.
+const THROUGH: &str = "through";
+/// Hour items read at most for one answer (a longer period by the hour is read, bounded).
+const MAX_HOUR_ITEMS: usize = 2000;
+
+/// Events of one sealed period, by hour of their time, then type.
+#[derive(Debug, Default)]
+pub struct Tally {
+    hours: BTreeMap<i64, BTreeMap<String, u64>>,
+    seen: HashSet<u128>,
+}
+
+impl Tally {
+    /// Counts one event (once per id) at `time`.
+    pub fn add(&mut self, id: uuid::Uuid, time: DateTime<Utc>, ty: &str) {
+        if !self.seen.insert(id.as_u128()) {
+            return;
+        }
+        *self
+            .hours
+            .entry(time.timestamp().div_euclid(3600))
+            .or_default()
+            .entry(ty.to_owned())
+            .or_default() += 1;
+    }
+
+    pub fn events(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Each hour item's and day item's additions.
+    fn items(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let mut items: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (&hour, types) in &self.hours {
+            let start = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
+            for id in [hour_id(start), day_id(start.date_naive())] {
+                let item = items.entry(id).or_default();
+                for (ty, n) in types {
+                    *item.entry(ty.clone()).or_default() += n;
+                }
+            }
+        }
+        items
+    }
+}
+
+fn hour_id(start: DateTime<Utc>) -> String {
+    format!("{}h#{}", schema::COUNTS_PREFIX, start.format("%Y-%m-%dT%H"))
+}
+
+fn day_id(day: NaiveDate) -> String {
+    format!("{}d#{}", schema::COUNTS_PREFIX, day.format("%Y-%m-%d"))
+}
+
+fn head_id() -> String {
+    format!("{}head", schema::COUNTS_PREFIX)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// The type → events map of an item.
+fn types_of(item: &HashMap<String, AttributeValue>) -> BTreeMap<String, u64> {
+    let Some(AttributeValue::M(map)) = item.get(N) else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(ty, n)| Some((ty.clone(), n.as_n().ok()?.parse().ok()?)))
+        .collect()
+}
+
+/// The category a counted type belongs to (custom types, and [`OTHER`], are `custom`).
+fn category_of(ty: &str) -> Category {
+    catalog::find(ty).map_or(Category::Custom, |t| t.category)
+}
+
+/// Whether `filter` is answered from the items: by period, category, type and outcome only.
+fn countable(filter: &EventFilter) -> bool {
+    filter.actor.is_none() && filter.not_actor.is_none() && filter.q.is_none()
+}
+
+/// Whether the filter names a custom type (then [`OTHER`]'s events cannot be judged).
+fn names_custom_type(filter: &EventFilter) -> bool {
+    filter
+        .types
+        .iter()
+        .chain(&filter.not_types)
+        .any(|t| catalog::find(t).is_none())
+}
+
+fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
+}
+
+fn hour_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = hour_floor(t);
+    if floor == t { t } else { floor + Duration::hours(1) }
+}
+
+/// What a count asks of the items and of the index: full hours `[start, end)` from the items,
+/// the rest of `[from, to)` by reading.
+pub(super) struct Plan {
+    pub from: DateTime<Utc>,
+    /// The filter's end, if it has one.
+    to: Option<DateTime<Utc>>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// The end of the last period the items hold.
+    pub head: DateTime<Utc>,
+}
+
+impl Plan {
+    /// The periods to read events in: before the first full hour, and from the items' end on.
+    pub fn reads(&self) -> [(DateTime<Utc>, Option<DateTime<Utc>>); 2] {
+        [(self.from, Some(self.start)), (self.end, self.to)]
+    }
+}
+
+impl DynamoStore {
+    /// The end of the last period counted into the items, if any.
+    pub async fn counted_through(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.count_item(head_id(), false).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get(THROUGH))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| event_model::time::parse_instant(t)))
+    }
+
+    async fn count_item(
+        &self,
+        id: String,
+        consistent: bool,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .inner
+            .client
+            .get_item()
+            .table_name(&self.inner.layout.events_table)
+            .key(schema::ID, s(id))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
+        Ok(out.item)
+    }
+
+    /// Adds the events of the sealed period that ended at `end` to the kept counts, then moves
+    /// the head there. Periods are to be counted in order; one counted already changes nothing.
+    pub async fn count_period(&self, end: DateTime<Utc>, tally: &Tally) -> Result<(), StoreError> {
+        let applied = event_model::time::format(&end);
+        futures_util::stream::iter(tally.items())
+            .map(|(id, add)| {
+                let applied = applied.clone();
+                async move { self.merge_counts(id, &applied, &add).await }
+            })
+            .buffer_unordered(8)
+            .try_collect::<()>()
+            .await?;
+        let put = self
+            .inner
+            .client
+            .put_item()
+            .table_name(&self.inner.layout.events_table)
+            .item(schema::ID, s(head_id()))
+            .item(THROUGH, s(applied.clone()))
+            .condition_expression("attribute_not_exists(#t) OR #t < :t")
+            .expression_attribute_names("#t", THROUGH)
+            .expression_attribute_values(":t", s(applied))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            // Another run has counted this period or a later one.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(crate::store_error(e, &self.inner.layout.events_resource())),
+        }
+    }
+
+    /// One item's read, merge and conditional put (again if another writer came between).
+    async fn merge_counts(&self, id: String, applied: &str, add: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+        for _ in 0..8 {
+            let current = self.count_item(id.clone(), true).await?;
+            let before = current
+                .as_ref()
+                .and_then(|i| i.get(APPLIED))
+                .and_then(|v| v.as_s().ok())
+                .cloned();
+            if before.as_deref().is_some_and(|b| b >= applied) {
+                return Ok(()); // this period is in it
+            }
+            let mut types = current.as_ref().map(types_of).unwrap_or_default();
+            for (ty, n) in add {
+                let key = if types.contains_key(ty) || types.len() < MAX_TYPES {
+                    ty.as_str()
+                } else {
+                    OTHER
+                };
+                *types.entry(key.to_owned()).or_default() += n;
+            }
+            let map = types
+                .into_iter()
+                .map(|(ty, n)| (ty, AttributeValue::N(n.to_string())))
+                .collect();
+            let mut put = self
+                .inner
+                .client
+                .put_item()
+                .table_name(&self.inner.layout.events_table)
+                .item(schema::ID, s(id.clone()))
+                .item(APPLIED, s(applied))
+                .item(N, AttributeValue::M(map))
+                .expression_attribute_names("#a", APPLIED);
+            put = match before {
+                Some(b) => put
+                    .condition_expression("#a = :b")
+                    .expression_attribute_values(":b", s(b)),
+                None => put.condition_expression("attribute_not_exists(#a)"),
+            };
+            if let Some(expires) = self.count_expiry(&id) {
+                put = put.item(schema::EXPIRES_AT, AttributeValue::N(expires.to_string()));
+            }
+            match put.send().await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(crate::store_error(e, &self.inner.layout.events_resource())),
+            }
+        }
+        Err(StoreError::Unavailable(
+            format!("the counts item {id} kept changing under its update").into(),
+        ))
+    }
+
+    /// A count item lives as long as the events it counts (the retention after its period).
+    fn count_expiry(&self, id: &str) -> Option<i64> {
+        let rest = id.strip_prefix(schema::COUNTS_PREFIX)?;
+        let end = if let Some(hour) = rest.strip_prefix("h#") {
+            chrono::NaiveDateTime::parse_from_str(&format!("{hour}:00"), "%Y-%m-%dT%H:%M")
+                .ok()?
+                .and_utc()
+                + Duration::hours(1)
+        } else {
+            let day = NaiveDate::parse_from_str(rest.strip_prefix("d#")?, "%Y-%m-%d").ok()?;
+            day.and_hms_opt(0, 0, 0)?.and_utc() + Duration::days(1)
+        };
+        self.expires_at(end)
+    }
+
+    /// How the kept counts can answer `filter` over `[from, to)`: `None` when they cannot (no
+    /// period counted yet, a filter by username or text, or no full hour before the head).
+    pub(super) async fn count_plan(
+        &self,
+        filter: &EventFilter,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Plan>, StoreError> {
+        if !countable(filter) {
+            return Ok(None);
+        }
+        let Some(head) = self.counted_through().await? else {
+            return Ok(None);
+        };
+        let start = hour_ceil(from);
+        let end = hour_floor(head - LATE_MARGIN).min(hour_floor(filter.to.unwrap_or(now)));
+        Ok((start < end).then_some(Plan {
+            from,
+            to: filter.to,
+            start,
+            end,
+            head,
+        }))
+    }
+
+    /// Adds the kept counts of the plan's full hours to `counts` (by day where a whole day is
+    /// in it and the buckets are days). `false` when they cannot answer exactly after all (more
+    /// custom types than an item names, and a filter naming one).
+    pub(super) async fn add_kept(
+        &self,
+        filter: &EventFilter,
+        plan: &Plan,
+        counts: &mut Counts,
+        bucket: Bucket,
+    ) -> Result<bool, StoreError> {
+        // Whole days by their day item when the buckets are days; other hours by theirs.
+        let mut ids = Vec::new();
+        let mut t = plan.start;
+        while t < plan.end {
+            let day_end = t.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc() + Duration::days(1);
+            if bucket == Bucket::Day && t.time() == chrono::NaiveTime::MIN && day_end <= plan.end {
+                ids.push((day_id(t.date_naive()), t));
+                t = day_end;
+            } else {
+                ids.push((hour_id(t), t));
+                t += Duration::hours(1);
+            }
+        }
+        if ids.len() > MAX_HOUR_ITEMS {
+            return Ok(false);
+        }
+        let items = self.count_items(ids.iter().map(|(id, _)| id.clone()).collect()).await?;
+        let other_unknown = names_custom_type(filter);
+        let nothing = matches!(filter.effective_types(), Types::Nothing);
+        for (id, at) in ids {
+            let Some(item) = items.get(&id) else { continue };
+            for (ty, n) in types_of(item) {
+                if ty == OTHER && other_unknown && n > 0 {
+                    return Ok(false);
+                }
+                if !nothing && filter.allows_kind(category_of(&ty), &ty) {
+                    counts.add(at.timestamp_micros(), n);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Count items by id (BatchGetItem, 100 at a time, four at once), those that exist.
+    async fn count_items(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        let table = &self.inner.layout.events_table;
+        let chunks: Vec<Vec<String>> = ids.chunks(100).map(<[String]>::to_vec).collect();
+        let found: Vec<Vec<HashMap<String, AttributeValue>>> = futures_util::stream::iter(chunks)
+            .map(|chunk| async move {
+                let mut keys = KeysAndAttributes::builder();
+                for id in chunk {
+                    keys = keys.keys(HashMap::from([(schema::ID.to_owned(), s(id))]));
+                }
+                let mut request = HashMap::from([(table.clone(), keys.build().map_err(StoreError::unavailable)?)]);
+                let mut items = Vec::new();
+                for attempt in 0..10u32 {
+                    self.inner
+                        .counters
+                        .requests
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let out = self
+                        .inner
+                        .client
+                        .batch_get_item()
+                        .set_request_items(Some(request))
+                        .send()
+                        .await
+                        .map_err(|e| crate::store_error(e, &self.inner.layout.events_resource()))?;
+                    items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
+                    match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                        None => return Ok(items),
+                        Some(rest) => {
+                            request = rest;
+                            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                        }
+                    }
+                }
+                Err(StoreError::Unavailable("count items stayed unprocessed".into()))
+            })
+            .buffer_unordered(4)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let id = item.get(schema::ID)?.as_s().ok()?.clone();
+                Some((id, item))
+            })
+            .collect())
+    }
+}
