@@ -658,6 +658,32 @@ async fn sealed_periods_are_counted_once_and_the_counts_answer_as_the_embedded_s
             Bucket::Day,
         ),
         (
+            "a username, by hour",
+            filter(EventFilter {
+                from: at(Duration::days(6) + Duration::minutes(1)),
+                actor: Some("system".into()),
+                ..Default::default()
+            }),
+            Bucket::Hour,
+        ),
+        (
+            "a username and a category, all time",
+            filter(EventFilter {
+                actor: Some("system".into()),
+                categories: vec![event_model::Category::Sca],
+                ..Default::default()
+            }),
+            Bucket::Day,
+        ),
+        (
+            "all but one username, by day",
+            filter(EventFilter {
+                not_actor: Some("system".into()),
+                ..Default::default()
+            }),
+            Bucket::Day,
+        ),
+        (
             "hiding a type, by hour",
             filter(EventFilter {
                 from: at(Duration::days(2) + Duration::minutes(5)),
@@ -686,7 +712,7 @@ async fn sealed_periods_are_counted_once_and_the_counts_answer_as_the_embedded_s
 
     // A period counted again (a run that failed half-way, two runs at once) changes nothing.
     let mut again = audit_store_dynamodb::integrity::Tally::default();
-    again.add(uuid::Uuid::new_v4(), now - Duration::days(3), "auth.login");
+    again.add(uuid::Uuid::new_v4(), now - Duration::days(3), "alice", "auth.login");
     store.count_period(head, &again).await.unwrap();
     let second = invoke(&archiver, json!({"action": "seal"})).await;
     // (It seals and counts the empty periods since: none of the earlier ones again.)

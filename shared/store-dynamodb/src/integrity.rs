@@ -377,6 +377,7 @@ pub async fn count_sealed(
         id: uuid::Uuid,
         #[serde(with = "event_model::time::rfc3339")]
         time: DateTime<Utc>,
+        actor: String,
         #[serde(rename = "type")]
         ty: String,
     }
@@ -398,7 +399,7 @@ pub async fn count_sealed(
         for bytes in &files {
             for line in audit_integrity::archive::Lines::read(bytes)?.iter() {
                 let line: Line = serde_json::from_slice(line)?;
-                tally.add(line.id, line.time, &line.ty);
+                tally.add(line.id, line.time, &line.actor, &line.ty);
             }
         }
         store.count_period(signed.digest.period_end, &tally).await?;

@@ -3,8 +3,9 @@
 //!
 //! The archiver counts each sealed period's archive files ([`DynamoStore::count_period`], run
 //! after sealing, period by period in order) into items `counts#h#<YYYY-MM-DDTHH>` and
-//! `counts#d#<YYYY-MM-DD>` — a map of type → events — and then moves the head `counts#head` to
-//! the period's end. Each item records the last period it holds (`applied`), and is written by a
+//! `counts#d#<YYYY-MM-DD>` — a map of type → events — and the same per actor
+//! (`counts#h#<hour>#<actor>`, `counts#d#<day>#<actor>`), and then moves the head
+//! `counts#head` to the period's end. Each item records the last period it holds (`applied`), and is written by a
 //! read, a merge and a put conditional on that record: a period counted again (a run that
 //! failed half-way, two runs at once) is never counted twice. Events a stream delivered twice
 //! into one period are counted once (by id).
@@ -47,22 +48,25 @@ const THROUGH: &str = "through";
 /// Hour items read at most for one answer (a longer period by the hour is read, bounded).
 const MAX_HOUR_ITEMS: usize = 2000;
 
-/// Events of one sealed period, by hour of their time, then type.
+/// Events of one sealed period, by hour of their time and actor, then type.
 #[derive(Debug, Default)]
 pub struct Tally {
-    hours: BTreeMap<i64, BTreeMap<String, u64>>,
+    hours: BTreeMap<(i64, String), BTreeMap<String, u64>>,
     seen: HashSet<u128>,
 }
 
+/// One item's additions: its id, when the time it counts ends (for its expiry), and type → n.
+type ItemAdd = (String, DateTime<Utc>, BTreeMap<String, u64>);
+
 impl Tally {
     /// Counts one event (once per id) at `time`.
-    pub fn add(&mut self, id: uuid::Uuid, time: DateTime<Utc>, ty: &str) {
+    pub fn add(&mut self, id: uuid::Uuid, time: DateTime<Utc>, actor: &str, ty: &str) {
         if !self.seen.insert(id.as_u128()) {
             return;
         }
         *self
             .hours
-            .entry(time.timestamp().div_euclid(3600))
+            .entry((time.timestamp().div_euclid(3600), actor.to_owned()))
             .or_default()
             .entry(ty.to_owned())
             .or_default() += 1;
@@ -72,28 +76,48 @@ impl Tally {
         self.seen.len()
     }
 
-    /// Each hour item's and day item's additions.
-    fn items(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
-        let mut items: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for (&hour, types) in &self.hours {
+    /// The additions to each item: the hour's and the day's, for all actors and for each.
+    fn items(&self) -> Vec<ItemAdd> {
+        let mut items: BTreeMap<String, (DateTime<Utc>, BTreeMap<String, u64>)> = BTreeMap::new();
+        for ((hour, actor), types) in &self.hours {
             let start = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
-            for id in [hour_id(start), day_id(start.date_naive())] {
-                let item = items.entry(id).or_default();
+            let day = start.date_naive();
+            let day_end = day.and_time(chrono::NaiveTime::MIN).and_utc() + Duration::days(1);
+            let hour_end = start + Duration::hours(1);
+            for (id, end) in [
+                (hour_id(start, None), hour_end),
+                (day_id(day, None), day_end),
+                (hour_id(start, Some(actor)), hour_end),
+                (day_id(day, Some(actor)), day_end),
+            ] {
+                let (_, item) = items.entry(id).or_insert_with(|| (end, BTreeMap::new()));
                 for (ty, n) in types {
                     *item.entry(ty.clone()).or_default() += n;
                 }
             }
         }
-        items
+        items.into_iter().map(|(id, (end, add))| (id, end, add)).collect()
     }
 }
 
-fn hour_id(start: DateTime<Utc>) -> String {
-    format!("{}h#{}", schema::COUNTS_PREFIX, start.format("%Y-%m-%dT%H"))
+/// The id of the counts of the hour from `start`, of all actors or of one.
+fn hour_id(start: DateTime<Utc>, actor: Option<&str>) -> String {
+    let mut id = format!("{}h#{}", schema::COUNTS_PREFIX, start.format("%Y-%m-%dT%H"));
+    if let Some(actor) = actor {
+        id.push('#');
+        id.push_str(actor);
+    }
+    id
 }
 
-fn day_id(day: NaiveDate) -> String {
-    format!("{}d#{}", schema::COUNTS_PREFIX, day.format("%Y-%m-%d"))
+/// The id of the counts of `day`, of all actors or of one.
+fn day_id(day: NaiveDate, actor: Option<&str>) -> String {
+    let mut id = format!("{}d#{}", schema::COUNTS_PREFIX, day.format("%Y-%m-%d"));
+    if let Some(actor) = actor {
+        id.push('#');
+        id.push_str(actor);
+    }
+    id
 }
 
 fn head_id() -> String {
@@ -119,9 +143,10 @@ fn category_of(ty: &str) -> Category {
     catalog::find(ty).map_or(Category::Custom, |t| t.category)
 }
 
-/// Whether `filter` is answered from the items: by period, category, type and outcome only.
+/// Whether `filter` is answered from the items: by period, username (or all but one), category,
+/// type and outcome; not a text search.
 fn countable(filter: &EventFilter) -> bool {
-    filter.actor.is_none() && filter.not_actor.is_none() && filter.q.is_none()
+    filter.q.is_none() && (filter.actor.is_none() || filter.not_actor.is_none())
 }
 
 /// Whether the filter names a custom type (then [`OTHER`]'s events cannot be judged).
@@ -195,9 +220,9 @@ impl DynamoStore {
     pub async fn count_period(&self, end: DateTime<Utc>, tally: &Tally) -> Result<(), StoreError> {
         let applied = event_model::time::format(&end);
         futures_util::stream::iter(tally.items())
-            .map(|(id, add)| {
+            .map(|(id, end, add)| {
                 let applied = applied.clone();
-                async move { self.merge_counts(id, &applied, &add).await }
+                async move { self.merge_counts(id, end, &applied, &add).await }
             })
             .buffer_unordered(8)
             .try_collect::<()>()
@@ -228,7 +253,13 @@ impl DynamoStore {
     }
 
     /// One item's read, merge and conditional put (again if another writer came between).
-    async fn merge_counts(&self, id: String, applied: &str, add: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+    async fn merge_counts(
+        &self,
+        id: String,
+        end: DateTime<Utc>,
+        applied: &str,
+        add: &BTreeMap<String, u64>,
+    ) -> Result<(), StoreError> {
         for _ in 0..8 {
             let current = self.count_item(id.clone(), true).await?;
             let before = current
@@ -267,7 +298,8 @@ impl DynamoStore {
                     .expression_attribute_values(":b", s(b)),
                 None => put.condition_expression("attribute_not_exists(#a)"),
             };
-            if let Some(expires) = self.count_expiry(&id) {
+            // An item lives as long as the events it counts.
+            if let Some(expires) = self.expires_at(end) {
                 put = put.item(schema::EXPIRES_AT, AttributeValue::N(expires.to_string()));
             }
             match put.send().await {
@@ -284,21 +316,6 @@ impl DynamoStore {
         Err(StoreError::Unavailable(
             format!("the counts item {id} kept changing under its update").into(),
         ))
-    }
-
-    /// A count item lives as long as the events it counts (the retention after its period).
-    fn count_expiry(&self, id: &str) -> Option<i64> {
-        let rest = id.strip_prefix(schema::COUNTS_PREFIX)?;
-        let end = if let Some(hour) = rest.strip_prefix("h#") {
-            chrono::NaiveDateTime::parse_from_str(&format!("{hour}:00"), "%Y-%m-%dT%H:%M")
-                .ok()?
-                .and_utc()
-                + Duration::hours(1)
-        } else {
-            let day = NaiveDate::parse_from_str(rest.strip_prefix("d#")?, "%Y-%m-%d").ok()?;
-            day.and_hms_opt(0, 0, 0)?.and_utc() + Duration::days(1)
-        };
-        self.expires_at(end)
     }
 
     /// How the kept counts can answer `filter` over `[from, to)`: `None` when they cannot (no
@@ -327,8 +344,9 @@ impl DynamoStore {
     }
 
     /// Adds the kept counts of the plan's full hours to `counts` (by day where a whole day is
-    /// in it and the buckets are days). `false` when they cannot answer exactly after all (more
-    /// custom types than an item names, and a filter naming one).
+    /// in it and the buckets are days): all actors', one actor's, or all but one actor's (all
+    /// actors' less that one's). `false` when they cannot answer exactly after all (more custom
+    /// types than an item names, and a filter naming one).
     pub(super) async fn add_kept(
         &self,
         filter: &EventFilter,
@@ -336,35 +354,60 @@ impl DynamoStore {
         counts: &mut Counts,
         bucket: Bucket,
     ) -> Result<bool, StoreError> {
-        // Whole days by their day item when the buckets are days; other hours by theirs.
-        let mut ids = Vec::new();
+        // Whole days by their day item when the buckets are days; other hours by theirs. Each
+        // unit of time is added (+1) or taken away (-1) from its bucket.
+        let mut units = Vec::new();
         let mut t = plan.start;
         while t < plan.end {
-            let day_end = t.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc() + Duration::days(1);
+            let day_end = t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc() + Duration::days(1);
             if bucket == Bucket::Day && t.time() == chrono::NaiveTime::MIN && day_end <= plan.end {
-                ids.push((day_id(t.date_naive()), t));
+                units.push((t, true));
                 t = day_end;
             } else {
-                ids.push((hour_id(t), t));
+                units.push((t, false));
                 t += Duration::hours(1);
+            }
+        }
+        let id = |(t, whole_day): (DateTime<Utc>, bool), actor: Option<&str>| {
+            if whole_day {
+                day_id(t.date_naive(), actor)
+            } else {
+                hour_id(t, actor)
+            }
+        };
+        let mut ids: Vec<(String, DateTime<Utc>, i64)> = Vec::new();
+        for &unit in &units {
+            match (&filter.actor, &filter.not_actor) {
+                (Some(actor), _) => ids.push((id(unit, Some(actor)), unit.0, 1)),
+                (None, Some(hidden)) => {
+                    ids.push((id(unit, None), unit.0, 1));
+                    ids.push((id(unit, Some(hidden)), unit.0, -1));
+                }
+                (None, None) => ids.push((id(unit, None), unit.0, 1)),
             }
         }
         if ids.len() > MAX_HOUR_ITEMS {
             return Ok(false);
         }
-        let items = self.count_items(ids.iter().map(|(id, _)| id.clone()).collect()).await?;
+        let items = self
+            .count_items(ids.iter().map(|(id, ..)| id.clone()).collect())
+            .await?;
         let other_unknown = names_custom_type(filter);
         let nothing = matches!(filter.effective_types(), Types::Nothing);
-        for (id, at) in ids {
+        let mut sums: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+        for (id, at, sign) in ids {
             let Some(item) = items.get(&id) else { continue };
             for (ty, n) in types_of(item) {
                 if ty == OTHER && other_unknown && n > 0 {
                     return Ok(false);
                 }
                 if !nothing && filter.allows_kind(category_of(&ty), &ty) {
-                    counts.add(at.timestamp_micros(), n);
+                    *sums.entry(at).or_default() += sign * n as i64;
                 }
             }
+        }
+        for (at, n) in sums {
+            counts.add(at.timestamp_micros(), n.max(0) as u64);
         }
         Ok(true)
     }

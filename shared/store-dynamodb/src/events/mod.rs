@@ -119,17 +119,17 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// Counts by reading the matching events, oldest first, for at most [`COUNT_PAGES`] pages:
-    /// exact for a small answer, else a lower bound.
-    async fn counts_by_reading(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
-        let (times, finished) = self.read_times(filter, &mut COUNT_PAGES.clone()).await?;
+    /// Counts by reading the matching events from `from`, oldest first, for at most
+    /// [`COUNT_PAGES`] pages: exact for a small answer, else a lower bound.
+    async fn counts_by_reading(
+        &self,
+        filter: &EventFilter,
+        from: DateTime<Utc>,
+        bucket: Bucket,
+    ) -> Result<Counts, StoreError> {
+        let mut pages = COUNT_PAGES;
+        let (times, finished) = self.read_times(filter, &mut pages).await?;
         let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
-        let Some(from) = filter.from.or_else(|| times.first().map(|&t| at(t))) else {
-            return Ok(Counts {
-                exact: finished,
-                ..Counts::empty(bucket)
-            });
-        };
         let to = filter
             .to
             .unwrap_or_else(|| Utc::now().max(times.last().map_or(DateTime::UNIX_EPOCH, |&t| at(t + 1))));
@@ -180,27 +180,22 @@ impl EventStore for DynamoStore {
     /// answer, else a lower bound.
     async fn counts(&self, filter: &EventFilter, bucket: Bucket) -> Result<Counts, StoreError> {
         let now = Utc::now();
+        // An open period starts at the journal's first event (as the embedded store's).
         let from = match filter.from {
-            Some(from) => Some(from),
+            Some(from) => from,
             None => {
-                // The first matching event's time; none found within one page's read budget:
-                // by reading.
-                let mut first = filter.clone();
-                first.order = event_model::Order::Asc;
-                let page = self.query(&first, 1, None).await?;
-                match (page.events.first(), page.next) {
-                    (Some(e), _) => Some(e.time),
-                    (None, None) => return Ok(Counts::empty(bucket)),
-                    (None, Some(_)) => None,
+                let first = EventFilter {
+                    order: event_model::Order::Asc,
+                    ..EventFilter::default()
+                };
+                match self.query(&first, 1, None).await?.events.first() {
+                    Some(e) => e.time,
+                    None => return Ok(Counts::empty(bucket)),
                 }
             }
         };
-        let plan = match from {
-            Some(from) => self.count_plan(filter, from, now).await?,
-            None => None,
-        };
-        let Some(plan) = plan else {
-            return self.counts_by_reading(filter, bucket).await;
+        let Some(plan) = self.count_plan(filter, from, now).await? else {
+            return self.counts_by_reading(filter, from, bucket).await;
         };
         // The partial first hour and the hours the kept counts do not hold yet, by reading.
         let mut pages = COUNT_PAGES;
@@ -226,7 +221,7 @@ impl EventStore for DynamoStore {
             counts.add(t, 1);
         }
         if !self.add_kept(filter, &plan, &mut counts, bucket).await? {
-            return self.counts_by_reading(filter, bucket).await;
+            return self.counts_by_reading(filter, plan.from, bucket).await;
         }
         counts.exact &= finished;
         counts.counted_through = Some(plan.head);
