@@ -64,7 +64,13 @@ pub async fn run(bin: &Path, args: Args) -> anyhow::Result<()> {
     let counter = RequestCounter::default();
     let store = DynamoStore::new(counter.dynamodb_client(&sdk), seeded.clone(), None);
     if store.query(&EventFilter::default(), 1, None).await?.events.is_empty() {
-        seed(&store, &counter, args.events).await?;
+        let plan = SeedPlan {
+            events: args.events,
+            days: 30,
+            until: chrono::Utc::now(),
+            seed: 11,
+        };
+        seed(&store, &counter, plan).await?;
     }
     if !args.only_export {
         efficiency(&store, &counter, args.samples).await?;
@@ -85,15 +91,10 @@ pub async fn run(bin: &Path, args: Args) -> anyhow::Result<()> {
 }
 
 /// Seeds through the store itself, counting requests.
-async fn seed(store: &DynamoStore, counter: &RequestCounter, events: usize) -> anyhow::Result<()> {
+async fn seed(store: &DynamoStore, counter: &RequestCounter, plan: SeedPlan) -> anyhow::Result<()> {
+    let events = plan.events;
     println!("\n== DynamoDB (dynalite): seeding {events} events over 30 days through the store ==");
     let started = Instant::now();
-    let plan = SeedPlan {
-        events,
-        days: 30,
-        until: chrono::Utc::now(),
-        seed: 11,
-    };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let producer = tokio::task::spawn_blocking(move || generate(&plan, 500, |b| drop(tx.blocking_send(b))));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -306,4 +307,162 @@ impl Tally {
     fn read_per_returned(&self) -> f64 {
         self.read as f64 / self.returned.max(1) as f64
     }
+}
+
+/// `GET /counts` on the DynamoDB store, for the filters the admin page asks for most: by reading
+/// the events (what the store does before any period is counted), then from the kept counts.
+/// The kept counts are made here from the seeded events themselves, as one period ending at the
+/// last full hour (the archiver makes them from each sealed period's archive files); the
+/// requests that costs are printed per 1,000 events.
+pub async fn counts(samples: usize, events: usize) -> anyhow::Result<()> {
+    use audit_storage::Bucket;
+    use chrono::{Duration, DurationRound, Utc};
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        bail!("run under scripts/with-emulators (AWS_ENDPOINT_URL_DYNAMODB is not set)");
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let layout = names(&format!("{tag}c"));
+    create(&layout).await?;
+    let counter = RequestCounter::default();
+    let store = DynamoStore::new(counter.dynamodb_client(&sdk), layout.clone(), None);
+    let plan = SeedPlan {
+        events,
+        days: 30,
+        until: Utc::now(),
+        seed: 16,
+    };
+    seed(&store, &counter, plan.clone()).await?;
+    let now = Utc::now();
+    let ago = |d: Duration| Some(now - d);
+    let shapes: Vec<(&str, EventFilter, Bucket)> = vec![
+        ("all time, by day", EventFilter::default(), Bucket::Day),
+        (
+            "last 7 days, by hour",
+            EventFilter {
+                from: ago(Duration::days(7)),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+        (
+            "last 24 hours, by hour",
+            EventFilter {
+                from: ago(Duration::days(1)),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+        (
+            "last 30 days, category auth, by day",
+            EventFilter {
+                from: ago(Duration::days(30)),
+                categories: vec![event_model::Category::Auth],
+                ..Default::default()
+            },
+            Bucket::Day,
+        ),
+        (
+            "last 7 days, failures only, by hour",
+            EventFilter {
+                from: ago(Duration::days(7)),
+                outcome: Some(event_model::Outcome::Failure),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+        (
+            "last 7 days, username alice, by hour",
+            EventFilter {
+                from: ago(Duration::days(7)),
+                actor: Some("alice".into()),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+        (
+            "all time, without system, by day",
+            EventFilter {
+                not_actor: Some("system".into()),
+                ..Default::default()
+            },
+            Bucket::Day,
+        ),
+        (
+            "last 7 days, search \"timeout\", by hour",
+            EventFilter {
+                from: ago(Duration::days(7)),
+                q: Some("timeout".into()),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+    ];
+    let measure = |label: &'static str| {
+        let (store, counter, shapes) = (store.clone(), counter.clone(), shapes.clone());
+        async move {
+            println!("\n-- {label} --");
+            println!(
+                "{:<42} {:>10} {:>6} {:>9} {:>8} {:>8}",
+                "shape", "total", "exact", "requests", "p50 ms", "p90 ms"
+            );
+            let mut totals = Vec::new();
+            for (name, filter, bucket) in &shapes {
+                let mut ms = Vec::new();
+                let mut last = None;
+                counter.reset();
+                for _ in 0..samples {
+                    let started = Instant::now();
+                    last = Some(store.counts(filter, *bucket).await?);
+                    ms.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                ms.sort_by(f64::total_cmp);
+                let c = last.expect("samples ≥ 1");
+                println!(
+                    "{name:<42} {:>10} {:>6} {:>9.1} {:>8.1} {:>8.1}",
+                    c.total,
+                    c.exact,
+                    counter.total() as f64 / samples as f64,
+                    crate::storm::percentile(&ms, 0.5),
+                    crate::storm::percentile(&ms, 0.9),
+                );
+                totals.push((c.total, c.exact));
+            }
+            anyhow::Ok(totals)
+        }
+    };
+    println!("\n== GET /counts on DynamoDB (dynalite), {events} events over 30 days, {samples} samples per shape ==");
+    let by_reading = measure("by reading the events (no period counted yet)").await?;
+    // The kept counts, as one period ending at the last full hour.
+    let end = now.duration_trunc(Duration::hours(1))?;
+    let mut tally = audit_store_dynamodb::integrity::Tally::default();
+    let generator = plan.clone();
+    let all = tokio::task::spawn_blocking(move || {
+        let mut all = Vec::new();
+        generate(&generator, 10_000, |b| all.extend(b));
+        all
+    })
+    .await?;
+    for e in all.iter().map(|n| &n.event).filter(|e| e.time < end) {
+        tally.add(e.id, e.time, &e.actor, &e.event_type);
+    }
+    counter.reset();
+    let started = Instant::now();
+    store.count_period(end, &tally).await?;
+    println!(
+        "\ncounting {} events into kept counts: {:.1} s, {} requests ({:.1} per 1,000 events: {:?})",
+        tally.events(),
+        started.elapsed().as_secs_f64(),
+        counter.total(),
+        counter.total() as f64 * 1000.0 / tally.events().max(1) as f64,
+        counter.snapshot()
+    );
+    let kept = measure("from the kept counts (the hours from 15 min before the head on read)").await?;
+    for (((name, ..), a), b) in shapes.iter().zip(&by_reading).zip(&kept) {
+        if a.1 && b.1 && a.0 != b.0 {
+            bail!("{name}: by reading {} events, from the kept counts {}", a.0, b.0);
+        }
+    }
+    println!("(where both are exact, both totals are equal: checked)");
+    Ok(())
 }

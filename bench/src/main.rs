@@ -143,6 +143,14 @@ enum Bench {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
     },
+    /// `GET /counts` on the DynamoDB store by reading and from the kept counts, against dynalite
+    /// (run under `scripts/with-emulators`).
+    Counts {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+    },
     /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
     Dynamo {
         /// Events seeded for the query and export benchmarks.
@@ -235,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
             integrity::run(&server_bin, events, &work_dir, seal_every, only).await
         }
         Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
+        Bench::Counts { events, samples } => dynamo::counts(samples, events).await,
         Bench::Dynamo {
             events,
             http_events,
