@@ -61,6 +61,7 @@
     counting: null, // AbortController of the count in flight
     prefetched: null, // { filters, query, page }: the first page, asked for beside the catalog
     firstPage: null, // that page's promise, for the listing it was asked for
+    catalogRequest: null, // GET /catalog asked for at start
   };
 
   // ---- API -------------------------------------------------------------------------------
@@ -114,6 +115,9 @@
 
   function signIn(message) {
     sessionStorage.removeItem(TOKEN_KEY);
+    // What was asked for with the token before is of no use with the next one.
+    state.prefetched = null;
+    state.catalogRequest = null;
     if (state.loading) state.loading.abort();
     $('journal').hidden = true;
     $('sign-out').hidden = true;
@@ -137,19 +141,27 @@
     return false;
   }
 
+  // The catalog and the first page, asked for before anything else is done (with a token): the
+  // page with the filters the URL names, used if the form, once set from the URL, shows the same
+  // filters. A failure is met again where each is used.
+  function prefetch() {
+    if (!state.catalogRequest && !state.categories.size) {
+      state.catalogRequest = api('/catalog');
+      state.catalogRequest.catch(() => {});
+    }
+    const early = urlFilters(location.search);
+    if (state.prefetched || rangeProblem(early)) return;
+    const query = apiFilters(early);
+    const page = api(`/events${queryString({ ...query, limit: PAGE_SIZE })}`);
+    page.catch(() => {});
+    state.prefetched = { filters: JSON.stringify(early), query, page };
+  }
+
   async function openJournal({ focus = false } = {}) {
+    prefetch();
     $('signin').hidden = true;
     $('journal').hidden = false;
     $('sign-out').hidden = false;
-    // The first page is asked for at once, beside the catalog, with the filters the URL names;
-    // it is used if the form, once set from the URL, shows the same filters.
-    const early = urlFilters(location.search);
-    if (!rangeProblem(early)) {
-      const query = apiFilters(early);
-      const page = api(`/events${queryString({ ...query, limit: PAGE_SIZE })}`);
-      page.catch(() => {}); // a failure is met again where the page is used
-      state.prefetched = { filters: JSON.stringify(early), query, page };
-    }
     try {
       await loadCatalog();
     } catch (e) {
@@ -219,7 +231,9 @@
 
   async function loadCatalog() {
     if (state.categories.size) return;
-    const catalog = await api('/catalog');
+    const request = state.catalogRequest || api('/catalog');
+    state.catalogRequest = null;
+    const catalog = await request;
     const options = $('f-category-options');
     options.replaceChildren();
     $('f-type-options').replaceChildren();
@@ -633,7 +647,11 @@
     const shown = $('rows').childElementCount;
     state.cursor = page.next_cursor;
     state.through = page.next_cursor ? page.searched_through : null;
-    if (first) performance.mark('audit:first-rows');
+    if (first && !performance.getEntriesByName('audit:first-rows').length) {
+      // The first rows of the visit are in the page; then painted (the frame after this task).
+      performance.mark('audit:first-rows');
+      requestAnimationFrame(() => setTimeout(() => performance.mark('audit:first-rows-painted')));
+    }
     // The focus stays in the list: on the first new row "Load more" brought, or on the button
     // if none came.
     if (state.focusPending && rows.length) {
@@ -701,18 +719,23 @@
     }
   }
 
-  // Times read in the browser's zone or in UTC (the header's choice, kept across visits).
-  const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const timeFormats = {
-    local: new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }),
-    utc: new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' }),
-  };
-  const zone = () => (localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local');
-  const formatTime = (date) => timeFormats[zone()].format(date);
+  // Times read in the browser's zone or in UTC (the header's choice, kept across visits). The
+  // formatters are made when first used: each costs the browser milliseconds to make, which
+  // the first page need not wait for.
+  const formats = {};
+  const localZone = () => (formats.zone ??= Intl.DateTimeFormat().resolvedOptions().timeZone);
+  let chosenZone = null;
+  const zone = () => (chosenZone ??= localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local');
+  const formatTime = (date) =>
+    (formats[zone()] ??= new Intl.DateTimeFormat(undefined, {
+      dateStyle: 'medium',
+      timeStyle: 'medium',
+      timeZone: zone() === 'utc' ? 'UTC' : undefined,
+    })).format(date);
 
   // "3 hours ago", for the time's tooltip.
-  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
   function ago(date) {
+    const relative = (formats.relative ??= new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }));
     const seconds = (date.getTime() - Date.now()) / 1000;
     for (const [unit, size] of [
       ['year', 31536000],
@@ -729,7 +752,7 @@
   // The zone chosen: the header's name of it, and every time on screen written again.
   function showZone() {
     $('zone').value = zone();
-    $('time-zone').textContent = `(${zone() === 'utc' ? 'UTC' : LOCAL_ZONE})`;
+    $('time-zone').textContent = `(${zone() === 'utc' ? 'UTC' : localZone()})`;
     for (const node of document.querySelectorAll('#rows time')) node.textContent = formatTime(new Date(node.dateTime));
   }
 
@@ -1277,9 +1300,11 @@
   // ---- Wiring ----------------------------------------------------------------------------
 
   function start() {
+    if (sessionStorage.getItem(TOKEN_KEY)) prefetch();
     showZone();
     $('zone').addEventListener('change', () => {
       localStorage.setItem(ZONE_KEY, $('zone').value);
+      chosenZone = null;
       showZone();
     });
     for (const field of [$('f-from'), $('f-to')]) field.max = endOfToday();

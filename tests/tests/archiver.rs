@@ -743,4 +743,26 @@ async fn sealed_periods_are_counted_once_and_the_counts_answer_as_the_embedded_s
     store.append(late).await;
     let with_late = store.counts(&EventFilter::default(), Bucket::Day).await.unwrap();
     assert_eq!((with_late.total, with_late.exact), (6_003, true));
+
+    // Through the API: the same answer, and how stale the kept counts may be.
+    let place = std::sync::Arc::new(integration_tests::Place {
+        dir: tempfile::tempdir().unwrap(),
+        store: audit_local::StoreKind::DynamoDb(cloud.clone()),
+    });
+    let app = integration_tests::spawn_app_with(place, integration_tests::Options::default()).await;
+    let response = app.get("/counts?bucket=day", Some(integration_tests::READ_TOKEN)).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["total"].as_u64(), body["exact"].as_bool()),
+        (Some(6_003), Some(true)),
+        "{body}"
+    );
+    let head = store.counted_through().await.unwrap().expect("a head");
+    assert_eq!(
+        body["counted_through"],
+        json!(event_model::time::format(&head)),
+        "{body}"
+    );
+    app.stop().await;
 }

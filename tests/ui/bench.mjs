@@ -1,6 +1,10 @@
 // Benchmark of the admin UI in headless Chromium (not a test): against a running server,
-//  - first rows: navigation start → the first page of the journal rendered (the page's
-//    `audit:first-rows` performance mark), token already in sessionStorage, fresh context each run;
+//  - first rows: navigation start → the first page of the journal in the page (its
+//    `audit:first-rows` performance mark) and painted (`audit:first-rows-painted`, the frame
+//    after), token already in sessionStorage: in a fresh browser context each run (cold), and
+//    on a reload in the same context (warm: the browser's process and connection reused);
+//  - the floor: the same page saved with its 50 rows as static HTML (no script, no API call),
+//    its largest contentful paint in a fresh context, and a near-empty page's;
 //  - search: the Search field's input event → that search's rows rendered (debounce included);
 //  - counts: GET /counts (the count and histogram the page shows) for the page's common filters,
 //    timed from node (request → JSON parsed).
@@ -21,7 +25,12 @@ const stats = (values) => {
 };
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
-const firstRows = [];
+const firstRows = { cold: [], coldPainted: [], warm: [], warmPainted: [] };
+const marks = (page) =>
+  page
+    .waitForFunction(() => performance.getEntriesByName('audit:first-rows-painted').length > 0)
+    .then(() => page.evaluate(() => ['audit:first-rows', 'audit:first-rows-painted'].map((m) => performance.getEntriesByName(m)[0].startTime)));
+let staticPage = null;
 const search = new Map(TERMS.map((t) => [t, []]));
 const shown = new Map();
 for (let run = 0; run < RUNS; run++) {
@@ -32,8 +41,14 @@ for (let run = 0; run < RUNS; run++) {
     throw e;
   });
   await page.goto(`${BASE}/`);
-  await page.waitForFunction(() => performance.getEntriesByName('audit:first-rows').length > 0);
-  firstRows.push(await page.evaluate(() => performance.getEntriesByName('audit:first-rows')[0].startTime));
+  const [cold, coldPainted] = await marks(page);
+  firstRows.cold.push(cold);
+  firstRows.coldPainted.push(coldPainted);
+  if (!staticPage) staticPage = (await page.content()).replace(/<script[^>]*><\/script>/g, '');
+  await page.reload();
+  const [warm, warmPainted] = await marks(page);
+  firstRows.warm.push(warm);
+  firstRows.warmPainted.push(warmPainted);
   for (const term of TERMS) {
     const result = await page.evaluate(
       (q) =>
@@ -66,6 +81,30 @@ for (let run = 0; run < RUNS; run++) {
   }
   await context.close();
 }
+// The floor: what this browser takes to paint the page with its rows when nothing is to be run
+// or fetched (the same stylesheet), and a near-empty page. Served through a route at the same
+// origin, in a fresh context each run.
+const css = await (await fetch(`${BASE}/app.css`)).text();
+const floors = { static: [], empty: [] };
+const pages = { static: staticPage, empty: '<!doctype html><html><head><link rel="stylesheet" href="app.css"></head><body><p>Audit log</p></body></html>' };
+for (let run = 0; run < RUNS; run++) {
+  for (const [name, body] of Object.entries(pages)) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.route(`${BASE}/floor`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body }));
+    await context.route(`${BASE}/app.css`, (route) => route.fulfill({ status: 200, contentType: 'text/css', body: css }));
+    const page = await context.newPage();
+    await page.goto(`${BASE}/floor`);
+    floors[name].push(
+      await page.evaluate(
+        () =>
+          new Promise((resolve) =>
+            new PerformanceObserver((list) => resolve(list.getEntries().at(-1).startTime)).observe({ type: 'largest-contentful-paint', buffered: true }),
+          ),
+      ),
+    );
+    await context.close();
+  }
+}
 await browser.close();
 
 // The count and histogram of the filters the page asks for most: all time (days), the last 7 days
@@ -95,7 +134,12 @@ for (const [name, params] of Object.entries(COUNTS)) {
   countTimes.set(name, { times, body });
 }
 
-console.log(`first rows (navigation → first page rendered): ${stats(firstRows)}`);
+console.log(`first rows, cold (navigation → first page in the page): ${stats(firstRows.cold)}`);
+console.log(`first rows, cold (navigation → first page painted): ${stats(firstRows.coldPainted)}`);
+console.log(`first rows, warm reload (in the page): ${stats(firstRows.warm)}`);
+console.log(`first rows, warm reload (painted): ${stats(firstRows.warmPainted)}`);
+console.log(`floor: the page with its 50 rows as static HTML, largest contentful paint: ${stats(floors.static)}`);
+console.log(`floor: a near-empty page, largest contentful paint: ${stats(floors.empty)}`);
 for (const [name, { times, body }] of countTimes) {
   console.log(`counts ${name} (${body.exact ? '' : 'more than '}${body.total} events, ${body.buckets.length} buckets): ${stats(times)}`);
 }
