@@ -541,3 +541,78 @@ async fn the_hostile_cases_and_the_credential_matrix_through_the_lambda_function
         }
     }
 }
+
+#[tokio::test]
+async fn a_token_taken_out_of_the_secret_is_refused_within_the_refresh_time_without_a_restart() {
+    use integration_tests::{INGEST_TOKEN, READ_TOKEN};
+    let cloud = fresh_tables().await;
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.push(("AUDIT_TOKENS_REFRESH_SECS".into(), "1".into()));
+    let secret_id = env.iter().find(|(k, _)| k == "AUDIT_TOKENS_SECRET").unwrap().1.clone();
+    let query = LambdaHost::start(&function_binary("query"), &env).await;
+    let list = |token: &str| {
+        let bearer = format!("Bearer {token}");
+        gateway_event(
+            "GET",
+            "GET /events",
+            "/events?limit=1",
+            &[("authorization", &bearer)],
+            None,
+        )
+    };
+    let status = |outcome: Outcome| match outcome {
+        Outcome::Response(r) => r["statusCode"].as_u64().unwrap(),
+        Outcome::Error(e) => panic!("the function failed: {e}"),
+    };
+    assert_eq!(status(query.invoke(list(READ_TOKEN)).await), 200);
+
+    // The read token is replaced by another in the secret: the same environment refuses it
+    // within the refresh time and accepts the new one, with no restart.
+    let new_read = "a-rotated-read-token";
+    let rotated = format!(
+        "test-ingest:ingest:{},rotated-read:read:{}",
+        audit_api::hash_token(INGEST_TOKEN),
+        audit_api::hash_token(new_read)
+    );
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(&rotated)
+        .send()
+        .await
+        .unwrap();
+    let changed = std::time::Instant::now();
+    loop {
+        if status(query.invoke(list(READ_TOKEN)).await) == 401 {
+            break;
+        }
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(5),
+            "still accepted 5 s after it was taken out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        changed.elapsed() < std::time::Duration::from_millis(1_900),
+        "refused after {:?}",
+        changed.elapsed()
+    );
+    assert_eq!(status(query.invoke(list(new_read)).await), 200);
+
+    // A secret that cannot be read any more leaves the tokens read before in force.
+    secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string("not a token list")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(
+        status(query.invoke(list(new_read)).await),
+        200,
+        "a bad edit locks no one out"
+    );
+}

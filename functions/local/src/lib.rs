@@ -51,6 +51,8 @@ pub struct App {
     files: Option<FileExports>,
     /// The archive and its seals, over the embedded store.
     pub sealer: Option<Sealer>,
+    /// The tokens in force (read again as their file changes).
+    pub tokens: audit_api::Tokens,
 }
 
 /// How often expired export files are looked for.
@@ -96,7 +98,7 @@ impl App {
                     interval: config.seal_interval,
                 }) as _
             }),
-            tokens: Arc::new(tokens),
+            tokens: tokens.clone(),
             cursor_key: CursorKey::new(&secret),
             clock: config.clock.clone(),
             limits: config
@@ -116,7 +118,30 @@ impl App {
             generated_tokens,
             launcher,
             files,
+            tokens,
         })
+    }
+
+    /// On SIGHUP, the tokens file is read again at the next request (it is anyway within
+    /// [`secrets::TOKENS_FILE_EVERY`] of a change).
+    pub fn reload_tokens_on_hangup(&self) {
+        #[cfg(unix)]
+        {
+            let tokens = self.tokens.clone();
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(mut hangups) => {
+                    tokio::spawn(async move {
+                        while hangups.recv().await.is_some() {
+                            tracing::info!("SIGHUP: the tokens are read again at the next request");
+                            tokens.check_now();
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP cannot be watched; the tokens file is still read as it changes")
+                }
+            }
+        }
     }
 
     /// Removes expired export files now and every [`EXPIRY_SWEEP_EVERY`] after, for as long as
@@ -268,6 +293,7 @@ pub async fn run(
     }
     let resumed = app.resume_exports().await?;
     app.expire_exports();
+    app.reload_tokens_on_hangup();
     if config.archive {
         app.seal_on_schedule(config.seal_interval);
     } else if app.sealer.is_some() {

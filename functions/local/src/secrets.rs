@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use audit_api::{TokenSet, hash_token};
+use audit_api::{TokenSet, Tokens, hash_token};
 use audit_store_sqlite::private;
 use rand::RngCore;
 
@@ -66,18 +66,41 @@ impl GeneratedTokens {
     }
 }
 
-/// The token set: from `configured` (`AUDIT_TOKENS`) if given, else from the data folder, else
-/// generated now (one `ingest` and one `read` token) with their hashes saved in the data folder.
-pub fn tokens(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(TokenSet, Option<GeneratedTokens>)> {
+/// How often the tokens file is read again (at a request): a token taken out of it stops working
+/// within this, the others go on; SIGHUP makes the next request read it at once.
+pub const TOKENS_FILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The data folder's tokens file, read again as it changes.
+struct TokensFile(std::path::PathBuf);
+
+#[async_trait::async_trait]
+impl audit_api::TokenSource for TokensFile {
+    async fn load(&self) -> anyhow::Result<String> {
+        tokio::fs::read_to_string(&self.0)
+            .await
+            .with_context(|| format!("reading {}", self.0.display()))
+    }
+}
+
+/// The tokens: from `configured` (`AUDIT_TOKENS`, fixed) if given, else from the data folder's
+/// tokens file (read again as it changes, [`TOKENS_FILE_EVERY`]), else generated now (one
+/// `ingest` and one `read` token) with their hashes saved in that file.
+pub fn tokens(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(Tokens, Option<GeneratedTokens>)> {
     if let Some(config) = configured.filter(|c| !c.trim().is_empty()) {
-        return Ok((TokenSet::parse(config).context("AUDIT_TOKENS")?, None));
+        return Ok((Tokens::fixed(TokenSet::parse(config).context("AUDIT_TOKENS")?), None));
     }
     let path = data_dir.join(TOKENS_FILE);
+    let from_file = |text: String| -> anyhow::Result<Tokens> {
+        let set = TokenSet::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Ok(Tokens::reloaded(
+            set,
+            text,
+            Box::new(TokensFile(path.clone())),
+            TOKENS_FILE_EVERY,
+        ))
+    };
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((
-            TokenSet::parse(&text).with_context(|| format!("parsing {}", path.display()))?,
-            None,
-        )),
+        Ok(text) => Ok((from_file(text)?, None)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let generated = GeneratedTokens {
                 ingest: new_token(),
@@ -89,7 +112,7 @@ pub fn tokens(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(Toke
                 hash_token(&generated.read)
             );
             write_private(&path, &entries)?;
-            Ok((TokenSet::parse(&entries)?, Some(generated)))
+            Ok((from_file(entries)?, Some(generated)))
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -5,6 +5,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -98,6 +100,135 @@ impl TokenSet {
     }
 }
 
+/// Where the token entries come from when they can change while the service runs: the local
+/// server's tokens file, the Lambda functions' secret. Returns the `name:role:sha256hex` text.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn load(&self) -> anyhow::Result<String>;
+}
+
+/// The configured tokens as they are now. With a [`TokenSource`], they are read again when a
+/// request comes and the last reading is older than `every` (or at once after
+/// [`Tokens::check_now`]): a token taken out of the source stops working within `every` of the
+/// change, the others go on, with no restart. A source that cannot be read or parsed leaves the
+/// tokens as they were (logged, tried again after `every`): a bad edit never locks everyone out.
+#[derive(Clone)]
+pub struct Tokens {
+    inner: Arc<TokensInner>,
+}
+
+struct TokensInner {
+    current: std::sync::RwLock<(Arc<TokenSet>, Option<String>)>,
+    source: Option<Box<dyn TokenSource>>,
+    every: std::time::Duration,
+    next_check: std::sync::Mutex<std::time::Instant>,
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("every", &self.inner.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens::fixed(TokenSet::default())
+    }
+}
+
+impl Tokens {
+    /// Tokens that never change.
+    pub fn fixed(set: TokenSet) -> Tokens {
+        Tokens::with_source(set, None, None, std::time::Duration::MAX)
+    }
+
+    /// `set` (read from `source` as `text`), read again from `source` at most every `every`.
+    pub fn reloaded(set: TokenSet, text: String, source: Box<dyn TokenSource>, every: std::time::Duration) -> Tokens {
+        Tokens::with_source(set, Some(text), Some(source), every)
+    }
+
+    fn with_source(
+        set: TokenSet,
+        text: Option<String>,
+        source: Option<Box<dyn TokenSource>>,
+        every: std::time::Duration,
+    ) -> Tokens {
+        let next = std::time::Instant::now().checked_add(every);
+        Tokens {
+            inner: Arc::new(TokensInner {
+                current: std::sync::RwLock::new((Arc::new(set), text)),
+                source,
+                every,
+                next_check: std::sync::Mutex::new(next.unwrap_or_else(far_future)),
+                reading: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The tokens now, read again first if the last reading is due.
+    pub async fn current(&self) -> Arc<TokenSet> {
+        let due = self.inner.source.is_some()
+            && *self.inner.next_check.lock().unwrap_or_else(|e| e.into_inner()) <= std::time::Instant::now();
+        if due {
+            self.read_again().await;
+        }
+        self.inner.current.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// Makes the next request read the source again (the local server's SIGHUP).
+    pub fn check_now(&self) {
+        *self.inner.next_check.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    }
+
+    /// Reads the source (one reader at a time; the others wait for its answer).
+    async fn read_again(&self) {
+        let Some(source) = &self.inner.source else { return };
+        let _one = self.inner.reading.lock().await;
+        let now = std::time::Instant::now();
+        {
+            let mut next = self.inner.next_check.lock().unwrap_or_else(|e| e.into_inner());
+            if *next > now {
+                return; // another request has just read it
+            }
+            *next = now.checked_add(self.inner.every).unwrap_or_else(far_future);
+        }
+        let text = match source.load().await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the tokens could not be read again; the ones read before stay in force");
+                return;
+            }
+        };
+        if self
+            .inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .as_deref()
+            == Some(text.as_str())
+        {
+            return;
+        }
+        match TokenSet::parse(&text) {
+            Ok(set) => {
+                tracing::info!(tokens = set.entries.len(), "the tokens changed: now in force");
+                *self.inner.current.write().unwrap_or_else(|e| e.into_inner()) = (Arc::new(set), Some(text));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the changed tokens cannot be read; the ones read before stay in force");
+            }
+        }
+    }
+}
+
+fn far_future() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400)
+}
+
 /// The hex SHA-256 of a token, as configured in `AUDIT_TOKENS`.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -110,7 +241,7 @@ pub struct Caller {
     pub role: Role,
 }
 
-fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller, ApiError> {
+async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller, ApiError> {
     let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
     let value = header.to_str().map_err(|_| ApiError::BadToken)?;
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::BadToken)?;
@@ -118,7 +249,8 @@ fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller,
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(ApiError::BadToken);
     }
-    let entry = state.tokens.find(token).ok_or(ApiError::BadToken)?;
+    let tokens = state.tokens.current().await;
+    let entry = tokens.find(token).ok_or(ApiError::BadToken)?;
     if entry.role != needed {
         return Err(ApiError::Forbidden(needed));
     }
@@ -141,7 +273,7 @@ impl FromRequestParts<AppState> for Ingestor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state, Role::Ingest).map(Ingestor)
+        authenticate(parts, state, Role::Ingest).await.map(Ingestor)
     }
 }
 
@@ -149,7 +281,7 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state, Role::Read).map(Reader)
+        authenticate(parts, state, Role::Read).await.map(Reader)
     }
 }
 
@@ -181,6 +313,45 @@ mod tests {
             1
         );
         assert!(TokenSet::parse("").unwrap().is_empty());
+    }
+
+    /// A source whose text a test sets (`None`: it cannot be read).
+    struct Edited(std::sync::Mutex<Option<String>>);
+
+    #[async_trait::async_trait]
+    impl TokenSource for Arc<Edited> {
+        async fn load(&self) -> anyhow::Result<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("unreadable"))
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_follow_their_source_and_a_bad_reading_keeps_the_last_good_one() {
+        let one = format!("svc:ingest:{}", hash_token("t1"));
+        let source = Arc::new(Edited(std::sync::Mutex::new(Some(one.clone()))));
+        let set = |text: &str| TokenSet::parse(text).unwrap();
+        let every = std::time::Duration::from_millis(50);
+        let tokens = Tokens::reloaded(set(&one), one.clone(), Box::new(source.clone()), every);
+        let found = async |token: &str| tokens.current().await.find(token).is_some();
+        assert!(found("t1").await);
+        *source.0.lock().unwrap() = Some(format!("admin:read:{}", hash_token("t2")));
+        assert!(found("t1").await, "not read again before `every`");
+        tokio::time::sleep(every).await;
+        assert!(!found("t1").await && found("t2").await, "read again after `every`");
+        for bad in [Some("admin:read:zz".to_owned()), None] {
+            *source.0.lock().unwrap() = bad;
+            tokio::time::sleep(every).await;
+            assert!(found("t2").await, "a bad reading keeps the last good tokens");
+        }
+        *source.0.lock().unwrap() = Some(one.clone());
+        tokens.check_now();
+        assert!(found("t1").await, "check_now reads at once");
+        let fixed = Tokens::fixed(set(&one));
+        assert!(fixed.current().await.find("t1").is_some());
     }
 
     #[test]

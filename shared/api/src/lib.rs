@@ -28,7 +28,7 @@ use event_model::CursorKey;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Role, TokenSet, hash_token};
+pub use auth::{Role, TokenSet, TokenSource, Tokens, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker};
 pub use integrity::Integrity;
@@ -45,7 +45,7 @@ pub struct AppState {
     /// Proofs and the seal's state, where the store keeps a sealed archive; `None` elsewhere,
     /// where the integrity routes answer 404.
     pub integrity: Option<Arc<dyn Integrity>>,
-    pub tokens: Arc<TokenSet>,
+    pub tokens: Tokens,
     pub cursor_key: CursorKey,
     /// Where handlers read the time (receive times, export requests, leases checked on status).
     pub clock: Arc<dyn Clock>,

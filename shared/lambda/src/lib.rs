@@ -13,14 +13,19 @@
 //! | `AUDIT_TOKENS`, `AUDIT_SIGNING_KEY` | | the same values given directly (local runs); the template never sets them, so no secret is in the function's configuration |
 //! | `AUDIT_EXPORT_BUCKET` | export only | the exports bucket |
 //! | `AUDIT_LINK_TTL_SECS` | no (900) | lifetime of presigned download links |
+//! | `AUDIT_TOKENS_REFRESH_SECS` | no (60) | how often the token secret is read again (at a request) |
 //!
-//! Read at cold start, the values are cached for the life of the execution environment: a
-//! rotated token or key takes effect as environments are replaced, with no deploy.
+//! Read at cold start, the values are cached for the life of the execution environment, but the
+//! token hashes are read again from their secret at a request once the last reading is
+//! `AUDIT_TOKENS_REFRESH_SECS` old: a token taken out of the secret stops working within that
+//! (60 s by default) in every environment, with no deploy and no restart. A secret that cannot
+//! be read then leaves the hashes read before in force (logged). The signing key stays as read
+//! at cold start.
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use audit_api::{AppState, ExportLauncher, Exports, TokenSet};
+use audit_api::{AppState, ExportLauncher, Exports, TokenSet, TokenSource, Tokens};
 use audit_storage::ExportObjects;
 use audit_store_dynamodb::{CloudSettings, DynamoStore};
 use event_model::CursorKey;
@@ -53,10 +58,13 @@ pub fn init_logs() {
     }
 }
 
+/// How often, by default, the token secret is read again (`AUDIT_TOKENS_REFRESH_SECS`).
+pub const DEFAULT_TOKENS_REFRESH_SECS: u64 = 60;
+
 /// The settings of a function.
 pub struct Config {
     pub cloud: CloudSettings,
-    pub tokens: TokenSet,
+    pub tokens: Tokens,
     pub signing_key: Vec<u8>,
     pub link_ttl: chrono::Duration,
 }
@@ -85,12 +93,28 @@ fn optional<T: std::str::FromStr>(vars: Vars<'_>, name: &str) -> anyhow::Result<
     }
 }
 
-/// The token hashes: from the Secrets Manager secret named by `AUDIT_TOKENS_SECRET`, else from
-/// `AUDIT_TOKENS`.
-async fn token_hashes(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<String> {
+/// The token hashes: from the Secrets Manager secret named by `AUDIT_TOKENS_SECRET` (and that
+/// secret, to read them again), else from `AUDIT_TOKENS`.
+async fn token_hashes(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<(String, Option<TokenSecret>)> {
     match optional::<String>(&process_env, "AUDIT_TOKENS_SECRET")? {
-        Some(id) => secret(sdk, &id, "AUDIT_TOKENS_SECRET").await,
-        None => var(&process_env, "AUDIT_TOKENS"),
+        Some(id) => {
+            let text = secret(sdk, &id, "AUDIT_TOKENS_SECRET").await?;
+            Ok((text, Some(TokenSecret { sdk: sdk.clone(), id })))
+        }
+        None => Ok((var(&process_env, "AUDIT_TOKENS")?, None)),
+    }
+}
+
+/// The token secret, read again as [`Tokens`] asks.
+struct TokenSecret {
+    sdk: audit_store_dynamodb::SdkConfig,
+    id: String,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for TokenSecret {
+    async fn load(&self) -> anyhow::Result<String> {
+        secret(&self.sdk, &self.id, "AUDIT_TOKENS_SECRET").await
     }
 }
 
@@ -127,29 +151,43 @@ impl Config {
     /// missing or unreadable, never a value.
     pub async fn load(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         // Both reads at once: they are the cold start's only network round trips.
-        let (signing_key, hashes) = tokio::try_join!(signing_key(sdk), token_hashes(sdk))?;
-        Config::from_vars(&process_env, signing_key.into_bytes(), &hashes)
+        let (signing_key, (hashes, source)) = tokio::try_join!(signing_key(sdk), token_hashes(sdk))?;
+        Config::from_vars(&process_env, signing_key.into_bytes(), &hashes, source)
     }
 
     /// The same for a function that makes and reads no cursors (ingest): without the signing
     /// key, one read fewer at cold start. Its state gets a random key of its own that signs
     /// nothing it hands out.
     pub async fn load_without_cursors(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
-        let hashes = token_hashes(sdk).await?;
+        let (hashes, source) = token_hashes(sdk).await?;
         let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
             .iter()
             .flat_map(|u| *u.as_bytes())
             .collect();
-        Config::from_vars(&process_env, key, &hashes)
+        Config::from_vars(&process_env, key, &hashes, source)
     }
 
     /// The settings from `vars` (see the module's table), with the signing key and token hashes
     /// already read. An error names what is missing or wrong, never a value of a secret.
-    fn from_vars(vars: Vars<'_>, signing_key: Vec<u8>, hashes: &str) -> anyhow::Result<Config> {
+    fn from_vars(
+        vars: Vars<'_>,
+        signing_key: Vec<u8>,
+        hashes: &str,
+        source: Option<TokenSecret>,
+    ) -> anyhow::Result<Config> {
         if signing_key.len() < 32 {
             bail!("the cursor signing key must be at least 32 characters");
         }
-        let tokens = TokenSet::parse(hashes).context("the token hashes")?;
+        let set = TokenSet::parse(hashes).context("the token hashes")?;
+        let every = std::time::Duration::from_secs(
+            optional::<u64>(vars, "AUDIT_TOKENS_REFRESH_SECS")?
+                .unwrap_or(DEFAULT_TOKENS_REFRESH_SECS)
+                .max(1),
+        );
+        let tokens = match source {
+            Some(source) => Tokens::reloaded(set, hashes.to_owned(), Box::new(source), every),
+            None => Tokens::fixed(set),
+        };
         Ok(Config {
             cloud: CloudSettings::from_vars(vars, None)?,
             tokens,
@@ -183,7 +221,7 @@ impl Config {
                 objects,
                 launcher,
             }),
-            tokens: Arc::new(self.tokens),
+            tokens: self.tokens,
             cursor_key: CursorKey::new(&self.signing_key),
             clock: Arc::new(audit_api::SystemClock),
             limits: None,
@@ -202,7 +240,7 @@ mod tests {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let hashes = format!("svc:ingest:{}", audit_api::hash_token("t"));
-        Config::from_vars(&lookup, KEY.as_bytes().to_vec(), &hashes)
+        Config::from_vars(&lookup, KEY.as_bytes().to_vec(), &hashes, None)
     }
 
     const TABLES: [(&str, &str); 2] = [("AUDIT_EVENTS_TABLE", "ev"), ("AUDIT_JOBS_TABLE", "jobs")];
@@ -268,12 +306,12 @@ mod tests {
     fn a_short_key_or_bad_hashes_are_refused_without_showing_them() {
         let lookup = |name: &str| TABLES.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         let hashes = format!("svc:ingest:{}", audit_api::hash_token("t"));
-        let short = Config::from_vars(&lookup, b"short".to_vec(), &hashes)
+        let short = Config::from_vars(&lookup, b"short".to_vec(), &hashes, None)
             .err()
             .unwrap()
             .to_string();
         assert!(short.contains("32 characters") && !short.contains("short"), "{short}");
-        let bad = Config::from_vars(&lookup, KEY.as_bytes().to_vec(), "svc:ingest:not-a-hash")
+        let bad = Config::from_vars(&lookup, KEY.as_bytes().to_vec(), "svc:ingest:not-a-hash", None)
             .err()
             .unwrap();
         let text = format!("{bad:#}");

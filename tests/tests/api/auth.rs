@@ -129,3 +129,81 @@ async fn a_flooding_token_gets_429_with_retry_after_and_does_not_starve_another_
         assert_eq!(kind, "urn:audit-log:problem:rate-limited");
     }
 }
+
+#[tokio::test]
+async fn a_token_taken_out_of_the_tokens_file_is_refused_within_a_second_without_a_restart() {
+    use audit_api::hash_token;
+    use audit_local::process::{Output, ServerProcess};
+    // The real server over a data folder whose tokens file it reads (no AUDIT_TOKENS).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    let write = |entries: String| std::fs::write(&file, entries).unwrap();
+    write(format!(
+        "svc:ingest:{}\nadmin:read:{}\n",
+        hash_token(INGEST_TOKEN),
+        hash_token(READ_TOKEN)
+    ));
+    let bin = integration_tests::runtime_api::function_binary("audit-local");
+    let mut server = ServerProcess::start(&bin, dir.path(), "", &[], Output::Discard)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let status = async |token: &str| {
+        client
+            .get(format!("{}/events?limit=1", server.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status(READ_TOKEN).await, StatusCode::OK);
+
+    // The read token replaced in the file: refused within a second, the new one and the ingest
+    // token accepted, no restart.
+    let rotated = "a-rotated-read-token";
+    write(format!(
+        "svc:ingest:{}\nadmin:read:{}\n",
+        hash_token(INGEST_TOKEN),
+        hash_token(rotated)
+    ));
+    let changed = std::time::Instant::now();
+    while status(READ_TOKEN).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(5),
+            "still accepted after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        changed.elapsed() < std::time::Duration::from_millis(1_600),
+        "refused after {:?}",
+        changed.elapsed()
+    );
+    assert_eq!(status(rotated).await, StatusCode::OK);
+    assert_eq!(
+        status(INGEST_TOKEN).await,
+        StatusCode::FORBIDDEN,
+        "known, of role ingest"
+    );
+
+    // A bad edit leaves the tokens as they were.
+    write("admin:read:not-a-hash\n".to_owned());
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    assert_eq!(status(rotated).await, StatusCode::OK, "a bad edit locks no one out");
+
+    // SIGHUP: the file is read at the next request (and the server goes on).
+    write(format!("svc:ingest:{}\n", hash_token(INGEST_TOKEN)));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(status(rotated).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "SIGHUP does not stop the server"
+    );
+    server.stop();
+}
