@@ -994,7 +994,8 @@
     delete query.order;
     const from = query.from ? Date.parse(query.from) : null;
     const to = query.to ? Date.parse(query.to) : Date.now();
-    query.bucket = from !== null && to - from <= 7 * 86400e3 ? 'hour' : 'day';
+    // Hours over a week or less (with slack: "Last 7 days" was computed a moment before now).
+    query.bucket = from !== null && to - from <= 7 * 86400e3 + 3600e3 ? 'hour' : 'day';
     let counts;
     try {
       counts = await api(`/counts${queryString(query)}`, { signal: controller.signal });
