@@ -15,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod export;
 pub mod integrity;
+pub mod jwt;
 mod openapi;
 mod role;
 pub mod routes;
