@@ -37,6 +37,7 @@ pub struct TestApp {
 }
 
 /// Options of a test server.
+#[derive(Clone)]
 pub struct Options {
     pub link_ttl: chrono::Duration,
     pub header_timeout: std::time::Duration,
@@ -49,6 +50,8 @@ pub struct Options {
     pub rate_limit: Option<(std::num::NonZeroU32, std::num::NonZeroU32)>,
     /// Where the server's handlers read the time (the system clock unless a test pins it).
     pub clock: Arc<dyn audit_api::Clock>,
+    /// People's access tokens (none by default).
+    pub oidc: Option<audit_local::OidcConfig>,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             export_budget_bytes: 1 << 30,
             rate_limit: None,
             clock: Arc::new(audit_api::SystemClock),
+            oidc: None,
         }
     }
 }
@@ -318,6 +322,7 @@ pub async fn spawn_app_with(place: Arc<Place>, options: Options) -> TestApp {
         export_budget_bytes: options.export_budget_bytes,
         rate_limit: options.rate_limit,
         clock: options.clock,
+        oidc: options.oidc,
         ..place.config()
     };
     let (tx, rx) = oneshot::channel::<()>();

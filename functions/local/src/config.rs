@@ -47,6 +47,15 @@ pub struct ServeConfig {
     pub archive: bool,
     /// Where handlers read the time: the system clock, or a pinned one in tests.
     pub clock: Arc<dyn audit_api::Clock>,
+    /// People's OpenID Connect access tokens (`AUDIT_OIDC_*`); none by default.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The issuer whose access tokens are accepted, and where its keys are.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub settings: audit_api::jwt::JwtSettings,
+    pub jwks_url: String,
 }
 
 impl ServeConfig {
@@ -71,6 +80,7 @@ impl ServeConfig {
             seal_interval: std::time::Duration::from_secs(3600),
             archive: true,
             clock: Arc::new(audit_api::SystemClock),
+            oidc: None,
         }
     }
 }

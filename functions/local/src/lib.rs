@@ -35,7 +35,7 @@ use event_model::CursorKey;
 use tokio::net::TcpListener;
 
 pub use audit_store_dynamodb::CloudSettings;
-pub use config::{ServeConfig, StoreKind};
+pub use config::{OidcConfig, ServeConfig, StoreKind};
 pub use secrets::GeneratedTokens;
 
 /// A built server, ready to serve.
@@ -99,6 +99,12 @@ impl App {
                 }) as _
             }),
             tokens: tokens.clone(),
+            jwt: config.oidc.as_ref().map(|oidc| {
+                Arc::new(audit_api::jwt::JwtVerifier::new(
+                    oidc.settings.clone(),
+                    Box::new(JwksUrl(oidc.jwks_url.clone())),
+                ))
+            }),
             cursor_key: CursorKey::new(&secret),
             clock: config.clock.clone(),
             limits: config
@@ -380,5 +386,22 @@ impl ExportLauncher for TaskLauncher {
             }
         });
         Ok(())
+    }
+}
+
+/// The issuer's keys, fetched over HTTP(S) (at most 10 s).
+struct JwksUrl(String);
+
+#[async_trait::async_trait]
+impl audit_api::jwt::JwksSource for JwksUrl {
+    async fn fetch(&self) -> anyhow::Result<String> {
+        let response = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?
+            .get(&self.0)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.text().await?)
     }
 }

@@ -27,6 +27,50 @@ struct Cli {
     command: Command,
 }
 
+/// People's sign-in: OpenID Connect access tokens of an issuer, beside the service tokens.
+#[derive(clap::Args)]
+struct OidcArgs {
+    /// The issuer (`iss`) whose access tokens are accepted, with role `read`; none by default.
+    #[arg(long, env = "AUDIT_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The audience (`aud`) the tokens must be for.
+    #[arg(long, env = "AUDIT_OIDC_AUDIENCE")]
+    oidc_audience: Option<String>,
+    /// Where the issuer's keys are (its `jwks_uri`); default `<issuer>/jwks`.
+    #[arg(long, env = "AUDIT_OIDC_JWKS_URL")]
+    oidc_jwks_url: Option<String>,
+    /// The claim that carries the role.
+    #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM", default_value = "groups")]
+    oidc_role_claim: String,
+    /// The claim's value that makes a person a reader.
+    #[arg(long, env = "AUDIT_OIDC_READ_VALUE", default_value = "audit-readers")]
+    oidc_read_value: String,
+}
+
+impl OidcArgs {
+    fn config(self) -> anyhow::Result<Option<audit_local::OidcConfig>> {
+        let Some(issuer) = self.oidc_issuer.filter(|i| !i.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let audience = self
+            .oidc_audience
+            .filter(|a| !a.trim().is_empty())
+            .context("AUDIT_OIDC_AUDIENCE is required with AUDIT_OIDC_ISSUER")?;
+        let jwks_url = self
+            .oidc_jwks_url
+            .unwrap_or_else(|| format!("{}/jwks", issuer.trim_end_matches('/')));
+        Ok(Some(audit_local::OidcConfig {
+            settings: audit_api::jwt::JwtSettings {
+                issuer,
+                audience,
+                role_claim: self.oidc_role_claim,
+                read_value: self.oidc_read_value,
+            },
+            jwks_url,
+        }))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (and export downloads) until SIGINT or SIGTERM.
@@ -61,6 +105,8 @@ enum Command {
         archive: bool,
         #[command(flatten)]
         cloud: CloudArgs,
+        #[command(flatten)]
+        oidc: OidcArgs,
     },
     /// Archive new events and seal the archive now: a signed digest of the period since the last.
     Seal {
@@ -257,8 +303,10 @@ async fn main() -> anyhow::Result<()> {
             seal,
             archive,
             cloud,
+            oidc,
         } => {
             let config = ServeConfig {
+                oidc: oidc.config()?,
                 addr,
                 store: match store {
                     Store::Sqlite => StoreKind::Sqlite,

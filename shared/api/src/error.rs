@@ -16,6 +16,14 @@ pub enum ApiError {
     BadToken,
     #[error("this route needs a token of role `{0}`")]
     Forbidden(Role),
+    #[error("the access token is not valid: {0}")]
+    InvalidJwt(&'static str),
+    #[error("the access token does not carry the role that reads the audit log")]
+    NoReadRole,
+    #[error(
+        "the identity provider's keys cannot be fetched, so access tokens cannot be checked now; service tokens still work"
+    )]
+    KeysUnavailable,
     #[error("{}", FieldErrors(.0))]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -103,8 +111,15 @@ const MAX_REPORTED_ERRORS: usize = 50;
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::MissingToken | ApiError::BadToken => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::MissingToken | ApiError::BadToken | ApiError::InvalidJwt(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            }
+            ApiError::Forbidden(_) | ApiError::NoReadRole => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::KeysUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys-unavailable",
+                "Service unavailable",
+            ),
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation-error", "Invalid request"),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request too large"),
@@ -172,11 +187,16 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_BUSY_SECS));
         }
         if status == StatusCode::UNAUTHORIZED {
-            let challenge = match self {
-                ApiError::BadToken => r#"Bearer error="invalid_token""#,
-                _ => "Bearer",
+            // RFC 6750: why an access token was refused (its reason is one of ours, never the token).
+            let challenge = match &self {
+                ApiError::BadToken => HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                ApiError::InvalidJwt(why) => {
+                    HeaderValue::from_str(&format!(r#"Bearer error="invalid_token", error_description="{why}""#))
+                        .unwrap_or(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
+                }
+                _ => HeaderValue::from_static("Bearer"),
             };
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -47,6 +47,8 @@ pub struct AppState {
     /// where the integrity routes answer 404.
     pub integrity: Option<Arc<dyn Integrity>>,
     pub tokens: Tokens,
+    /// People's OpenID Connect access tokens, when an issuer is configured (role `read`).
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
     pub cursor_key: CursorKey,
     /// Where handlers read the time (receive times, export requests, leases checked on status).
     pub clock: Arc<dyn Clock>,

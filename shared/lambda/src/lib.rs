@@ -222,6 +222,8 @@ impl Config {
                 launcher,
             }),
             tokens: self.tokens,
+            // People's access tokens on AWS: next (issue 17).
+            jwt: None,
             cursor_key: CursorKey::new(&self.signing_key),
             clock: Arc::new(audit_api::SystemClock),
             limits: None,

@@ -34,6 +34,7 @@ async fn an_export_that_cannot_be_started_is_a_503_its_job_failed_and_its_slot_f
             objects: Arc::new(FileExports::new(dir.path(), signer)),
             launcher: Arc::new(Refusing),
         }),
+        jwt: None,
         tokens: audit_api::Tokens::fixed(
             audit_api::TokenSet::parse(&format!("admin:read:{}", audit_api::hash_token(READ_TOKEN))).unwrap(),
         ),

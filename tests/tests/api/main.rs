@@ -25,5 +25,6 @@ mod integrity;
 mod launch;
 mod local_links;
 mod meta;
+mod oidc;
 mod query;
 mod slow_clients;
