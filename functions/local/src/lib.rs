@@ -103,7 +103,7 @@ impl App {
                 Arc::new(audit_api::jwt::JwtVerifier::new(
                     oidc.settings.clone(),
                     Box::new(JwksUrl(oidc.jwks_url.clone())),
-                ))
+                )) as Arc<dyn audit_api::jwt::AccessTokens>
             }),
             cursor_key: CursorKey::new(&secret),
             clock: config.clock.clone(),

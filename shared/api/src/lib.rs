@@ -48,7 +48,7 @@ pub struct AppState {
     pub integrity: Option<Arc<dyn Integrity>>,
     pub tokens: Tokens,
     /// People's OpenID Connect access tokens, when an issuer is configured (role `read`).
-    pub jwt: Option<Arc<jwt::JwtVerifier>>,
+    pub jwt: Option<Arc<dyn jwt::AccessTokens>>,
     pub cursor_key: CursorKey,
     /// Where handlers read the time (receive times, export requests, leases checked on status).
     pub clock: Arc<dyn Clock>,
