@@ -249,39 +249,40 @@ async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<C
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(ApiError::BadToken);
     }
-    // A JWT (three dot-separated parts; a service token has no dot) is a person's access token.
-    if let Some(verifier) = &state.jwt
-        && token.bytes().filter(|&b| b == b'.').count() == 2
-    {
-        use crate::jwt::Rejected;
-        let person = verifier.verify(token).await.map_err(|e| match e {
-            Rejected::Invalid(why) => ApiError::InvalidJwt(why),
-            Rejected::NoRole => ApiError::NoReadRole,
-            Rejected::KeysUnavailable => ApiError::KeysUnavailable,
-        })?;
-        if needed != Role::Read {
-            return Err(ApiError::Forbidden(needed));
+    // A JWT (three dot-separated parts; a service token has no dot) is a person's access token,
+    // of role `read`, rate-limited by who they are (`sub`); a service token by its name.
+    let (caller, limited_as) = match &state.jwt {
+        Some(verifier) if token.bytes().filter(|&b| b == b'.').count() == 2 => {
+            use crate::jwt::Rejected;
+            let person = verifier.verify(token).await.map_err(|e| match e {
+                Rejected::Invalid(why) => ApiError::InvalidJwt(why),
+                Rejected::NoRole => ApiError::NoReadRole,
+                Rejected::KeysUnavailable => ApiError::KeysUnavailable,
+            })?;
+            let caller = Caller {
+                name: person.display,
+                role: Role::Read,
+            };
+            (caller, Some(person.sub))
         }
-        if let Some(limits) = &state.limits {
-            limits.check(&person.sub).map_err(ApiError::RateLimited)?;
+        _ => {
+            let tokens = state.tokens.current().await;
+            let entry = tokens.find(token).ok_or(ApiError::BadToken)?;
+            let caller = Caller {
+                name: entry.name.clone(),
+                role: entry.role,
+            };
+            (caller, None)
         }
-        return Ok(Caller {
-            name: person.display,
-            role: Role::Read,
-        });
-    }
-    let tokens = state.tokens.current().await;
-    let entry = tokens.find(token).ok_or(ApiError::BadToken)?;
-    if entry.role != needed {
+    };
+    if caller.role != needed {
         return Err(ApiError::Forbidden(needed));
     }
     if let Some(limits) = &state.limits {
-        limits.check(&entry.name).map_err(ApiError::RateLimited)?;
+        let key = limited_as.as_deref().unwrap_or(&caller.name);
+        limits.check(key).map_err(ApiError::RateLimited)?;
     }
-    Ok(Caller {
-        name: entry.name.clone(),
-        role: entry.role,
-    })
+    Ok(caller)
 }
 
 /// A caller holding an `ingest` token.

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{DynamoStore, schema};
+use crate::{DynamoStore, condition_failed, conditional, schema};
 use audit_storage::{ExportJob, ExportJobStore, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
@@ -41,30 +41,6 @@ fn item(job: &ExportJob) -> Result<Item, StoreError> {
 fn expires_after(t: DateTime<Utc>) -> AttributeValue {
     let at = t + chrono::Duration::days(schema::JOB_RETENTION_DAYS);
     AttributeValue::N(at.timestamp().to_string())
-}
-
-/// Whether an SDK error is a refused condition.
-fn condition_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .is_some_and(|s| s.code() == Some("ConditionalCheckFailedException"))
-}
-
-/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not hold.
-fn conditional<T, E>(
-    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
-    resource: &str,
-) -> Result<bool, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if condition_failed(&e) => Ok(false),
-        Err(e) => Err(crate::store_error(e, resource)),
-    }
 }
 
 impl DynamoStore {

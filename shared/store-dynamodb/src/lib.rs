@@ -33,6 +33,30 @@ pub use events::{DynamoStore, READ_BUDGET, ReadStats};
 pub use s3::{PART_SIZE, S3Exports};
 pub use schema::Layout;
 
+/// Whether an SDK error is a refused condition.
+pub(crate) fn condition_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .is_some_and(|s| s.code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The outcome of a conditional write: `Ok(true)` written, `Ok(false)` its condition did not hold.
+pub(crate) fn conditional<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    resource: &str,
+) -> Result<bool, audit_storage::StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(crate::store_error(e, resource)),
+    }
+}
+
 /// The one conversion of an SDK failure into a [`audit_storage::StoreError`], as Teleport's
 /// `convertError` does for its DynamoDB backend (conditional-check failures are read by the
 /// callers before this):

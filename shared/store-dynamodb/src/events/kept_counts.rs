@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use event_model::EventFilter;
 use event_model::catalog::{self, Category};
-use event_model::{EventFilter, Types};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::DynamoStore;
@@ -102,22 +102,19 @@ impl Tally {
 
 /// The id of the counts of the hour from `start`, of all actors or of one.
 fn hour_id(start: DateTime<Utc>, actor: Option<&str>) -> String {
-    let mut id = format!("{}h#{}", schema::COUNTS_PREFIX, start.format("%Y-%m-%dT%H"));
-    if let Some(actor) = actor {
-        id.push('#');
-        id.push_str(actor);
-    }
-    id
+    counts_id(format_args!("h#{}", start.format("%Y-%m-%dT%H")), actor)
 }
 
 /// The id of the counts of `day`, of all actors or of one.
 fn day_id(day: NaiveDate, actor: Option<&str>) -> String {
-    let mut id = format!("{}d#{}", schema::COUNTS_PREFIX, day.format("%Y-%m-%d"));
-    if let Some(actor) = actor {
-        id.push('#');
-        id.push_str(actor);
+    counts_id(format_args!("d#{}", day.format("%Y-%m-%d")), actor)
+}
+
+fn counts_id(period: std::fmt::Arguments<'_>, actor: Option<&str>) -> String {
+    match actor {
+        Some(actor) => format!("{}{period}#{actor}", schema::COUNTS_PREFIX),
+        None => format!("{}{period}", schema::COUNTS_PREFIX),
     }
-    id
 }
 
 fn head_id() -> String {
@@ -239,17 +236,8 @@ impl DynamoStore {
             .expression_attribute_values(":t", s(applied))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            // Another run has counted this period or a later one.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(crate::store_error(e, &self.inner.layout.events_resource())),
-        }
+        // Not written: another run has counted this period or a later one.
+        crate::conditional(put, &self.inner.layout.events_resource()).map(drop)
     }
 
     /// One item's read, merge and conditional put (again if another writer came between).
@@ -302,15 +290,8 @@ impl DynamoStore {
             if let Some(expires) = self.expires_at(end) {
                 put = put.item(schema::EXPIRES_AT, AttributeValue::N(expires.to_string()));
             }
-            match put.send().await {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(crate::store_error(e, &self.inner.layout.events_resource())),
+            if crate::conditional(put.send().await, &self.inner.layout.events_resource())? {
+                return Ok(());
             }
         }
         Err(StoreError::Unavailable(
@@ -393,7 +374,6 @@ impl DynamoStore {
             .count_items(ids.iter().map(|(id, ..)| id.clone()).collect())
             .await?;
         let other_unknown = names_custom_type(filter);
-        let nothing = matches!(filter.effective_types(), Types::Nothing);
         let mut sums: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
         for (id, at, sign) in ids {
             let Some(item) = items.get(&id) else { continue };
@@ -401,7 +381,7 @@ impl DynamoStore {
                 if ty == OTHER && other_unknown && n > 0 {
                     return Ok(false);
                 }
-                if !nothing && filter.allows_kind(category_of(&ty), &ty) {
+                if filter.allows_kind(category_of(&ty), &ty) {
                     *sums.entry(at).or_default() += sign * n as i64;
                 }
             }

@@ -129,14 +129,7 @@ impl DynamoStore {
     ) -> Result<Counts, StoreError> {
         let mut pages = COUNT_PAGES;
         let (times, finished) = self.read_times(filter, &mut pages).await?;
-        let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
-        let to = filter
-            .to
-            .unwrap_or_else(|| Utc::now().max(times.last().map_or(DateTime::UNIX_EPOCH, |&t| at(t + 1))));
-        let mut counts = Counts::over(bucket, from, to);
-        for t in times {
-            counts.add(t, 1);
-        }
+        let mut counts = counts_of(filter, bucket, from, Utc::now(), times);
         counts.exact &= finished;
         Ok(counts)
     }
@@ -159,6 +152,20 @@ impl DynamoStore {
         }
         Ok((times, false))
     }
+}
+
+/// Buckets of `bucket` from `from` to the filter's end (or `now`, or past the last event read,
+/// when it has none), holding the events read at `times` (µs, oldest first).
+fn counts_of(filter: &EventFilter, bucket: Bucket, from: DateTime<Utc>, now: DateTime<Utc>, times: Vec<i64>) -> Counts {
+    let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
+    let to = filter
+        .to
+        .unwrap_or_else(|| now.max(times.last().map_or(DateTime::UNIX_EPOCH, |&t| at(t + 1))));
+    let mut counts = Counts::over(bucket, from, to);
+    for t in times {
+        counts.add(t, 1);
+    }
+    counts
 }
 
 #[async_trait]
@@ -212,14 +219,7 @@ impl EventStore for DynamoStore {
             times.extend(read);
             finished &= done;
         }
-        let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
-        let to = filter
-            .to
-            .unwrap_or_else(|| now.max(times.last().map_or(DateTime::UNIX_EPOCH, |&t| at(t + 1))));
-        let mut counts = Counts::over(bucket, plan.from, to);
-        for t in times {
-            counts.add(t, 1);
-        }
+        let mut counts = counts_of(filter, bucket, plan.from, now, times);
         if !self.add_kept(filter, &plan, &mut counts, bucket).await? {
             return self.counts_by_reading(filter, plan.from, bucket).await;
         }
