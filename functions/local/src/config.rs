@@ -49,13 +49,16 @@ pub struct ServeConfig {
     pub clock: Arc<dyn audit_api::Clock>,
     /// People's OpenID Connect access tokens (`AUDIT_OIDC_*`); none by default.
     pub oidc: Option<OidcConfig>,
+    /// Whose searches the journal records (`AUDIT_RECORD_SEARCHES`; people's by default).
+    pub record_searches: audit_api::RecordSearches,
 }
 
 /// The issuer whose access tokens are accepted, and where its keys are.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
     pub settings: audit_api::jwt::JwtSettings,
-    pub jwks_url: String,
+    /// Its `jwks_uri`; `None`: the one its discovery document names.
+    pub jwks_url: Option<String>,
 }
 
 impl ServeConfig {
@@ -81,6 +84,7 @@ impl ServeConfig {
             archive: true,
             clock: Arc::new(audit_api::SystemClock),
             oidc: None,
+            record_searches: audit_api::RecordSearches::People,
         }
     }
 }

@@ -99,14 +99,19 @@ impl App {
                 }) as _
             }),
             tokens: tokens.clone(),
-            jwt: config.oidc.as_ref().map(|oidc| {
-                Arc::new(audit_api::jwt::JwtVerifier::new(
+            jwt: match &config.oidc {
+                Some(oidc) => Some(Arc::new(audit_api::jwt::JwtVerifier::new(
                     oidc.settings.clone(),
-                    Box::new(JwksUrl(oidc.jwks_url.clone())),
-                )) as Arc<dyn audit_api::jwt::AccessTokens>
-            }),
+                    Box::new(audit_api::jwks::HttpJwks::new(
+                        &oidc.settings.issuer,
+                        oidc.jwks_url.as_deref(),
+                    )?),
+                )) as Arc<dyn audit_api::jwt::AccessTokens>),
+                None => None,
+            },
             cursor_key: CursorKey::new(&secret),
             clock: config.clock.clone(),
+            record_searches: config.record_searches,
             limits: config
                 .rate_limit
                 .map(|(per_second, burst)| Arc::new(ratelimit::TokenRateLimit::new(per_second, burst)) as _),
@@ -386,22 +391,5 @@ impl ExportLauncher for TaskLauncher {
             }
         });
         Ok(())
-    }
-}
-
-/// The issuer's keys, fetched over HTTP(S) (at most 10 s).
-struct JwksUrl(String);
-
-#[async_trait::async_trait]
-impl audit_api::jwt::JwksSource for JwksUrl {
-    async fn fetch(&self) -> anyhow::Result<String> {
-        let response = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?
-            .get(&self.0)
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok(response.text().await?)
     }
 }

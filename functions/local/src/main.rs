@@ -36,14 +36,15 @@ struct OidcArgs {
     /// The audience (`aud`) the tokens must be for.
     #[arg(long, env = "AUDIT_OIDC_AUDIENCE")]
     oidc_audience: Option<String>,
-    /// Where the issuer's keys are (its `jwks_uri`); default `<issuer>/jwks`.
+    /// Where the issuer's keys are (its `jwks_uri`); by default the one its discovery document
+    /// (`<issuer>/.well-known/openid-configuration`) names.
     #[arg(long, env = "AUDIT_OIDC_JWKS_URL")]
     oidc_jwks_url: Option<String>,
     /// The claim that carries the role.
-    #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM", default_value = "groups")]
+    #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM", default_value = audit_api::jwt::DEFAULT_ROLE_CLAIM)]
     oidc_role_claim: String,
     /// The claim's value that makes a person a reader.
-    #[arg(long, env = "AUDIT_OIDC_READ_VALUE", default_value = "audit-readers")]
+    #[arg(long, env = "AUDIT_OIDC_READ_VALUE", default_value = audit_api::jwt::DEFAULT_READ_VALUE)]
     oidc_read_value: String,
 }
 
@@ -56,9 +57,7 @@ impl OidcArgs {
             .oidc_audience
             .filter(|a| !a.trim().is_empty())
             .context("AUDIT_OIDC_AUDIENCE is required with AUDIT_OIDC_ISSUER")?;
-        let jwks_url = self
-            .oidc_jwks_url
-            .unwrap_or_else(|| format!("{}/jwks", issuer.trim_end_matches('/')));
+        let jwks_url = self.oidc_jwks_url.filter(|u| !u.trim().is_empty());
         Ok(Some(audit_local::OidcConfig {
             settings: audit_api::jwt::JwtSettings {
                 issuer,
@@ -107,6 +106,11 @@ enum Command {
         cloud: CloudArgs,
         #[command(flatten)]
         oidc: OidcArgs,
+        /// Whose searches the journal records (`audit.journal_searched`, once per search):
+        /// `people` (their OpenID Connect tokens), `everyone` (read tokens too) or `none`.
+        #[arg(long, env = "AUDIT_RECORD_SEARCHES", default_value = "people",
+              value_parser = |s: &str| s.parse::<audit_api::RecordSearches>())]
+        record_searches: audit_api::RecordSearches,
     },
     /// Archive new events and seal the archive now: a signed digest of the period since the last.
     Seal {
@@ -304,9 +308,11 @@ async fn main() -> anyhow::Result<()> {
             archive,
             cloud,
             oidc,
+            record_searches,
         } => {
             let config = ServeConfig {
                 oidc: oidc.config()?,
+                record_searches,
                 addr,
                 store: match store {
                     Store::Sqlite => StoreKind::Sqlite,

@@ -237,8 +237,11 @@ pub fn hash_token(token: &str) -> String {
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's name, or how the person's token names them (`email`, `preferred_username`).
     pub name: String,
     pub role: Role,
+    /// The person's `sub` at the issuer; `None` for a service token.
+    pub subject: Option<String>,
 }
 
 async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller, ApiError> {
@@ -251,7 +254,7 @@ async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<C
     }
     // A JWT (three dot-separated parts; a service token has no dot) is a person's access token,
     // of role `read`, rate-limited by who they are (`sub`); a service token by its name.
-    let (caller, limited_as) = match &state.jwt {
+    let caller = match &state.jwt {
         Some(verifier) if token.bytes().filter(|&b| b == b'.').count() == 2 => {
             use crate::jwt::Rejected;
             let person = verifier.verify(token).await.map_err(|e| match e {
@@ -259,27 +262,27 @@ async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<C
                 Rejected::NoRole => ApiError::NoReadRole,
                 Rejected::KeysUnavailable => ApiError::KeysUnavailable,
             })?;
-            let caller = Caller {
+            Caller {
                 name: person.display,
                 role: Role::Read,
-            };
-            (caller, Some(person.sub))
+                subject: Some(person.sub),
+            }
         }
         _ => {
             let tokens = state.tokens.current().await;
             let entry = tokens.find(token).ok_or(ApiError::BadToken)?;
-            let caller = Caller {
+            Caller {
                 name: entry.name.clone(),
                 role: entry.role,
-            };
-            (caller, None)
+                subject: None,
+            }
         }
     };
     if caller.role != needed {
         return Err(ApiError::Forbidden(needed));
     }
     if let Some(limits) = &state.limits {
-        let key = limited_as.as_deref().unwrap_or(&caller.name);
+        let key = caller.subject.as_deref().unwrap_or(&caller.name);
         limits.check(key).map_err(ApiError::RateLimited)?;
     }
     Ok(caller)

@@ -32,6 +32,11 @@ pub struct JwtSettings {
     pub read_value: String,
 }
 
+/// The claim that carries the role by default (`AUDIT_OIDC_ROLE_CLAIM`).
+pub const DEFAULT_ROLE_CLAIM: &str = "groups";
+/// The value of that claim that makes a person a reader by default (`AUDIT_OIDC_READ_VALUE`).
+pub const DEFAULT_READ_VALUE: &str = "audit-readers";
+
 /// Where the issuer's keys are read from (its `jwks_uri`).
 #[async_trait::async_trait]
 pub trait JwksSource: Send + Sync {

@@ -15,6 +15,8 @@ pub mod auth;
 pub mod error;
 pub mod export;
 pub mod integrity;
+#[cfg(feature = "jwt")]
+pub mod jwks;
 pub mod jwt;
 mod openapi;
 mod role;
@@ -55,6 +57,47 @@ pub struct AppState {
     /// Requests per token, when this entry point limits them (the local server; on AWS, API
     /// Gateway's throttling does).
     pub limits: Option<Arc<dyn RateLimit>>,
+    /// Whose searches the journal records.
+    pub record_searches: RecordSearches,
+}
+
+/// Whose searches of the journal are recorded in it, as `audit.journal_searched` (once per
+/// search: the first page of `GET /events`, not the pages after it): `AUDIT_RECORD_SEARCHES`.
+/// People's by default: "who looked at the log" is asked of people, and a service that reads
+/// with a token (a SIEM forwarder polling every minute) would bury those records under its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordSearches {
+    /// Searches by people (their OpenID Connect tokens).
+    #[default]
+    People,
+    /// Searches by people and by read tokens.
+    Everyone,
+    /// None.
+    Nobody,
+}
+
+impl std::str::FromStr for RecordSearches {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "people" => Ok(RecordSearches::People),
+            "everyone" => Ok(RecordSearches::Everyone),
+            "none" => Ok(RecordSearches::Nobody),
+            other => Err(format!("`{other}` is not `people`, `everyone` or `none`")),
+        }
+    }
+}
+
+impl RecordSearches {
+    /// Whether a search by `caller` is recorded.
+    pub fn covers(self, caller: &auth::Caller) -> bool {
+        match self {
+            RecordSearches::People => caller.subject.is_some(),
+            RecordSearches::Everyone => true,
+            RecordSearches::Nobody => false,
+        }
+    }
 }
 
 /// The time as handlers see it: the system clock in the servers, a pinned one in tests (the

@@ -241,7 +241,7 @@ pub fn all_types() -> impl Iterator<Item = &'static EventType> {
     CATALOG.iter().chain(SERVICE_TYPES)
 }
 
-/// `audit.export_requested`: a read token asked for an export.
+/// `audit.export_requested`: a read token or a person asked for an export.
 pub static EXPORT_REQUESTED: &EventType = &SERVICE_TYPES[0];
 
 /// Types only the service itself records (clients cannot send them): the audit log's record of
@@ -265,7 +265,16 @@ pub static SERVICE_TYPES: &[EventType] = &[
         template: "Stored event {event_id} was removed behind the API",
         description: "The events table's stream showed an event deleted other than by its retention (TTL)",
     },
+    EventType {
+        code: "audit.journal_searched",
+        category: Category::Audit,
+        template: "The audit log was searched with filters: {filters}",
+        description: "A person searched the journal (once per search, not per page)",
+    },
 ];
+
+/// `audit.journal_searched`: a person searched the journal.
+pub static JOURNAL_SEARCHED: &EventType = &SERVICE_TYPES[3];
 
 /// `audit.record_modified`: the stream showed a stored event changed.
 pub static RECORD_MODIFIED: &EventType = &SERVICE_TYPES[1];
@@ -382,11 +391,13 @@ mod tests {
             [
                 "audit.export_requested",
                 "audit.record_modified",
-                "audit.record_removed"
+                "audit.record_removed",
+                "audit.journal_searched"
             ]
         );
         assert_eq!(find("audit.record_removed").unwrap().params(), ["event_id"]);
-        assert_eq!(all_types().count(), 62);
+        assert_eq!(find("audit.journal_searched").unwrap().params(), ["filters"]);
+        assert_eq!(all_types().count(), 63);
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! | `AUDIT_EXPORT_BUCKET` | export only | the exports bucket |
 //! | `AUDIT_LINK_TTL_SECS` | no (900) | lifetime of presigned download links |
 //! | `AUDIT_TOKENS_REFRESH_SECS` | no (60) | how often the token secret is read again (at a request) |
+//! | `AUDIT_OIDC_ISSUER` | no | the issuer whose people's access tokens the query and export functions accept (role `read`) |
+//! | `AUDIT_OIDC_AUDIENCE` | with the issuer | the audience (`aud`) those tokens must be for |
+//! | `AUDIT_OIDC_JWKS_URL` | no | the issuer's keys; by default the `jwks_uri` of its discovery document |
+//! | `AUDIT_OIDC_ROLE_CLAIM`, `AUDIT_OIDC_READ_VALUE` | no (`groups`, `audit-readers`) | the claim and value that make a person a reader |
+//! | `AUDIT_RECORD_SEARCHES` | no (`people`) | whose searches the journal records: `people`, `everyone`, `none` |
 //!
 //! Read at cold start, the values are cached for the life of the execution environment, but the
 //! token hashes are read again from their secret at a request once the last reading is
@@ -25,7 +30,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use audit_api::{AppState, ExportLauncher, Exports, TokenSet, TokenSource, Tokens};
+use audit_api::jwt::JwtSettings;
+use audit_api::{AppState, ExportLauncher, Exports, RecordSearches, TokenSet, TokenSource, Tokens};
 use audit_storage::ExportObjects;
 use audit_store_dynamodb::{CloudSettings, DynamoStore};
 use event_model::CursorKey;
@@ -67,6 +73,9 @@ pub struct Config {
     pub tokens: Tokens,
     pub signing_key: Vec<u8>,
     pub link_ttl: chrono::Duration,
+    /// The check of people's access tokens, when an issuer is set and the function takes them.
+    pub jwt: Option<Arc<dyn audit_api::jwt::AccessTokens>>,
+    pub record_searches: RecordSearches,
 }
 
 // Where settings are read from: the process environment in the functions, a map in tests.
@@ -91,6 +100,41 @@ fn optional<T: std::str::FromStr>(vars: Vars<'_>, name: &str) -> anyhow::Result<
             .map(Some)
             .map_err(|_| anyhow::anyhow!("{name} is not a valid number: {v}")),
     }
+}
+
+/// The issuer of people's access tokens (`AUDIT_OIDC_*`), if one is set.
+fn oidc(vars: Vars<'_>) -> anyhow::Result<Option<Arc<dyn audit_api::jwt::AccessTokens>>> {
+    let Some(issuer) = optional::<String>(vars, "AUDIT_OIDC_ISSUER")? else {
+        return Ok(None);
+    };
+    let settings = JwtSettings {
+        issuer,
+        audience: var(vars, "AUDIT_OIDC_AUDIENCE").context("AUDIT_OIDC_ISSUER is set")?,
+        role_claim: optional(vars, "AUDIT_OIDC_ROLE_CLAIM")?
+            .unwrap_or_else(|| audit_api::jwt::DEFAULT_ROLE_CLAIM.to_owned()),
+        read_value: optional(vars, "AUDIT_OIDC_READ_VALUE")?
+            .unwrap_or_else(|| audit_api::jwt::DEFAULT_READ_VALUE.to_owned()),
+    };
+    people(settings, optional(vars, "AUDIT_OIDC_JWKS_URL")?)
+}
+
+/// The check of people's access tokens, in a function built with the `people` feature (query
+/// and export); the ingest function takes no person's token and links none of it.
+#[cfg(feature = "people")]
+fn people(
+    settings: JwtSettings,
+    jwks_url: Option<String>,
+) -> anyhow::Result<Option<Arc<dyn audit_api::jwt::AccessTokens>>> {
+    let keys = audit_api::jwks::HttpJwks::new(&settings.issuer, jwks_url.as_deref()).context("AUDIT_OIDC_*")?;
+    Ok(Some(Arc::new(audit_api::jwt::JwtVerifier::new(
+        settings,
+        Box::new(keys),
+    ))))
+}
+
+#[cfg(not(feature = "people"))]
+fn people(_: JwtSettings, _: Option<String>) -> anyhow::Result<Option<Arc<dyn audit_api::jwt::AccessTokens>>> {
+    Ok(None)
 }
 
 /// The token hashes: from the Secrets Manager secret named by `AUDIT_TOKENS_SECRET` (and that
@@ -152,11 +196,14 @@ impl Config {
     pub async fn load(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         // Both reads at once: they are the cold start's only network round trips.
         let (signing_key, (hashes, source)) = tokio::try_join!(signing_key(sdk), token_hashes(sdk))?;
-        Config::from_vars(&process_env, signing_key.into_bytes(), &hashes, source)
+        let mut config = Config::from_vars(&process_env, signing_key.into_bytes(), &hashes, source)?;
+        config.jwt = oidc(&process_env)?;
+        Ok(config)
     }
 
     /// The same for a function that makes and reads no cursors (ingest): without the signing
-    /// key, one read fewer at cold start. Its state gets a random key of its own that signs
+    /// key, one read fewer at cold start, and without people's access tokens (an ingest route
+    /// takes none; nor does the binary link their check, even where the `people` feature is on). Its state gets a random key of its own that signs
     /// nothing it hands out.
     pub async fn load_without_cursors(sdk: &audit_store_dynamodb::SdkConfig) -> anyhow::Result<Config> {
         let (hashes, source) = token_hashes(sdk).await?;
@@ -189,6 +236,11 @@ impl Config {
             None => Tokens::fixed(set),
         };
         Ok(Config {
+            jwt: None,
+            record_searches: match optional::<String>(vars, "AUDIT_RECORD_SEARCHES")? {
+                Some(v) => v.parse().map_err(|e| anyhow::anyhow!("AUDIT_RECORD_SEARCHES: {e}"))?,
+                None => RecordSearches::default(),
+            },
             cloud: CloudSettings::from_vars(vars, None)?,
             tokens,
             signing_key,
@@ -222,8 +274,8 @@ impl Config {
                 launcher,
             }),
             tokens: self.tokens,
-            // People's access tokens on AWS: next (issue 17).
-            jwt: None,
+            jwt: self.jwt,
+            record_searches: self.record_searches,
             cursor_key: CursorKey::new(&self.signing_key),
             clock: Arc::new(audit_api::SystemClock),
             limits: None,
@@ -318,5 +370,31 @@ mod tests {
             .unwrap();
         let text = format!("{bad:#}");
         assert!(text.contains("token hashes") && !text.contains("not-a-hash"), "{text}");
+    }
+
+    #[test]
+    fn an_issuer_needs_its_audience_and_keys_fetched_safely() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        assert!(oidc(&vars(&[])).unwrap().is_none(), "no issuer, no people");
+        let err = oidc(&vars(&[("AUDIT_OIDC_ISSUER", "https://id.example.com")]))
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("AUDIT_OIDC_AUDIENCE"), "{err:#}");
+        let ok = oidc(&vars(&[
+            ("AUDIT_OIDC_ISSUER", "https://id.example.com"),
+            ("AUDIT_OIDC_AUDIENCE", "audit-log"),
+        ]));
+        assert_eq!(ok.unwrap().is_some(), cfg!(feature = "people"));
+        if cfg!(feature = "people") {
+            let clear = oidc(&vars(&[
+                ("AUDIT_OIDC_ISSUER", "http://id.example.com"),
+                ("AUDIT_OIDC_AUDIENCE", "audit-log"),
+            ]))
+            .err()
+            .unwrap();
+            assert!(format!("{clear:#}").contains("https://"), "{clear:#}");
+        }
     }
 }

@@ -41,6 +41,7 @@ async fn an_export_that_cannot_be_started_is_a_503_its_job_failed_and_its_slot_f
         cursor_key: event_model::CursorKey::new(b"a-test-cursor-key-of-32-characters!!"),
         clock: Arc::new(audit_api::SystemClock),
         limits: None,
+        record_searches: audit_api::RecordSearches::People,
         integrity: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -54,7 +54,7 @@ async fn a_persons_access_token_reads_and_names_them_and_each_refusal_says_why()
                 role_claim: "groups".into(),
                 read_value: "audit-readers".into(),
             },
-            jwks_url: format!("{issuer}/jwks"),
+            jwks_url: Some(format!("{issuer}/jwks")),
         }),
         ..Options::default()
     };

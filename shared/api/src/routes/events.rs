@@ -6,7 +6,7 @@ use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use event_model::{EventFilter, FieldError, NewEvent, limits};
+use event_model::{EventFilter, FieldError, NewEvent, catalog, limits};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -152,7 +152,7 @@ fn envelope(body: &Value) -> Result<(&[Value], bool), ApiError> {
 /// One page of events under the query's filters, with `next_cursor` and a `Link` header.
 #[tracing::instrument(skip_all)]
 pub(super) async fn list(
-    _reader: Reader,
+    reader: Reader,
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
@@ -169,10 +169,25 @@ pub(super) async fn list(
     // straight from its rows, into a buffer sized for the page.
     let mut body = Vec::with_capacity(512 + page.limit as usize * 640);
     body.extend_from_slice(br#"{"events":"#);
-    let result = state
+    let read = state
         .events
-        .json_page(&filter, page.limit as usize, after.as_deref(), body)
-        .await;
+        .json_page(&filter, page.limit as usize, after.as_deref(), body);
+    // A search's first page records it (see `RecordSearches`), while the page is read; without
+    // its record there is no answer, as for an export.
+    let (result, recorded) = if after.is_none() && state.record_searches.covers(&reader.0) {
+        let mut params = serde_json::Map::new();
+        params.insert("filters".into(), filter.describe().into());
+        tokio::join!(
+            read,
+            super::record(&state, catalog::JOURNAL_SEARCHED, &reader.0, params)
+        )
+    } else {
+        (read.await, Ok(()))
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not record a search");
+        return Err(ApiError::Unavailable);
+    }
     let result = match result {
         Err(audit_storage::StoreError::InvalidPosition) => return Err(ApiError::InvalidCursor),
         other => other?,

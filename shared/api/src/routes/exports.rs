@@ -8,16 +8,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use event_model::{EventFilter, FieldError, NewEvent, catalog};
+use event_model::{EventFilter, FieldError, catalog};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::json_body;
-use crate::auth::Reader;
+use crate::auth::{Caller, Reader};
 use crate::error::ApiError;
 use crate::{AppState, Exports};
-use audit_storage::{AppendOutcome, ExportFormat, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
+use audit_storage::{ExportFormat, ExportJob, ExportStatus, PENDING_LEASE, StoreError};
 
 /// Exports one token may have pending or running at once.
 const MAX_UNFINISHED_PER_TOKEN: usize = 3;
@@ -75,7 +75,7 @@ pub(super) async fn create(
             "this token already has {MAX_UNFINISHED_PER_TOKEN} exports pending or running; wait for one to finish"
         )));
     }
-    if let Err(e) = start(&state, exports, &job).await {
+    if let Err(e) = start(&state, exports, &job, &caller.0).await {
         if let Err(release) = exports.jobs.release_slot(&job.requested_by, job.id).await {
             tracing::warn!(error = %release, job = %job.id, "could not free the export slot of a request that failed");
         }
@@ -123,11 +123,14 @@ fn take_format(body: &mut serde_json::Value) -> Result<ExportFormat, ApiError> {
 }
 
 /// Records the request in the journal, creates the job and launches it.
-async fn start(state: &AppState, exports: &Exports, job: &ExportJob) -> Result<(), ApiError> {
+async fn start(state: &AppState, exports: &Exports, job: &ExportJob, caller: &Caller) -> Result<(), ApiError> {
     // The journal records who exported what before the job exists, so nobody pulls the log out
     // unseen: if that record cannot be stored, there is no job. (On AWS, creating the job is
     // what starts it.)
-    if let Err(e) = record_request(state, job).await {
+    let mut params = serde_json::Map::new();
+    params.insert("export_id".into(), json!(job.id));
+    params.insert("filters".into(), json!(job.filters.describe()));
+    if let Err(e) = super::record(state, catalog::EXPORT_REQUESTED, caller, params).await {
         tracing::error!(error = %e, job = %job.id, "could not record an export request");
         return Err(ApiError::Unavailable);
     }
@@ -140,20 +143,6 @@ async fn start(state: &AppState, exports: &Exports, job: &ExportJob) -> Result<(
         return Err(ApiError::Unavailable);
     }
     Ok(())
-}
-
-/// Stores the `audit.export_requested` event of `job`.
-async fn record_request(state: &AppState, job: &ExportJob) -> Result<(), StoreError> {
-    let mut params = serde_json::Map::new();
-    params.insert("export_id".into(), json!(job.id));
-    params.insert("filters".into(), json!(job.filters.describe()));
-    let record = NewEvent::service_record(catalog::EXPORT_REQUESTED, &job.requested_by, params, state.clock.now())
-        .map_err(StoreError::unavailable)?;
-    match state.events.append(vec![record]).await.pop() {
-        Some(AppendOutcome::Created) => Ok(()),
-        Some(AppendOutcome::Failed(e)) => Err(e),
-        _ => Err(StoreError::Corrupt("the export's audit record was not created".into())),
-    }
 }
 
 /// The job's state; once it succeeded, a fresh download link valid for the link lifetime.

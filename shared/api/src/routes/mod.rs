@@ -309,3 +309,28 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         Ok(Value::Object(object))
     }
 }
+
+/// Stores the journal's own record of what `caller` did (one of the service types): the person's
+/// `sub` goes beside their name as the parameter `subject`, since an e-mail address or username
+/// can change hands while `sub` does not.
+async fn record(
+    state: &AppState,
+    event_type: &event_model::EventType,
+    caller: &crate::auth::Caller,
+    mut params: serde_json::Map<String, Value>,
+) -> Result<(), audit_storage::StoreError> {
+    use audit_storage::{AppendOutcome, StoreError};
+    if let Some(subject) = &caller.subject {
+        params.insert("subject".into(), Value::from(subject.as_str()));
+    }
+    let record = event_model::NewEvent::service_record(event_type, &caller.name, params, state.clock.now())
+        .map_err(StoreError::unavailable)?;
+    match state.events.append(vec![record]).await.pop() {
+        Some(AppendOutcome::Created) => Ok(()),
+        Some(AppendOutcome::Failed(e)) => Err(e),
+        _ => Err(StoreError::Corrupt(format!(
+            "the journal's {} record was not created",
+            event_type.code
+        ))),
+    }
+}
