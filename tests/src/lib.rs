@@ -9,6 +9,7 @@
 pub mod contract;
 pub mod fault_proxy;
 pub mod hostile;
+pub mod people;
 pub mod runtime_api;
 
 use std::net::SocketAddr;

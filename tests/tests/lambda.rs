@@ -616,3 +616,103 @@ async fn a_token_taken_out_of_the_secret_is_refused_within_the_refresh_time_with
         "a bad edit locks no one out"
     );
 }
+
+/// `event` as API Gateway passes it on after its JWT authorizer let `claims` through: each claim
+/// a string in `requestContext.authorizer.jwt.claims` (an array as `[a b]`, as API Gateway
+/// writes it).
+fn with_authorizer_claims(mut event: Value, claims: &Value) -> Value {
+    let strings: serde_json::Map<String, Value> = claims
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => other.to_string(),
+            };
+            (k.clone(), json!(text))
+        })
+        .collect();
+    event["requestContext"]["authorizer"] = json!({"jwt": {"claims": strings, "scopes": null}});
+    event
+}
+
+#[tokio::test]
+async fn a_persons_token_through_the_query_and_export_functions_and_each_refusal_says_why() {
+    use integration_tests::people::{AUDIENCE, Issuer};
+    let issuer = Issuer::start().await;
+    let cloud = fresh_tables().await;
+    let mut env = integration_tests::lambda_env(&cloud).await;
+    env.push(("AUDIT_OIDC_ISSUER".into(), issuer.url.clone()));
+    env.push(("AUDIT_OIDC_AUDIENCE".into(), AUDIENCE.into()));
+    let query = LambdaHost::start(&function_binary("query"), &env).await;
+    let export = LambdaHost::start(&function_binary("export"), &env).await;
+    let request = |method: &str, path: &str, bearer: &str, claims: Option<&Value>| {
+        let auth = format!("Bearer {bearer}");
+        let route = audit_api::ROUTES
+            .iter()
+            .find(|r| r.matches(method, path.split('?').next().unwrap()))
+            .unwrap()
+            .key();
+        let body = (method == "POST").then_some(&b"{}"[..]);
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+        let event = gateway_event(method, &route, path, &headers, body);
+        match claims {
+            Some(claims) => with_authorizer_claims(event, claims),
+            None => event,
+        }
+    };
+    let ada = issuer.token(&json!({}));
+    let ada_claims = issuer.claims(&json!({}));
+
+    // Ada searches and exports: both recorded as hers, with her `sub`.
+    let page = query
+        .http(request("GET", "/events?limit=5", &ada, Some(&ada_claims)))
+        .await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    let started = export.http(request("POST", "/exports", &ada, Some(&ada_claims))).await;
+    assert_eq!(started["statusCode"], 202, "{started}");
+    let journal = query
+        .http(request("GET", "/events?category=audit&limit=10", READ_TOKEN, None))
+        .await;
+    let records = body(&journal)["events"].as_array().unwrap().clone();
+    let types: Vec<&str> = records.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["audit.export_requested", "audit.journal_searched"],
+        "{records:?}"
+    );
+    for record in &records {
+        assert_eq!(record["actor"], "ada@example.test");
+        assert_eq!(record["params"]["subject"], "u-42");
+    }
+
+    // Each negative case, as if an authorizer had let it through with its claims: the function
+    // checks the token itself, so a missing or misconfigured authorizer lets nothing in.
+    for case in issuer.cases() {
+        let response = query
+            .http(request("GET", "/events?limit=1", &case.token, Some(&case.claims)))
+            .await;
+        let status = response["statusCode"].as_u64().unwrap() as u16;
+        case.check(status, response["headers"]["www-authenticate"].as_str());
+    }
+
+    // The issuer's keys down before a function has read them: 503 for a person, and the service
+    // tokens go on.
+    issuer.keys_served(false);
+    let fresh = LambdaHost::start(&function_binary("query"), &env).await;
+    let down = fresh
+        .http(request("GET", "/events?limit=1", &ada, Some(&ada_claims)))
+        .await;
+    assert_eq!(down["statusCode"], 503, "{down}");
+    let service = fresh.http(request("GET", "/events?limit=1", READ_TOKEN, None)).await;
+    assert_eq!(service["statusCode"], 200, "{service}");
+}
