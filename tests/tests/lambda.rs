@@ -716,3 +716,48 @@ async fn a_persons_token_through_the_query_and_export_functions_and_each_refusal
     let service = fresh.http(request("GET", "/events?limit=1", READ_TOKEN, None)).await;
     assert_eq!(service["statusCode"], 200, "{service}");
 }
+
+#[tokio::test]
+async fn a_service_signed_in_with_sigv4_ingests_under_its_arn_only_where_iam_is_configured() {
+    let cloud = fresh_tables().await;
+    let env = integration_tests::lambda_env(&cloud).await;
+    let mut iam_env = env.clone();
+    iam_env.push(("AUDIT_INGEST_IAM".into(), "true".into()));
+    let arn = "arn:aws:sts::123456789012:assumed-role/billing-service/i-0abc";
+    let signed = |id: &str| {
+        let body = json!({"id": id, "actor": "bob", "type": "custom.x", "message": "signed"}).to_string();
+        let sigv4 = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261208/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+        let mut event = gateway_event(
+            "POST",
+            "POST /events",
+            "/events",
+            &[("authorization", sigv4), ("content-type", "application/json")],
+            Some(body.as_bytes()),
+        );
+        event["requestContext"]["authorizer"] = json!({"iam": {
+            "accessKey": "ASIAEXAMPLE", "accountId": "123456789012", "callerId": "AROAEXAMPLE:i-0abc",
+            "principalOrgId": null, "userArn": arn, "userId": "AROAEXAMPLE:i-0abc"}});
+        event
+    };
+    let iam = LambdaHost::start(&function_binary("ingest"), &iam_env).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let stored = iam.http(signed(&id)).await;
+    assert!(matches!(stored["statusCode"].as_u64(), Some(200 | 201)), "{stored}");
+    let query = LambdaHost::start(&function_binary("query"), &env).await;
+    let auth = format!("Bearer {READ_TOKEN}");
+    let event = query
+        .http(gateway_event(
+            "GET",
+            "GET /events/{id}",
+            &format!("/events/{id}"),
+            &[("authorization", &auth)],
+            None,
+        ))
+        .await;
+    assert_eq!(body(&event)["source"], arn, "{event}");
+
+    // Where POST /events is not configured for SigV4, the same request context is not trusted.
+    let tokens = LambdaHost::start(&function_binary("ingest"), &env).await;
+    let refused = tokens.http(signed(&uuid::Uuid::now_v7().to_string())).await;
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+}

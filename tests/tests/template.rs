@@ -509,3 +509,56 @@ fn the_archiver_reads_the_events_stream_signs_with_kms_and_may_not_delete_or_cha
         "the metric the archiver logs (EMF)"
     );
 }
+
+#[test]
+fn every_reading_route_takes_peoples_tokens_when_an_issuer_is_set_and_ingest_may_take_sigv4() {
+    let t = template();
+    let paths = &t["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["paths"];
+    // `!If [Condition, [{Scheme: []}], !Ref AWS::NoValue]`: the condition and the scheme.
+    let security = |route: &audit_api::Route| -> Option<(String, String)> {
+        let method = paths[route.path].get(route.method.to_ascii_lowercase())?;
+        let Value::Tagged(t) = &method["security"] else {
+            panic!("{}: security is not an !If", route.key())
+        };
+        assert_eq!(t.tag.to_string(), "!If", "{}", route.key());
+        let args = t.value.as_sequence().unwrap();
+        assert_eq!(tagged(&args[2]), ("Ref".into(), "AWS::NoValue".into()));
+        let scheme = args[1][0].as_mapping().unwrap().keys().next().unwrap();
+        Some((
+            args[0].as_str().unwrap().to_owned(),
+            scheme.as_str().unwrap().to_owned(),
+        ))
+    };
+    for route in audit_api::ROUTES {
+        let expected = match route.access {
+            audit_api::Access::Public => None,
+            audit_api::Access::Needs(audit_api::Role::Read) => Some(("HasOidc".to_owned(), "People".to_owned())),
+            audit_api::Access::Needs(audit_api::Role::Ingest) => Some(("IngestByIam".to_owned(), "sigv4".to_owned())),
+        };
+        assert_eq!(security(&route), expected, "{}", route.key());
+    }
+    let schemes = &t["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["components"]["securitySchemes"];
+    for (scheme, condition) in [("People", "HasOidc"), ("sigv4", "IngestByIam")] {
+        let Value::Tagged(t) = &schemes[scheme] else {
+            panic!("{scheme}")
+        };
+        assert_eq!(t.value[0], condition, "{scheme} exists only under its condition");
+    }
+    let jwt = match &schemes["People"] {
+        Value::Tagged(t) => t.value[1]["x-amazon-apigateway-authorizer"]["jwtConfiguration"].clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(tagged(&jwt["issuer"]), ("Ref".into(), "OidcIssuer".into()));
+    // The functions are told the same issuer, so they check the tokens the authorizer let in.
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for var in [
+        "AUDIT_OIDC_ISSUER",
+        "AUDIT_OIDC_AUDIENCE",
+        "AUDIT_OIDC_ROLE_CLAIM",
+        "AUDIT_OIDC_READ_VALUE",
+        "AUDIT_RECORD_SEARCHES",
+        "AUDIT_INGEST_IAM",
+    ] {
+        assert!(!vars[var].is_null(), "{var}");
+    }
+}

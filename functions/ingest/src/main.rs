@@ -10,5 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = audit_lambda::Config::load_without_cursors(&sdk).await?;
     let store = config.store(&sdk);
     let state = config.state(store, None);
-    lambda_http::run(audit_api::router_of(Surface::Ingest, state)).await
+    let router = audit_lambda::signed_callers(audit_api::router_of(Surface::Ingest, state));
+    lambda_http::run(router).await
 }

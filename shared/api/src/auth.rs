@@ -244,7 +244,25 @@ pub struct Caller {
     pub subject: Option<String>,
 }
 
+/// A caller the API gateway authenticated itself with AWS Signature Version 4 (the template's
+/// `IngestAuthorization: iam`): its ARN, which becomes the events' `source`. Only an entry point
+/// puts one in a request (the ingest function, from API Gateway's request context); no header a
+/// client sends can make one.
+#[derive(Debug, Clone)]
+pub struct SignedCaller(pub String);
+
 async fn authenticate(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller, ApiError> {
+    if let Some(SignedCaller(arn)) = parts.extensions.get::<SignedCaller>() {
+        // Only for ingest: SigV4 is what POST /events is given, never the read routes.
+        if needed != Role::Ingest {
+            return Err(ApiError::Forbidden(needed));
+        }
+        return Ok(Caller {
+            name: arn.clone(),
+            role: Role::Ingest,
+            subject: None,
+        });
+    }
     let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
     let value = header.to_str().map_err(|_| ApiError::BadToken)?;
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::BadToken)?;

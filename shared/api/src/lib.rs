@@ -31,7 +31,7 @@ use event_model::CursorKey;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Role, TokenSet, TokenSource, Tokens, hash_token};
+pub use auth::{Role, SignedCaller, TokenSet, TokenSource, Tokens, hash_token};
 pub use error::ApiError;
 pub use export::{ExportLauncher, ExportWorker};
 pub use integrity::Integrity;

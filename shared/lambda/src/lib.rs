@@ -19,6 +19,7 @@
 //! | `AUDIT_OIDC_JWKS_URL` | no | the issuer's keys; by default the `jwks_uri` of its discovery document |
 //! | `AUDIT_OIDC_ROLE_CLAIM`, `AUDIT_OIDC_READ_VALUE` | no (`groups`, `audit-readers`) | the claim and value that make a person a reader |
 //! | `AUDIT_RECORD_SEARCHES` | no (`people`) | whose searches the journal records: `people`, `everyone`, `none` |
+//! | `AUDIT_INGEST_IAM` | no | `true`: POST /events is authorized by API Gateway with SigV4, and the caller's ARN is the events' `source` ([`signed_callers`]) |
 //!
 //! Read at cold start, the values are cached for the life of the execution environment, but the
 //! token hashes are read again from their secret at a request once the last reading is
@@ -62,6 +63,34 @@ pub fn init_logs() {
     } else {
         tracing_subscriber::registry().with(logs.with_filter(filter)).init();
     }
+}
+
+/// `router` with the callers API Gateway authenticated by AWS Signature Version 4, when the
+/// function is told POST /events takes them (`AUDIT_INGEST_IAM=true`, the template's
+/// `IngestAuthorization: iam`): each request's `requestContext.authorizer.iam.userArn` becomes
+/// its [`audit_api::SignedCaller`]. Without the setting nothing in the request context is trusted.
+pub fn signed_callers(router: axum::Router) -> axum::Router {
+    if std::env::var("AUDIT_INGEST_IAM").ok().as_deref() != Some("true") {
+        return router;
+    }
+    router.layer(axum::middleware::map_request(
+        async |mut request: axum::extract::Request| {
+            use lambda_http::RequestExt;
+            use lambda_http::request::RequestContext;
+            let arn = match request.request_context_ref() {
+                Some(RequestContext::ApiGatewayV2(context)) => context
+                    .authorizer
+                    .as_ref()
+                    .and_then(|a| a.iam.as_ref())
+                    .and_then(|iam| iam.user_arn.clone()),
+                _ => None,
+            };
+            if let Some(arn) = arn.filter(|a| a.starts_with("arn:")) {
+                request.extensions_mut().insert(audit_api::SignedCaller(arn));
+            }
+            request
+        },
+    ))
 }
 
 /// How often, by default, the token secret is read again (`AUDIT_TOKENS_REFRESH_SECS`).
