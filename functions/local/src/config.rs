@@ -59,6 +59,8 @@ pub struct OidcConfig {
     pub settings: audit_api::jwt::JwtSettings,
     /// Its `jwks_uri`; `None`: the one its discovery document names.
     pub jwks_url: Option<String>,
+    /// How the admin page signs people in with it, when it has a client id there.
+    pub sign_in: Option<crate::ui::SignIn>,
 }
 
 impl ServeConfig {

@@ -40,6 +40,13 @@ struct OidcArgs {
     /// (`<issuer>/.well-known/openid-configuration`) names.
     #[arg(long, env = "AUDIT_OIDC_JWKS_URL")]
     oidc_jwks_url: Option<String>,
+    /// The admin page's client id at the issuer (a public client, Authorization Code with PKCE,
+    /// this server's `/` as its redirect URI): with it the page offers "Sign in".
+    #[arg(long, env = "AUDIT_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// The scopes the page asks for.
+    #[arg(long, env = "AUDIT_OIDC_SCOPES", default_value = "openid profile email")]
+    oidc_scopes: String,
     /// The claim that carries the role.
     #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM", default_value = audit_api::jwt::DEFAULT_ROLE_CLAIM)]
     oidc_role_claim: String,
@@ -59,6 +66,14 @@ impl OidcArgs {
             .context("AUDIT_OIDC_AUDIENCE is required with AUDIT_OIDC_ISSUER")?;
         let jwks_url = self.oidc_jwks_url.filter(|u| !u.trim().is_empty());
         Ok(Some(audit_local::OidcConfig {
+            sign_in: self
+                .oidc_client_id
+                .filter(|c| !c.trim().is_empty())
+                .map(|client_id| audit_local::SignIn {
+                    issuer: issuer.clone(),
+                    client_id,
+                    scopes: self.oidc_scopes,
+                }),
             settings: audit_api::jwt::JwtSettings {
                 issuer,
                 audience,

@@ -20,6 +20,7 @@ fn options(issuer: &Issuer) -> Options {
             },
             // Where the discovery document says.
             jwks_url: None,
+            sign_in: None,
         }),
         ..Options::default()
     }
