@@ -6,6 +6,14 @@
 (() => {
   const API = ((window.AUDIT_CONFIG && window.AUDIT_CONFIG.apiUrl) || '').replace(/\/+$/, '');
   const TOKEN_KEY = 'audit-log.read-token';
+  // People's sign-in with the organisation's OpenID provider, when configured:
+  // { issuer, clientId, scopes, params } (params: extra authorization parameters some providers
+  // want, e.g. { audience: "…" }). Its tokens are kept in this tab only (session storage).
+  const OIDC = (window.AUDIT_CONFIG && window.AUDIT_CONFIG.oidc) || null;
+  const SESSION_KEY = 'audit-log.session'; // { accessToken, idToken, refreshToken, expiresAt, name }
+  const PENDING_KEY = 'audit-log.sign-in'; // { state, verifier, nonce, back } while at the provider
+  // A person's access token is renewed this long before it expires.
+  const RENEW_MARGIN_MS = 60e3;
   const ZONE_KEY = 'audit-log.zone'; // "utc" or "local", kept across visits (localStorage)
   const PAGE_SIZE = 50;
   const SEARCH_DEBOUNCE_MS = 150;
@@ -77,7 +85,7 @@
 
   async function api(path, { method = 'GET', body, signal } = {}) {
     const headers = { Accept: 'application/json' };
-    const token = sessionStorage.getItem(TOKEN_KEY);
+    const token = bearer();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let response;
@@ -113,8 +121,194 @@
 
   // ---- Sign-in ---------------------------------------------------------------------------
 
+  // The person's session (OpenID Connect), if signed in that way.
+  const session = () => {
+    try {
+      return JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+    } catch {
+      return null;
+    }
+  };
+  // What the API is called with: the person's access token, else the read token entered.
+  const bearer = () => {
+    const s = session();
+    return s ? s.accessToken : sessionStorage.getItem(TOKEN_KEY);
+  };
+
+  const base64url = (bytes) =>
+    btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const randomText = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+  // The claims of a JWT, unchecked: only for the name shown and the nonce (the ID token comes
+  // straight from the token endpoint over TLS; the API checks the access token).
+  const claimsOf = (jwt) => {
+    try {
+      const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const text = new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0)));
+      return JSON.parse(text);
+    } catch {
+      return {};
+    }
+  };
+  // Where the provider sends the person back: this page, without its query.
+  const redirectUri = () => location.origin + location.pathname;
+
+  let discovery = null;
+  // The provider's discovery document (its endpoints), which must name the configured issuer.
+  function discover() {
+    if (!discovery) {
+      discovery = fetch(`${OIDC.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, { credentials: 'omit' })
+        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`its discovery document answered ${r.status}`))))
+        .then((d) => (d.issuer === OIDC.issuer ? d : Promise.reject(new Error('its discovery document names another issuer'))));
+      discovery.catch(() => (discovery = null));
+    }
+    return discovery;
+  }
+
+  // Off to the provider's sign-in: Authorization Code with PKCE (S256), a state and a nonce kept
+  // in this tab, and the journal's place (its URL's query) to come back to.
+  async function beginSignIn() {
+    $('signin-oidc').disabled = true;
+    try {
+      const provider = await discover();
+      const verifier = randomText();
+      const challenge = base64url(
+        new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))),
+      );
+      const pending = { state: randomText(), verifier, nonce: randomText(), back: location.search + location.hash };
+      sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: OIDC.clientId,
+        redirect_uri: redirectUri(),
+        scope: OIDC.scopes || 'openid profile email',
+        state: pending.state,
+        nonce: pending.nonce,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        ...(OIDC.params || {}),
+      });
+      location.assign(`${provider.authorization_endpoint}?${query}`);
+    } catch (e) {
+      $('signin-oidc').disabled = false;
+      signIn(`The identity provider could not be reached: ${e.message}. Try again, or use a read token.`);
+    }
+  }
+
+  // Back from the provider (`?code=…&state=…`, or `?error=…`): the code exchanged for tokens.
+  // Returns false when this page load is not such an answer.
+  async function finishSignIn() {
+    const answer = new URLSearchParams(location.search);
+    if (!OIDC || !answer.has('state') || !(answer.has('code') || answer.has('error'))) return false;
+    let pending = null;
+    try {
+      pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || 'null');
+    } catch {
+      pending = null;
+    }
+    sessionStorage.removeItem(PENDING_KEY);
+    // The code leaves the address bar (and the history) at once; the journal's place comes back.
+    history.replaceState(null, '', location.pathname + ((pending && pending.back) || ''));
+    if (!pending || pending.state !== answer.get('state')) {
+      throw new Error('The sign-in answer was not for a sign-in started in this tab. Sign in again.');
+    }
+    if (answer.has('error')) {
+      throw new Error(`The identity provider did not sign you in: ${answer.get('error_description') || answer.get('error')}.`);
+    }
+    const tokens = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: answer.get('code'),
+      redirect_uri: redirectUri(),
+      code_verifier: pending.verifier,
+    });
+    keepSession(tokens, pending.nonce);
+    return true;
+  }
+
+  async function tokenRequest(form) {
+    const provider = await discover();
+    const response = await fetch(provider.token_endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: OIDC.clientId, ...form }),
+      credentials: 'omit',
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok || !data.access_token) {
+      throw new Error(`The identity provider refused the sign-in (${data.error_description || data.error || response.status}).`);
+    }
+    return data;
+  }
+
+  let renewal = null;
+  function keepSession(tokens, nonce) {
+    const claims = tokens.id_token ? claimsOf(tokens.id_token) : {};
+    if (nonce !== undefined && claims.nonce !== nonce) {
+      throw new Error('The sign-in answer was not for this sign-in (nonce). Sign in again.');
+    }
+    const before = session() || {};
+    const kept = {
+      accessToken: tokens.access_token,
+      idToken: tokens.id_token || before.idToken || null,
+      refreshToken: tokens.refresh_token || before.refreshToken || null,
+      expiresAt: Date.now() + (Number(tokens.expires_in) || 300) * 1000,
+      name: claims.email || claims.preferred_username || claims.name || before.name || '',
+    };
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(kept));
+    scheduleRenewal();
+  }
+
+  // Before the access token expires: a new one with the refresh token, if the provider gave
+  // one; otherwise (or if that fails) back to "Sign in", saying why.
+  function scheduleRenewal() {
+    clearTimeout(renewal);
+    const s = session();
+    if (!s) return;
+    renewal = setTimeout(renew, Math.max(0, s.expiresAt - RENEW_MARGIN_MS - Date.now()));
+  }
+
+  async function renew() {
+    const s = session();
+    if (!s) return false;
+    if (s.refreshToken) {
+      try {
+        keepSession(await tokenRequest({ grant_type: 'refresh_token', refresh_token: s.refreshToken }));
+        return true;
+      } catch {
+        // fall through to signing in again
+      }
+    }
+    signIn('Your sign-in has ended. Sign in again to go on.');
+    return false;
+  }
+
+  // Sign out: the tab forgets its tokens; a person is also signed out at the provider when it
+  // offers that (end_session_endpoint), and comes back here.
+  async function signOut() {
+    const s = session();
+    sessionStorage.removeItem(SESSION_KEY);
+    clearTimeout(renewal);
+    if (s && OIDC) {
+      try {
+        const provider = await discover();
+        if (provider.end_session_endpoint) {
+          const query = new URLSearchParams({ client_id: OIDC.clientId, post_logout_redirect_uri: redirectUri() });
+          if (s.idToken) query.set('id_token_hint', s.idToken);
+          location.assign(`${provider.end_session_endpoint}?${query}`);
+          return;
+        }
+      } catch {
+        // signed out of this tab alone
+      }
+    }
+    signIn('');
+  }
+
   function signIn(message) {
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(SESSION_KEY);
+    clearTimeout(renewal);
+    $('who').hidden = true;
     // What was asked for with the token before is of no use with the next one.
     state.prefetched = null;
     state.catalogRequest = null;
@@ -125,11 +319,29 @@
     $('signin-error').hidden = !message;
     $('signin-error').textContent = message || '';
     $('token').value = '';
-    $('token').focus();
+    $('signin-oidc').parentElement.hidden = !OIDC;
+    $('signin-oidc').disabled = false;
+    if (OIDC) {
+      $('signin-intro').textContent =
+        "Sign in with your organisation's account to read the journal: what you search and export is recorded under your name. Your sign-in is kept in this tab only.";
+      $('signin-token-intro').textContent = 'Services and administrators without an account there can open it with a read token.';
+    }
+    $('signin-token-intro').hidden = !OIDC;
+    (OIDC ? $('signin-oidc') : $('token')).focus();
   }
 
   // Failures that mean "this token will not do" send the user back to the token prompt.
   function authProblem(error) {
+    if (session() && error.status === 401) {
+      // A person's token no longer accepted (expired early, keys rotated): renewed, the journal
+      // goes on; else "Sign in" again.
+      renew().then((renewed) => renewed && openJournal());
+      return true;
+    }
+    if (session() && error.status === 403) {
+      signIn(`You are signed in, but not allowed to read the audit log (403). Ask for the readers' role, then sign in again.`);
+      return true;
+    }
     if (error.status === 401) {
       signIn('The token was not accepted (401). Check it and enter a read token.');
       return true;
@@ -162,6 +374,10 @@
     $('signin').hidden = true;
     $('journal').hidden = false;
     $('sign-out').hidden = false;
+    const person = session();
+    $('sign-out').textContent = person ? 'Sign out' : 'Forget token';
+    $('who').hidden = !person;
+    $('who').textContent = person ? `Signed in as ${person.name || 'you'}` : '';
     try {
       await loadCatalog();
     } catch (e) {
@@ -1300,8 +1516,12 @@
 
   // ---- Wiring ----------------------------------------------------------------------------
 
-  function start() {
-    if (sessionStorage.getItem(TOKEN_KEY)) prefetch();
+  async function start() {
+    const returning = OIDC && new URLSearchParams(location.search).has('state');
+    // A person's token that is about to expire is renewed before anything is asked with it.
+    const person = session();
+    const due = person && person.expiresAt <= Date.now() + RENEW_MARGIN_MS;
+    if (bearer() && !returning && !due) prefetch();
     showZone();
     $('zone').addEventListener('change', () => {
       localStorage.setItem(ZONE_KEY, $('zone').value);
@@ -1316,7 +1536,8 @@
       sessionStorage.setItem(TOKEN_KEY, token);
       openJournal({ focus: true });
     });
-    $('sign-out').addEventListener('click', () => signIn(''));
+    $('sign-out').addEventListener('click', signOut);
+    $('signin-oidc').addEventListener('click', beginSignIn);
     $('f-range').addEventListener('change', () => {
       syncFilterControls();
       if ($('f-range').value !== 'custom' || $('f-from').value || $('f-to').value) filtersChanged();
@@ -1401,7 +1622,20 @@
       }
       syncDetail();
     });
-    if (sessionStorage.getItem(TOKEN_KEY)) openJournal();
+    if (returning) {
+      try {
+        if (await finishSignIn()) {
+          openJournal({ focus: true });
+          return;
+        }
+      } catch (e) {
+        signIn(e.message);
+        return;
+      }
+    }
+    if (due && !(await renew())) return;
+    if (session()) scheduleRenewal();
+    if (bearer()) openJournal();
     else signIn('');
   }
 

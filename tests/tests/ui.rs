@@ -199,3 +199,60 @@ async fn a_rare_search_on_dynamodb_keeps_going_by_itself() {
     run_script(&app, "search.mjs", &[("AUDIT_UI_RARE", "obsidian")]).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_with_a_real_openid_provider_and_their_reads_are_theirs() {
+    use tokio::io::AsyncBufReadExt;
+    const AUDIENCE: &str = "urn:audit-log";
+    // The provider's port, chosen first: the server must know its issuer, and the provider the
+    // server's page (its only redirect URI).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let options = Options {
+        oidc: Some(audit_local::OidcConfig {
+            settings: audit_api::jwt::JwtSettings {
+                issuer: issuer.clone(),
+                audience: AUDIENCE.into(),
+                role_claim: "groups".into(),
+                read_value: "audit-readers".into(),
+            },
+            jwks_url: None,
+            sign_in: Some(audit_local::SignIn {
+                issuer: issuer.clone(),
+                client_id: "audit-ui".into(),
+                scopes: "openid profile email".into(),
+            }),
+        }),
+        ..Options::default()
+    };
+    let app = spawn_app_with(Place::new(Backend::Sqlite).await, options).await;
+    seed(&app).await;
+    let mut provider = tokio::process::Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/provider.mjs"))
+        .env("PROVIDER_PORT", port.to_string())
+        .env("AUDIT_UI_URL", format!("{}/", app.base))
+        .env("AUDIT_AUDIENCE", AUDIENCE)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs the OpenID provider");
+    let mut lines = tokio::io::BufReader::new(provider.stdout.take().expect("its output")).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("its output") {
+            if line.starts_with("provider: ready") {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        ready.await.unwrap_or(false),
+        "the OpenID provider started (is `npm ci --prefix tests/ui` done?)"
+    );
+    run_script(&app, "signin.mjs", &[("AUDIT_OIDC_ISSUER", &issuer)]).await;
+    provider.kill().await.expect("the provider stops");
+    app.stop().await;
+}

@@ -36,8 +36,8 @@ use tokio::net::TcpListener;
 
 pub use audit_store_dynamodb::CloudSettings;
 pub use config::{OidcConfig, ServeConfig, StoreKind};
-pub use ui::SignIn;
 pub use secrets::GeneratedTokens;
+pub use ui::SignIn;
 
 /// A built server, ready to serve.
 pub struct App {
@@ -117,7 +117,8 @@ impl App {
                 .rate_limit
                 .map(|(per_second, burst)| Arc::new(ratelimit::TokenRateLimit::new(per_second, burst)) as _),
         };
-        let mut routes = audit_api::routes(state).merge(ui::router(config.oidc.as_ref().and_then(|o| o.sign_in.as_ref())));
+        let mut routes =
+            audit_api::routes(state).merge(ui::router(config.oidc.as_ref().and_then(|o| o.sign_in.as_ref())));
         if let Some(downloads) = downloads {
             routes = routes.merge(downloads);
         }

@@ -42,7 +42,10 @@ pub fn router(sign_in: Option<&SignIn>) -> Router {
                 connect = format!("'self' {scheme}://{authority}");
             }
             let oidc = serde_json::json!({"issuer": s.issuer, "clientId": s.client_id, "scopes": s.scopes});
-            format!("window.AUDIT_CONFIG = {};\n", serde_json::json!({"apiUrl": "", "oidc": oidc}))
+            format!(
+                "window.AUDIT_CONFIG = {};\n",
+                serde_json::json!({"apiUrl": "", "oidc": oidc})
+            )
         }
     };
     let policy = format!(
@@ -55,10 +58,25 @@ pub fn router(sign_in: Option<&SignIn>) -> Router {
         move || asset(content_type, body.clone(), policy.clone())
     };
     Router::new()
-        .route("/", get(serve("text/html; charset=utf-8", Bytes::from_static(INDEX.as_bytes()))))
-        .route("/app.js", get(serve("text/javascript; charset=utf-8", Bytes::from_static(SCRIPT.as_bytes()))))
-        .route("/app.css", get(serve("text/css; charset=utf-8", Bytes::from_static(STYLE.as_bytes()))))
-        .route("/config.js", get(serve("text/javascript; charset=utf-8", Bytes::from(config))))
+        .route(
+            "/",
+            get(serve("text/html; charset=utf-8", Bytes::from_static(INDEX.as_bytes()))),
+        )
+        .route(
+            "/app.js",
+            get(serve(
+                "text/javascript; charset=utf-8",
+                Bytes::from_static(SCRIPT.as_bytes()),
+            )),
+        )
+        .route(
+            "/app.css",
+            get(serve("text/css; charset=utf-8", Bytes::from_static(STYLE.as_bytes()))),
+        )
+        .route(
+            "/config.js",
+            get(serve("text/javascript; charset=utf-8", Bytes::from(config))),
+        )
 }
 
 async fn asset(content_type: &'static str, body: Bytes, policy: Arc<HeaderValue>) -> impl IntoResponse {
