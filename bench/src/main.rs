@@ -9,6 +9,7 @@
 //! server are measured as deployed. Build both first:
 //! `cargo build --release -p audit-local -p audit-bench`.
 
+mod auth;
 mod dynamo;
 mod integrity;
 mod lambda;
@@ -151,6 +152,12 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         samples: usize,
     },
+    /// What authenticating a request costs: a service token against a person's JWT (keys
+    /// cached), the first token after a key rotation, whole requests over loopback HTTP.
+    Auth {
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+    },
     /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
     Dynamo {
         /// Events seeded for the query and export benchmarks.
@@ -244,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
         Bench::Counts { events, samples } => dynamo::counts(samples, events).await,
+        Bench::Auth { samples } => auth::auth(samples).await,
         Bench::Dynamo {
             events,
             http_events,

@@ -19,18 +19,25 @@ pub const AUDIENCE: &str = "audit-log";
 /// The test issuer: its URL (`iss`), keys and whether they are served.
 pub struct Issuer {
     pub url: String,
-    secret: p256::SecretKey,
-    jwk: Value,
+    /// The signing key and its `kid` (a rotation changes both).
+    signing: Mutex<(p256::SecretKey, String)>,
+    /// The public keys served.
+    keys: Mutex<Vec<Value>>,
     jwks: Arc<Mutex<Option<Value>>>,
+}
+
+/// The public JWK of `secret` under `kid`.
+fn public_jwk(secret: &p256::SecretKey, kid: &str) -> Value {
+    let point = secret.public_key().to_sec1_bytes();
+    json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+           "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
 }
 
 impl Issuer {
     /// Serves `/.well-known/openid-configuration` and `/jwks` on a loopback port.
     pub async fn start() -> Issuer {
         let secret = p256::SecretKey::from_slice(&[5; 32]).unwrap();
-        let point = secret.public_key().to_sec1_bytes();
-        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-                         "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
+        let jwk = public_jwk(&secret, "k1");
         let jwks = Arc::new(Mutex::new(Some(json!({"keys": [jwk.clone()]}))));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -54,12 +61,37 @@ impl Issuer {
                 axum::routing::get(move || async move { discovery }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Issuer { url, secret, jwk, jwks }
+        Issuer {
+            url,
+            signing: Mutex::new((secret, "k1".into())),
+            keys: Mutex::new(vec![jwk]),
+            jwks,
+        }
     }
 
     /// Takes the keys down (503) or serves them again.
     pub fn keys_served(&self, served: bool) {
-        *self.jwks.lock().unwrap() = served.then(|| json!({"keys": [self.jwk.clone()]}));
+        *self.jwks.lock().unwrap() = served.then(|| json!({"keys": self.keys.lock().unwrap().clone()}));
+    }
+
+    /// A key rotation: tokens are signed from now on with a new key, `kid`, which the JWKS serves
+    /// beside the old ones.
+    pub fn rotate(&self, seed: u8, kid: &str) {
+        let secret = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
+        self.keys.lock().unwrap().push(public_jwk(&secret, kid));
+        *self.signing.lock().unwrap() = (secret, kid.to_owned());
+        self.keys_served(true);
+    }
+
+    /// Serves `jwk` too (a key of another kind, whose tokens [`Issuer::token_signed`] makes).
+    pub fn serve_key(&self, jwk: Value) {
+        self.keys.lock().unwrap().push(jwk);
+        self.keys_served(true);
+    }
+
+    /// A token with the claims of [`Issuer::claims`], signed by `key` under `header`.
+    pub fn token_signed(&self, header: &Header, key: &EncodingKey, changes: &Value) -> String {
+        jsonwebtoken::encode(header, &self.claims(changes), key).unwrap()
     }
 
     /// The claims of a good token for Ada, a reader, with `changes` applied.
@@ -75,11 +107,12 @@ impl Issuer {
 
     /// A token signed by the issuer's key with the claims of [`Issuer::claims`].
     pub fn token(&self, changes: &Value) -> String {
+        let (secret, kid) = self.signing.lock().unwrap().clone();
         let header = Header {
-            kid: Some("k1".into()),
+            kid: Some(kid),
             ..Header::new(Algorithm::ES256)
         };
-        let key = EncodingKey::from_ec_der(self.secret.to_pkcs8_der().unwrap().as_bytes());
+        let key = EncodingKey::from_ec_der(secret.to_pkcs8_der().unwrap().as_bytes());
         jsonwebtoken::encode(&header, &self.claims(changes), &key).unwrap()
     }
 
@@ -127,7 +160,7 @@ impl Issuer {
                     kid: Some("k1".into()),
                     ..Header::new(Algorithm::HS256)
                 };
-                let point = self.secret.public_key().to_sec1_bytes();
+                let point = self.signing.lock().unwrap().0.public_key().to_sec1_bytes();
                 jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&point)).unwrap()
             }
             "unknown-key" => {
