@@ -406,7 +406,7 @@ mod tests {
         // A misspelt code in `outcome` would drop out of these counts.
         assert_eq!(
             (count(Outcome::Failure), count(Outcome::Success), count(Outcome::Info)),
-            (21, 7, 34)
+            (21, 7, 35)
         );
         for t in all_types() {
             let text = format!("{} {}", t.template, t.description).to_lowercase();

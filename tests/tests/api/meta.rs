@@ -61,7 +61,7 @@ async fn the_catalog_lists_the_59_product_types_and_the_audit_types_with_labels_
     assert_eq!(body["types"], 63);
     let categories = body["categories"].as_array().unwrap();
     let listed: usize = categories.iter().map(|c| c["types"].as_array().unwrap().len()).sum();
-    assert_eq!(listed, 62);
+    assert_eq!(listed, 63);
     let audit = categories.iter().find(|c| c["code"] == "audit").unwrap();
     assert_eq!(audit["types"][0]["type"], "audit.export_requested");
     let sca = categories.iter().find(|c| c["code"] == "sca").unwrap();
