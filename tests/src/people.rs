@@ -13,6 +13,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 
+/// Where the test issuer's discovery document says its token endpoint is (another origin).
+pub const TOKEN_ENDPOINT: &str = "https://tokens.example.test/token";
+
 /// The audience the test issuer's tokens are for.
 pub const AUDIENCE: &str = "audit-log";
 
@@ -42,7 +45,10 @@ impl Issuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let served = jwks.clone();
-        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}).to_string();
+        // Its token endpoint on another origin, as some providers have it (Google's).
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks"),
+                               "token_endpoint": TOKEN_ENDPOINT})
+        .to_string();
         let app = axum::Router::new()
             .route(
                 "/jwks",

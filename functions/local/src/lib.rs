@@ -118,7 +118,7 @@ impl App {
                 .map(|(per_second, burst)| Arc::new(ratelimit::TokenRateLimit::new(per_second, burst)) as _),
         };
         let mut routes =
-            audit_api::routes(state).merge(ui::router(config.oidc.as_ref().and_then(|o| o.sign_in.as_ref())));
+            audit_api::routes(state).merge(ui::router(config.oidc.as_ref().and_then(|o| o.sign_in.as_ref()))?);
         if let Some(downloads) = downloads {
             routes = routes.merge(downloads);
         }

@@ -65,14 +65,22 @@ impl HttpJwks {
         String::from_utf8(body.to_vec()).with_context(|| format!("{url} did not answer UTF-8"))
     }
 
-    /// `jwks_uri` of the issuer's discovery document, which must name the same issuer.
-    async fn discover(&self) -> anyhow::Result<String> {
+    /// The issuer's discovery document (`<issuer>/.well-known/openid-configuration`), which
+    /// must name the same issuer.
+    pub async fn discovery(&self) -> anyhow::Result<serde_json::Value> {
         let url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let document: serde_json::Value =
             serde_json::from_str(&self.get(&url).await?).with_context(|| format!("{url} is not JSON"))?;
         if document["issuer"].as_str() != Some(self.issuer.as_str()) {
             bail!("{url} names another issuer: {}", document["issuer"]);
         }
+        Ok(document)
+    }
+
+    /// `jwks_uri` of the issuer's discovery document.
+    async fn discover(&self) -> anyhow::Result<String> {
+        let document = self.discovery().await?;
+        let url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let jwks = document["jwks_uri"]
             .as_str()
             .with_context(|| format!("{url} names no jwks_uri"))?;

@@ -136,3 +136,50 @@ async fn a_persons_search_is_recorded_once_not_per_page_and_a_services_is_not() 
     assert_eq!(searches().await.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_is_told_how_people_sign_in_and_may_reach_the_issuer_and_its_token_endpoint() {
+    let issuer = Issuer::start().await;
+    let mut options = options(&issuer);
+    if let Some(oidc) = options.oidc.as_mut() {
+        oidc.sign_in = Some(audit_local::SignIn {
+            issuer: issuer.url.clone(),
+            client_id: "audit-ui".into(),
+            scopes: "openid email".into(),
+        });
+    }
+    let app = spawn_app_with(new_place().await, options).await;
+    let config = app.get("/config.js", None).await.text().await.unwrap();
+    let json = config
+        .trim()
+        .strip_prefix("window.AUDIT_CONFIG = ")
+        .and_then(|c| c.strip_suffix(';'))
+        .unwrap();
+    let config: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        config["oidc"],
+        json!({"issuer": issuer.url, "clientId": "audit-ui", "scopes": "openid email"})
+    );
+    let page = app.get("/", None).await;
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        policy.contains(&format!(
+            "connect-src 'self' {} https://tokens.example.test;",
+            issuer.url
+        )),
+        "{policy}"
+    );
+    app.stop().await;
+
+    // Without sign-in settings the page talks to its own origin only.
+    let app = spawn_app_with(new_place().await, Options::default()).await;
+    let page = app.get("/", None).await;
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    let config = app.get("/config.js", None).await.text().await.unwrap();
+    assert!(
+        config.trim_end().ends_with(r#"window.AUDIT_CONFIG = { apiUrl: "" };"#),
+        "{config}"
+    );
+    app.stop().await;
+}
