@@ -3,7 +3,7 @@
 //! the configured one). One hyper + rustls (ring) client, the stack the AWS SDK already links,
 //! so a Lambda function that checks people's tokens adds no second HTTP stack.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -23,7 +23,21 @@ const MAX_BYTES: usize = 1 << 20;
 pub struct HttpJwks {
     issuer: String,
     jwks_url: Mutex<Option<String>>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<bytes::Bytes>>,
+    /// Made at the first fetch (reading the system's root certificates takes milliseconds a cold
+    /// start need not spend when no person's token comes).
+    client: OnceLock<Result<HttpsClient, String>>,
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<bytes::Bytes>>;
+
+fn https_client() -> anyhow::Result<HttpsClient> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .context("the system's root certificates")?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
 impl HttpJwks {
@@ -35,22 +49,21 @@ impl HttpJwks {
         if let Some(url) = jwks_url {
             check_url(url).context("the JWKS URL")?;
         }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .context("the system's root certificates")?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(HttpJwks {
             issuer: issuer.to_owned(),
             jwks_url: Mutex::new(jwks_url.map(str::to_owned)),
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: OnceLock::new(),
         })
     }
 
     async fn get(&self, url: &str) -> anyhow::Result<String> {
         let uri: hyper::Uri = url.parse().with_context(|| format!("{url} is not a URL"))?;
-        let response = tokio::time::timeout(TIMEOUT, self.client.get(uri))
+        let client = self
+            .client
+            .get_or_init(|| https_client().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let response = tokio::time::timeout(TIMEOUT, client.get(uri))
             .await
             .with_context(|| format!("{url} did not answer within {TIMEOUT:?}"))?
             .with_context(|| format!("fetching {url}"))?;
