@@ -11,6 +11,8 @@
 //!   (DynamoDB's `AccessDeniedException`, S3's `AccessDenied`).
 //!
 //! Started by a test on a free port and stopped when dropped. Rules can be changed while it runs.
+//! It can also keep every DynamoDB request it forwards ([`FaultProxy::recording`]): what a
+//! store really sent, for a benchmark to count by partition.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +130,8 @@ struct Shared {
     client: reqwest::Client,
     injected: AtomicU64,
     forwarded: AtomicU64,
+    /// The DynamoDB requests forwarded (operation, body), while recording.
+    recorded: Mutex<Option<Vec<(String, Bytes)>>>,
 }
 
 /// A running proxy. Dropping it stops it.
@@ -151,6 +155,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             injected: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            recorded: Mutex::new(None),
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {
@@ -180,6 +185,21 @@ impl FaultProxy {
     /// Faults injected so far.
     pub fn injected(&self) -> u64 {
         self.shared.injected.load(Ordering::Relaxed)
+    }
+
+    /// Starts keeping every DynamoDB request forwarded from now on.
+    pub fn recording(&self) {
+        *self.shared.recorded.lock().expect("record lock") = Some(Vec::new());
+    }
+
+    /// The DynamoDB requests kept since [`FaultProxy::recording`] (operation, body); stops keeping.
+    pub fn recorded(&self) -> Vec<(String, Bytes)> {
+        self.shared
+            .recorded
+            .lock()
+            .expect("record lock")
+            .take()
+            .unwrap_or_default()
     }
 
     /// Requests forwarded so far.
@@ -246,6 +266,12 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         Some(Fault::Deny) => return Ok(denied(!target.is_empty())),
         Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
         _ => {}
+    }
+    if let Some(kept) = shared.recorded.lock().expect("record lock").as_mut()
+        && !target.is_empty()
+    {
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        kept.push((operation, body.clone()));
     }
     let mut forward = shared
         .client
