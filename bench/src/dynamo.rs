@@ -22,6 +22,7 @@ fn names(tag: &str) -> Layout {
         jobs_table: format!("bench-{tag}-jobs"),
         bucket: format!("bench-{tag}"),
         time_shards: schema::DEFAULT_TIME_SHARDS,
+        actor_shards: schema::DEFAULT_ACTOR_SHARDS,
     }
 }
 

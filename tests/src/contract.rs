@@ -75,6 +75,12 @@ pub async fn actors(store: &dyn EventStore) {
 /// Pages (over an empty store): every event under a filter exactly once, in its order, whatever
 /// the page size; the JSON and CSV pages hold what `query` holds, with the same positions.
 pub async fn pages(store: &dyn EventStore) {
+    pages_written_by(&[store], store).await
+}
+
+/// [`pages`], the events written by each of `writers` in turn (a store before and after a
+/// layout change, say) and read through `store`.
+pub async fn pages_written_by(writers: &[&dyn EventStore], store: &dyn EventStore) {
     let now = Utc::now();
     let events: Vec<NewEvent> = (0..120)
         .map(|i| {
@@ -90,8 +96,11 @@ pub async fn pages(store: &dyn EventStore) {
             NewEvent::parse(&body, "", now, "contract").unwrap()
         })
         .collect();
-    for outcome in store.append(events.clone()).await {
-        assert!(matches!(outcome, AppendOutcome::Created), "{outcome:?}");
+    let share = events.len().div_ceil(writers.len());
+    for (writer, part) in writers.iter().zip(events.chunks(share)) {
+        for outcome in writer.append(part.to_vec()).await {
+            assert!(matches!(outcome, AppendOutcome::Created), "{outcome:?}");
+        }
     }
     let all: Vec<Event> = events.into_iter().map(|e| e.event).collect();
     for query in [

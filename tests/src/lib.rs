@@ -231,6 +231,7 @@ pub async fn fresh_tables() -> CloudSettings {
         jobs_table: format!("t{tag}-jobs"),
         bucket: format!("t{}", &tag[..20]),
         time_shards: audit_store_dynamodb::schema::DEFAULT_TIME_SHARDS,
+        actor_shards: audit_store_dynamodb::schema::DEFAULT_ACTOR_SHARDS,
     };
     let sdk = audit_store_dynamodb::sdk_config().await;
     audit_store_dynamodb::init::create_tables(&audit_store_dynamodb::dynamodb_client(&sdk), &names)

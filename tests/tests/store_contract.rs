@@ -42,3 +42,23 @@ async fn dynamodb_and_s3_keep_the_contract() {
     contract::pages(&empty.events_store(&sdk)).await;
     contract::objects(&cloud.export_objects(&sdk, chrono::Duration::minutes(15)), fetch).await;
 }
+
+#[tokio::test]
+async fn dynamodb_keeps_the_contract_with_actors_spread_over_partitions_and_across_the_change() {
+    let sdk = audit_store_dynamodb::sdk_config().await;
+    let spread = |cloud: &audit_store_dynamodb::CloudSettings, actor_shards: u32| {
+        let mut cloud = cloud.clone();
+        cloud.layout.actor_shards = actor_shards;
+        cloud.events_store(&sdk)
+    };
+    // Every actor over 16 partitions from the start.
+    let cloud = integration_tests::fresh_tables().await;
+    let store = spread(&cloud, 16);
+    contract::appends(&store).await;
+    contract::actors(&store).await;
+    contract::pages(&spread(&integration_tests::fresh_tables().await, 16)).await;
+    // A table whose first events were written with one partition per actor, the rest with 4,
+    // read with 4: each actor's pages hold both.
+    let changed = integration_tests::fresh_tables().await;
+    contract::pages_written_by(&[&spread(&changed, 1), &spread(&changed, 4)], &spread(&changed, 4)).await;
+}

@@ -239,6 +239,10 @@ struct CloudArgs {
     /// [env: AUDIT_TIME_SHARDS] [default: 4]
     #[arg(long)]
     time_shards: Option<u32>,
+    /// Partitions of each actor in the by_actor index (1–64); may be raised on a table in use,
+    /// never lowered [env: AUDIT_ACTOR_SHARDS] [default: 1]
+    #[arg(long)]
+    actor_shards: Option<u32>,
     /// Days after which DynamoDB's TTL removes an event; kept forever if unset
     /// [env: AUDIT_RETENTION_DAYS]
     #[arg(long)]
@@ -252,6 +256,7 @@ impl CloudArgs {
             ("AUDIT_JOBS_TABLE", self.jobs_table),
             ("AUDIT_EXPORT_BUCKET", self.bucket),
             ("AUDIT_TIME_SHARDS", self.time_shards.map(|n| n.to_string())),
+            ("AUDIT_ACTOR_SHARDS", self.actor_shards.map(|n| n.to_string())),
             ("AUDIT_RETENTION_DAYS", self.retention_days.map(|n| n.to_string())),
         ];
         let vars = |name: &str| {

@@ -12,7 +12,11 @@ use audit_storage::StoreError;
 pub(crate) struct EventItem {
     pub id: String,
     pub time_bucket: String,
+    /// The actor, or its [`BY_ACTOR`](schema::BY_ACTOR) partition when it has several.
     pub actor: String,
+    /// The actor, when `actor` holds its partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
     pub time_id: String,
     pub search: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,13 +40,20 @@ pub(crate) struct EventItem {
 }
 
 impl EventItem {
-    pub fn new(new: &NewEvent, time_shards: u32, expires_at: Option<i64>, write_id: &str) -> EventItem {
+    pub fn new(new: &NewEvent, layout: &schema::Layout, expires_at: Option<i64>, write_id: &str) -> EventItem {
         let e = &new.event;
-        let shard = schema::shard_of(&e.id, time_shards);
+        let shard = schema::shard_of(&e.id, layout.time_shards);
+        let (actor, actor_name) = if layout.actor_shards > 1 {
+            let partition = schema::actor_partition(&e.actor, schema::shard_of(&e.id, layout.actor_shards));
+            (partition, Some(e.actor.clone()))
+        } else {
+            (e.actor.clone(), None)
+        };
         EventItem {
             id: e.id.to_string(),
             time_bucket: schema::time_bucket(e.time.date_naive(), shard),
-            actor: e.actor.clone(),
+            actor,
+            actor_name,
             time_id: e.time_id(),
             search: schema::search_text(&e.message, &e.actor),
             expires_at,
@@ -69,7 +80,7 @@ impl EventItem {
         Ok(EventView {
             id: self.id.parse().map_err(|_| corrupt("id"))?,
             time: instant(&self.time, "time")?,
-            actor: &self.actor,
+            actor: self.actor_name.as_deref().unwrap_or(&self.actor),
             category: Category::parse(&self.category).ok_or_else(|| corrupt("category"))?,
             event_type: &self.event_type,
             message: &self.message,
@@ -138,7 +149,7 @@ mod tests {
             "params": {"n": 1.0}, "time": "2026-03-01T10:00:00Z"});
         let new = NewEvent::parse(&input, "", Utc::now(), "svc").unwrap();
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-            serde_dynamo::to_item(EventItem::new(&new, 4, Some(1), "w")).unwrap();
+            serde_dynamo::to_item(EventItem::new(&new, &schema::Layout::local_defaults(), Some(1), "w")).unwrap();
         for name in [
             schema::ID,
             schema::TIME_BUCKET,
@@ -151,7 +162,26 @@ mod tests {
         ] {
             assert!(item.contains_key(name), "{name} missing from {:?}", item.keys());
         }
-        let back: EventItem = serde_dynamo::from_item(item).unwrap();
+        let back: EventItem = serde_dynamo::from_item(item.clone()).unwrap();
+        assert!(
+            !item.contains_key(schema::ACTOR_NAME),
+            "one partition per actor: no actor_name"
+        );
+        let sharded = schema::Layout {
+            actor_shards: 16,
+            ..schema::Layout::local_defaults()
+        };
+        let spread = EventItem::new(&new, &sharded, None, "w");
+        assert_eq!(
+            spread.actor,
+            schema::actor_partition("Alice", schema::shard_of(&new.event.id, 16))
+        );
+        assert_eq!(spread.actor_name.as_deref(), Some("Alice"));
+        assert_eq!(
+            spread.into_event().unwrap().actor,
+            "Alice",
+            "the event's actor, not its partition"
+        );
         assert_eq!(back.search, "did x\nalice");
         assert_eq!(back.into_event().unwrap(), new.event, "params keep 1.0");
         let marker: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =

@@ -209,7 +209,7 @@ pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl CloudSettings {
     /// The settings named `AUDIT_EVENTS_TABLE`, `AUDIT_JOBS_TABLE`, `AUDIT_EXPORT_BUCKET`,
-    /// `AUDIT_TIME_SHARDS` and `AUDIT_RETENTION_DAYS`, read through `vars` (this library reads
+    /// `AUDIT_TIME_SHARDS`, `AUDIT_ACTOR_SHARDS` and `AUDIT_RETENTION_DAYS`, read through `vars` (this library reads
     /// no environment of its own): the one reading of them. With `defaults` (the local server's
     /// names), a name without a value takes the default's; without (the Lambda functions, which
     /// the template configures), the tables must be named and the bucket may be empty. An error
@@ -235,6 +235,10 @@ impl CloudSettings {
         if !(1..=schema::MAX_TIME_SHARDS).contains(&time_shards) {
             anyhow::bail!("AUDIT_TIME_SHARDS must be from 1 to {}", schema::MAX_TIME_SHARDS);
         }
+        let actor_shards = number("AUDIT_ACTOR_SHARDS")?.unwrap_or(schema::DEFAULT_ACTOR_SHARDS);
+        if !(1..=schema::MAX_ACTOR_SHARDS).contains(&actor_shards) {
+            anyhow::bail!("AUDIT_ACTOR_SHARDS must be from 1 to {}", schema::MAX_ACTOR_SHARDS);
+        }
         Ok(CloudSettings {
             retention_days: number("AUDIT_RETENTION_DAYS")?,
             ..CloudSettings::new(Layout {
@@ -244,6 +248,7 @@ impl CloudSettings {
                     .or_else(|| defaults.map(|d| d.bucket.clone()))
                     .unwrap_or_default(),
                 time_shards,
+                actor_shards,
             })
         })
     }

@@ -3,7 +3,8 @@
 //! - A time walk: the day being merged and, for each of its `TIME_SHARDS` partitions, how far it
 //!   has been read — `t|2026-11-27|<s0>|<s1>|…` where each `<s>` is empty (not read yet), `~` (read
 //!   to the end of the day) or the `time_id` through which every match has been delivered.
-//! - An actor walk: `a|<time_id>`.
+//! - An actor walk: `a|<time_id>` with one partition per actor; with `actor_shards` > 1, the bare
+//!   partition's position and then each shard's, `a|<bare>|<s0>|<s1>|…`, each as above.
 //!
 //! Each partition carries its own position because a filtered read may have examined a partition
 //! well past the last event it delivered; the next page starts from there instead of reading it
@@ -23,8 +24,18 @@ pub(crate) enum ShardPos {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Position {
-    Time { day: NaiveDate, shards: Vec<ShardPos> },
-    Actor(ShardPos),
+    Time {
+        day: NaiveDate,
+        shards: Vec<ShardPos>,
+    },
+    /// The actor's bare partition, then each of its shards when it has more than one.
+    Actor(Vec<ShardPos>),
+}
+
+/// The partitions an actor walk reads for `actor_shards`: the bare one, and the shards if more
+/// than one.
+pub(crate) fn actor_streams(actor_shards: u32) -> usize {
+    if actor_shards > 1 { actor_shards as usize + 1 } else { 1 }
 }
 
 impl Position {
@@ -61,12 +72,20 @@ impl Position {
                 }
                 s
             }
-            Position::Actor(p) => format!("a|{}", part(p)),
+            Position::Actor(streams) => {
+                let mut s = "a".to_owned();
+                for p in streams {
+                    s.push('|');
+                    s.push_str(part(p));
+                }
+                s
+            }
         }
     }
 
-    /// Parses a position this store made for a table of `time_shards` partitions per day.
-    pub fn decode(text: &str, time_shards: u32) -> Result<Position, StoreError> {
+    /// Parses a position this store made for a table of `time_shards` partitions per day and
+    /// `actor_shards` per actor.
+    pub fn decode(text: &str, time_shards: u32, actor_shards: u32) -> Result<Position, StoreError> {
         let part = |p: &str| -> Result<ShardPos, StoreError> {
             Ok(match p {
                 "" => ShardPos::Start,
@@ -89,11 +108,11 @@ impl Position {
                 Ok(Position::Time { day, shards })
             }
             Some("a") => {
-                let p = part(parts.next().ok_or(StoreError::InvalidPosition)?)?;
-                if parts.next().is_some() {
+                let streams = parts.map(part).collect::<Result<Vec<_>, _>>()?;
+                if streams.len() != actor_streams(actor_shards) {
                     return Err(StoreError::InvalidPosition);
                 }
-                Ok(Position::Actor(p))
+                Ok(Position::Actor(streams))
             }
             _ => Err(StoreError::InvalidPosition),
         }
@@ -120,8 +139,18 @@ impl Position {
                 let each = shards.iter().map(|p| time(p, *day));
                 if asc { each.min() } else { each.max() }
             }
-            Position::Actor(ShardPos::After(t)) => event_model::time::TimeId::parse(t).map(|t| t.time),
-            Position::Actor(_) => None,
+            // Each partition has delivered every event before (in the walk's order) its position:
+            // the walk as far as its least advanced one. Not said before every one has started.
+            Position::Actor(streams) => {
+                if streams.contains(&ShardPos::Start) {
+                    return None;
+                }
+                let each = streams.iter().filter_map(|p| match p {
+                    ShardPos::After(t) => event_model::time::TimeId::parse(t).map(|t| t.time),
+                    _ => None,
+                });
+                if asc { each.min() } else { each.max() }
+            }
         }
     }
 }
@@ -152,10 +181,18 @@ mod tests {
                 ShardPos::Start,
             ],
         };
-        assert_eq!(Position::decode(&time.encode(), 4).unwrap(), time);
-        assert!(Position::decode(&time.encode(), 8).is_err(), "another shard count");
-        let actor = Position::Actor(ShardPos::After(t.clone()));
-        assert_eq!(Position::decode(&actor.encode(), 4).unwrap(), actor);
+        assert_eq!(Position::decode(&time.encode(), 4, 1).unwrap(), time);
+        assert!(Position::decode(&time.encode(), 8, 1).is_err(), "another shard count");
+        let actor = Position::Actor(vec![ShardPos::After(t.clone())]);
+        assert_eq!(actor.encode(), format!("a|{t}"), "one partition per actor: as before");
+        assert_eq!(Position::decode(&actor.encode(), 4, 1).unwrap(), actor);
+        let sharded = Position::Actor(vec![ShardPos::Done, ShardPos::After(t.clone()), ShardPos::Start]);
+        assert_eq!(Position::decode(&sharded.encode(), 4, 2).unwrap(), sharded);
+        assert!(
+            Position::decode(&sharded.encode(), 4, 1).is_err(),
+            "another actor shard count"
+        );
+        assert!(Position::decode(&actor.encode(), 4, 2).is_err());
         assert_eq!(
             time.searched_through(false).map(|t| t.to_rfc3339()).as_deref(),
             Some("2026-11-28T00:00:00+00:00"),
@@ -180,7 +217,7 @@ mod tests {
             Some("2026-11-27T10:15:30.123456+00:00")
         );
         for bad in ["", "x|1", "a|junk", "t|2026-13-01||||", "a|~|~", "t|2026-11-27|a|b|c|d"] {
-            assert!(Position::decode(bad, 4).is_err(), "{bad}");
+            assert!(Position::decode(bad, 4, 1).is_err(), "{bad}");
         }
     }
 }

@@ -8,7 +8,8 @@
 //! |---|---|---|
 //! | [`ID`] | S | partition key: the event id, `day#YYYY-MM-DD` for a day marker, `actor#<actor>` for an actor marker |
 //! | [`TIME_BUCKET`] | S | `YYYY-MM-DD#<shard>`: partition key of [`BY_TIME`]; [`DAYS_BUCKET`] for day markers; `actors#<c>` for actor markers |
-//! | [`ACTOR`] | S | partition key of [`BY_ACTOR`] |
+//! | [`ACTOR`] | S | partition key of [`BY_ACTOR`]: the actor, or with `actor_shards` > 1 its partition [`actor_partition`] |
+//! | [`ACTOR_NAME`] | S | the actor, when [`ACTOR`] holds its partition (absent on items written unsharded) |
 //! | [`TIME_ID`] | S | `<time>#<id>` (fixed width): sort key of both indexes; `YYYY-MM-DD` for day markers |
 //! | [`SEARCH`] | S | folded message, a line feed, folded actor ([`search_text`]): what `q` looks in |
 //! | [`EXPIRES_AT`] | N | TTL in epoch seconds, when a retention period is configured |
@@ -34,6 +35,8 @@ pub const ID: &str = "id";
 pub const TIME_BUCKET: &str = "time_bucket";
 /// Partition key of [`BY_ACTOR`].
 pub const ACTOR: &str = "actor";
+/// The actor of an item whose [`ACTOR`] is one of its partitions ([`actor_partition`]).
+pub const ACTOR_NAME: &str = "actor_name";
 /// Sort key of both indexes.
 pub const TIME_ID: &str = "time_id";
 /// What `q` is matched against with `contains()`.
@@ -117,6 +120,22 @@ pub const DEFAULT_TIME_SHARDS: u32 = 4;
 /// Most shards a table may be set up with.
 pub const MAX_TIME_SHARDS: u32 = 64;
 
+/// Partitions of [`BY_ACTOR`] each actor's events are spread over unless configured otherwise
+/// (`AUDIT_ACTOR_SHARDS`): 1, one partition per actor (the layout before issue 18). With more,
+/// an event goes to [`actor_partition`]`(actor, shard_of(id, n))` and an actor's page merges its
+/// `n` partitions and its bare one (where its events written unsharded are), so the count may be
+/// raised on a table in use; it may not be lowered (events in the partitions above would no
+/// longer be read). See docs/SCALE.md.
+pub const DEFAULT_ACTOR_SHARDS: u32 = 1;
+/// Most actor partitions a table may be set up with.
+pub const MAX_ACTOR_SHARDS: u32 = 64;
+
+/// The [`ACTOR`] of an event of `actor` in its partition `shard`: the actor, `\u{1}`, the shard.
+/// An actor never holds a control character, so no actor's bare partition is another's shard.
+pub fn actor_partition(actor: &str, shard: u32) -> String {
+    format!("{actor}\u{1}{shard}")
+}
+
 /// The names of one deployment's tables and bucket, and how its events are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -124,6 +143,8 @@ pub struct Layout {
     pub jobs_table: String,
     pub bucket: String,
     pub time_shards: u32,
+    /// Partitions of [`BY_ACTOR`] per actor ([`DEFAULT_ACTOR_SHARDS`]).
+    pub actor_shards: u32,
 }
 
 impl Layout {
@@ -134,6 +155,7 @@ impl Layout {
             jobs_table: "audit-export-jobs".into(),
             bucket: "audit-exports".into(),
             time_shards: DEFAULT_TIME_SHARDS,
+            actor_shards: DEFAULT_ACTOR_SHARDS,
         }
     }
 

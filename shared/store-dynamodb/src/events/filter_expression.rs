@@ -58,9 +58,12 @@ impl FilterExpression {
             Types::Any | Types::Nothing => {}
         }
         if let Some(actor) = &filter.not_actor {
+            // An item written unsharded holds the actor in `actor`; a sharded one its partition
+            // there (never equal to an actor) and the actor in `actor_name`.
             f.names.insert("#fa".into(), schema::ACTOR.into());
+            f.names.insert("#fn".into(), schema::ACTOR_NAME.into());
             f.values.insert(":fa".into(), AttributeValue::S(actor.clone()));
-            parts.push("#fa <> :fa".into());
+            parts.push("#fa <> :fa AND (attribute_not_exists(#fn) OR #fn <> :fa)".into());
         }
         if let Some(q) = &filter.q {
             f.names.insert("#fs".into(), schema::SEARCH.into());

@@ -263,14 +263,14 @@ impl EventStore for DynamoStore {
     }
 
     fn searched_through(&self, filter: &EventFilter, position: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-        Position::decode(position, self.inner.layout.time_shards)
+        Position::decode(position, self.inner.layout.time_shards, self.inner.layout.actor_shards)
             .ok()?
             .searched_through(filter.order == event_model::Order::Asc)
     }
 
     async fn query(&self, filter: &EventFilter, limit: usize, after: Option<&str>) -> Result<EventPage, StoreError> {
         let position = after
-            .map(|a| Position::decode(a, self.inner.layout.time_shards))
+            .map(|a| Position::decode(a, self.inner.layout.time_shards, self.inner.layout.actor_shards))
             .transpose()?;
         if filter.effective_categories() == event_model::Categories::None {
             // The category and type filters contradict each other: nothing to read.

@@ -119,22 +119,37 @@ impl<'a> PageRead<'a> {
         self.lo >= self.hi
     }
 
+    /// The actor's partitions merged: its bare one (all its events when it has one partition;
+    /// those written before its events were spread, otherwise) and its shards.
     pub(super) async fn actor_walk(&mut self, position: Option<Position>) -> Result<EventPage, StoreError> {
-        let pos = match position {
-            None => ShardPos::Start,
+        let shards = self.store.inner.layout.actor_shards;
+        let positions = match position {
+            None => vec![ShardPos::Start; crate::position::actor_streams(shards)],
             Some(Position::Actor(p)) => p,
             Some(Position::Time { .. }) => return Err(StoreError::InvalidPosition),
         };
         let actor = self.filter.actor.clone().unwrap_or_default();
-        let mut streams = vec![Partition::new(schema::BY_ACTOR, schema::ACTOR, actor, pos)];
+        let mut streams: Vec<Partition> = positions
+            .into_iter()
+            .enumerate()
+            .map(|(i, pos)| {
+                let key = match i {
+                    0 => actor.clone(),
+                    shard => schema::actor_partition(&actor, shard as u32 - 1),
+                };
+                Partition::new(schema::BY_ACTOR, schema::ACTOR, key, pos)
+            })
+            .collect();
         if self.empty_range() {
             return Ok(EventPage::default());
         }
         let end = self.merge(&mut streams).await?;
         let events = std::mem::take(&mut self.events);
-        let next = match (end, streams[0].end_pos()) {
-            (MergeEnd::Exhausted, _) | (_, ShardPos::Done) => None,
-            (_, p) => Some(Position::Actor(p).encode()),
+        let ends: Vec<ShardPos> = streams.iter().map(Partition::end_pos).collect();
+        let next = match end {
+            MergeEnd::Exhausted => None,
+            _ if ends.iter().all(|p| *p == ShardPos::Done) => None,
+            _ => Some(Position::Actor(ends).encode()),
         };
         Ok(EventPage { events, next })
     }

@@ -194,7 +194,7 @@ impl DynamoStore {
     /// Stores one event unless its id is taken. `write_id` is unique to this write.
     async fn put(&self, new: &NewEvent, write_id: &str) -> AppendOutcome {
         let names = &self.inner.layout;
-        let item = EventItem::new(new, names.time_shards, self.expires_at(new.event.time), write_id);
+        let item = EventItem::new(new, names, self.expires_at(new.event.time), write_id);
         let item = match serde_dynamo::to_item(item) {
             Ok(item) => item,
             Err(e) => return AppendOutcome::Failed(StoreError::unavailable(e)),
