@@ -107,15 +107,24 @@ impl Workload {
         for (id, actor) in events {
             let bucket = schema::time_bucket(day, schema::shard_of(id, self.time_shards));
             *by_time.entry(bucket).or_insert(0.0) += 1.0 / n;
-            let hot = self.hot_actors.iter().any(|h| h == "*" || h == actor);
-            let partition = if self.actor_shards > 1 && hot {
-                format!("{actor}#{}", schema::shard_of(id, self.actor_shards))
+            let partition = if self.actor_shards > 1 && self.is_hot(actor) {
+                schema::actor_partition(actor, schema::shard_of(id, self.actor_shards))
             } else {
                 actor.clone()
             };
             *by_actor.entry(partition).or_insert(0.0) += 1.0 / n;
         }
         Shares { by_time, by_actor }
+    }
+
+    /// Whether `actor`'s events are spread (`*`: every actor's, as the store spreads them).
+    fn is_hot(&self, actor: &str) -> bool {
+        self.hot_actors.iter().any(|h| h == "*" || h == actor)
+    }
+
+    /// Whether the store writes this layout (every actor spread, or none).
+    fn built(&self) -> bool {
+        self.actor_shards <= 1 || self.hot_actors.iter().any(|h| h == "*")
     }
 
     /// Write units of one event's write (per table or index copy: each projects the whole item).
@@ -137,7 +146,7 @@ pub struct Args {
 
 pub async fn heat(mut args: Args) -> anyhow::Result<()> {
     let day = chrono::Utc::now().date_naive();
-    if args.check > 0 && args.workload.actor_shards <= 1 {
+    if args.check > 0 && args.workload.built() {
         let measured = check(&args.workload, args.check, day).await?;
         println!(
             "measured item size: {:.0} bytes on average ({} events written by the store); the model uses it",
@@ -246,6 +255,7 @@ async fn check(w: &Workload, n: usize, day: chrono::NaiveDate) -> anyhow::Result
         audit_store_dynamodb::dynamodb_client_at(&sdk, &proxy.url),
         audit_store_dynamodb::Layout {
             time_shards: w.time_shards,
+            actor_shards: w.actor_shards,
             ..cloud.layout.clone()
         },
         None,
@@ -306,7 +316,12 @@ async fn check(w: &Workload, n: usize, day: chrono::NaiveDate) -> anyhow::Result
         *model_time
             .entry(schema::time_bucket(day, schema::shard_of(id, w.time_shards)))
             .or_default() += 1;
-        *model_actor.entry(actor.clone()).or_default() += 1;
+        let partition = if w.actor_shards > 1 {
+            schema::actor_partition(actor, schema::shard_of(id, w.actor_shards))
+        } else {
+            actor.clone()
+        };
+        *model_actor.entry(partition).or_default() += 1;
     }
     let markers_time: u64 = by_time
         .iter()
@@ -339,6 +354,51 @@ async fn check(w: &Workload, n: usize, day: chrono::NaiveDate) -> anyhow::Result
         "the store's writes differ from the model's placement"
     );
     anyhow::ensure!(event_puts == n as u64, "one PutItem per event");
+
+    // An actor's pages as the layout makes them: requests a page (its partitions are read in
+    // parallel) and items read per item returned, for `system`, the busiest user and a rare one.
+    let mut counts: Vec<(String, usize)> = {
+        let mut by: HashMap<&str, usize> = HashMap::new();
+        for (_, actor) in &sample {
+            *by.entry(actor.as_str()).or_default() += 1;
+        }
+        by.into_iter().map(|(a, c)| (a.to_owned(), c)).collect()
+    };
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let rare = counts.iter().rev().find(|(_, c)| *c >= 3).cloned();
+    println!(
+        "  actor pages (50 a page, up to 10 pages; {} partition(s) an actor):",
+        w.actor_shards.max(1)
+    );
+    for (actor, events) in [counts.first().cloned(), counts.get(1).cloned(), rare]
+        .into_iter()
+        .flatten()
+    {
+        use audit_storage::EventStore;
+        let filter = event_model::EventFilter::from_json(&serde_json::json!({"actor": actor}))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let (mut after, mut pages, mut returned, mut max_requests) = (None::<String>, 0u64, 0u64, 0u64);
+        let (before, mut queries) = (store.read_stats(), 0u64);
+        for _ in 0..10 {
+            proxy.recording();
+            let page = store.query(&filter, 50, after.as_deref()).await?;
+            let requests = proxy.recorded().iter().filter(|(op, _)| op == "Query").count() as u64;
+            queries += requests;
+            max_requests = max_requests.max(requests);
+            pages += 1;
+            returned += page.events.len() as u64;
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
+        let read = store.read_stats().items_read - before.items_read;
+        println!(
+            "    `{actor}` ({events} events): {:.1} requests a page (at most {max_requests}), {:.2} items read per item returned",
+            queries as f64 / pages as f64,
+            read as f64 / returned.max(1) as f64
+        );
+    }
     Ok(bytes / event_puts.max(1) as f64)
 }
 
