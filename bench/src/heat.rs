@@ -25,19 +25,28 @@ const PARTITION_RCU: f64 = 3_000.0;
 const TABLE_QUOTA_WRU: f64 = 40_000.0;
 
 /// Who writes, how much and how large.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Workload {
+    #[arg(long, default_value_t = 0.5)]
     pub system_share: f64,
     /// Actors other than `system`, their shares Zipf(`zipf_s`) by rank.
+    #[arg(long, default_value_t = 10_000)]
     pub actors: usize,
+    #[arg(long, default_value_t = 1.0)]
     pub zipf_s: f64,
-    /// An item's size in bytes, as DynamoDB counts it.
+    /// An item's size in bytes, as DynamoDB counts it (replaced by the measured one when checking).
+    #[arg(long, default_value_t = 600.0)]
     pub item_bytes: f64,
+    #[arg(long, default_value_t = schema::DEFAULT_TIME_SHARDS)]
     pub time_shards: u32,
     /// A layout not built yet (issue 18, part 2): the events of these actors spread over
     /// `actor_shards` partitions of by_actor (`<actor>#<n>`, by the same hash as the time
-    /// shards; `*` for every actor); other actors keep one partition. 1: the layout as it is.
+    /// shards; `*` for every actor, as the store spreads them); other actors keep one partition.
+    /// 1: one partition an actor. The check against dynalite runs when the store writes the
+    /// layout (every actor spread, or none).
+    #[arg(long, default_value_t = 1)]
     pub actor_shards: u32,
+    #[arg(long, value_delimiter = ',', default_value = "system")]
     pub hot_actors: Vec<String>,
 }
 
@@ -133,14 +142,20 @@ impl Workload {
     }
 }
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
     pub workload: Workload,
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,20000,50000")]
     pub rates: Vec<f64>,
     /// Events of the sample the shares are computed from.
+    #[arg(long, default_value_t = 200_000)]
     pub sample: usize,
     /// Events appended to dynalite to check the model against (0: no check).
+    #[arg(long, default_value_t = 5_000)]
     pub check: usize,
     /// Pages a second of each read shape.
+    #[arg(long, default_value_t = 10.0)]
     pub page_rate: f64,
 }
 

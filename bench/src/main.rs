@@ -162,33 +162,7 @@ enum Bench {
     /// The partition-heat model: write units on the table and its index partitions for a
     /// workload, the highest sustained ingest; checked against the store's real writes on
     /// dynalite unless `--check 0` (run under `scripts/with-emulators`).
-    Heat {
-        #[arg(long, default_value_t = 0.5)]
-        system_share: f64,
-        #[arg(long, default_value_t = 10_000)]
-        actors: usize,
-        #[arg(long, default_value_t = 1.0)]
-        zipf_s: f64,
-        /// Item size in bytes (replaced by the measured one when checking).
-        #[arg(long, default_value_t = 600.0)]
-        item_bytes: f64,
-        #[arg(long, default_value_t = audit_store_dynamodb::schema::DEFAULT_TIME_SHARDS)]
-        time_shards: u32,
-        /// A layout to come: the hot actors' events over this many by_actor partitions (the
-        /// check against dynalite is then skipped: the store does not write it yet).
-        #[arg(long, default_value_t = 1)]
-        actor_shards: u32,
-        #[arg(long, value_delimiter = ',', default_value = "system")]
-        hot_actors: Vec<String>,
-        #[arg(long, value_delimiter = ',', default_value = "1000,10000,20000,50000")]
-        rates: Vec<f64>,
-        #[arg(long, default_value_t = 200_000)]
-        sample: usize,
-        #[arg(long, default_value_t = 5_000)]
-        check: usize,
-        #[arg(long, default_value_t = 10.0)]
-        page_rate: f64,
-    },
+    Heat(heat::Args),
     /// The DynamoDB and S3 path, against the emulators (run under `scripts/with-emulators`).
     Dynamo {
         /// Events seeded for the query and export benchmarks.
@@ -283,36 +257,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Archiver { bin_dir, events } => integrity::archiver(&bin_dir, events).await,
         Bench::Counts { events, samples } => dynamo::counts(samples, events).await,
         Bench::Auth { samples } => auth::auth(samples).await,
-        Bench::Heat {
-            system_share,
-            actors,
-            zipf_s,
-            item_bytes,
-            time_shards,
-            actor_shards,
-            hot_actors,
-            rates,
-            sample,
-            check,
-            page_rate,
-        } => {
-            heat::heat(heat::Args {
-                workload: heat::Workload {
-                    system_share,
-                    actors,
-                    zipf_s,
-                    item_bytes,
-                    time_shards,
-                    actor_shards,
-                    hot_actors,
-                },
-                rates,
-                sample,
-                check,
-                page_rate,
-            })
-            .await
-        }
+        Bench::Heat(args) => heat::heat(args).await,
         Bench::Dynamo {
             events,
             http_events,
