@@ -47,39 +47,44 @@ struct OidcArgs {
     /// The scopes the page asks for.
     #[arg(long, env = "AUDIT_OIDC_SCOPES", default_value = "openid profile email")]
     oidc_scopes: String,
-    /// The claim that carries the role.
-    #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM", default_value = audit_api::jwt::DEFAULT_ROLE_CLAIM)]
-    oidc_role_claim: String,
-    /// The claim's value that makes a person a reader.
-    #[arg(long, env = "AUDIT_OIDC_READ_VALUE", default_value = audit_api::jwt::DEFAULT_READ_VALUE)]
-    oidc_read_value: String,
+    /// The claim that carries the role [default: groups].
+    #[arg(long, env = "AUDIT_OIDC_ROLE_CLAIM")]
+    oidc_role_claim: Option<String>,
+    /// The claim's value that makes a person a reader [default: audit-readers].
+    #[arg(long, env = "AUDIT_OIDC_READ_VALUE")]
+    oidc_read_value: Option<String>,
 }
 
 impl OidcArgs {
     fn config(self) -> anyhow::Result<Option<audit_local::OidcConfig>> {
-        let Some(issuer) = self.oidc_issuer.filter(|i| !i.trim().is_empty()) else {
+        // Each flag (or its environment variable, which clap reads) under the variable's name,
+        // for the one reading of them the Lambda functions share.
+        let flags = [
+            ("AUDIT_OIDC_ISSUER", self.oidc_issuer),
+            ("AUDIT_OIDC_AUDIENCE", self.oidc_audience),
+            ("AUDIT_OIDC_JWKS_URL", self.oidc_jwks_url),
+            ("AUDIT_OIDC_ROLE_CLAIM", self.oidc_role_claim),
+            ("AUDIT_OIDC_READ_VALUE", self.oidc_read_value),
+        ];
+        let vars = |name: &str| {
+            flags
+                .iter()
+                .find(|(flag, _)| *flag == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let Some((settings, jwks_url)) = audit_api::jwt::JwtSettings::from_vars(&vars)? else {
             return Ok(None);
         };
-        let audience = self
-            .oidc_audience
-            .filter(|a| !a.trim().is_empty())
-            .context("AUDIT_OIDC_AUDIENCE is required with AUDIT_OIDC_ISSUER")?;
-        let jwks_url = self.oidc_jwks_url.filter(|u| !u.trim().is_empty());
         Ok(Some(audit_local::OidcConfig {
             sign_in: self
                 .oidc_client_id
                 .filter(|c| !c.trim().is_empty())
                 .map(|client_id| audit_local::SignIn {
-                    issuer: issuer.clone(),
+                    issuer: settings.issuer.clone(),
                     client_id,
                     scopes: self.oidc_scopes,
                 }),
-            settings: audit_api::jwt::JwtSettings {
-                issuer,
-                audience,
-                role_claim: self.oidc_role_claim,
-                read_value: self.oidc_read_value,
-            },
+            settings,
             jwks_url,
         }))
     }

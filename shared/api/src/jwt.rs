@@ -37,6 +37,29 @@ pub const DEFAULT_ROLE_CLAIM: &str = "groups";
 /// The value of that claim that makes a person a reader by default (`AUDIT_OIDC_READ_VALUE`).
 pub const DEFAULT_READ_VALUE: &str = "audit-readers";
 
+impl JwtSettings {
+    /// The issuer whose people's access tokens are accepted and, when configured, where its keys
+    /// are, as `AUDIT_OIDC_ISSUER`, `AUDIT_OIDC_AUDIENCE`, `AUDIT_OIDC_ROLE_CLAIM`,
+    /// `AUDIT_OIDC_READ_VALUE` and `AUDIT_OIDC_JWKS_URL` say through `vars` (the environment in
+    /// the Lambda functions; a flag, else the environment, in the local server): the one reading
+    /// of them. `None` without an issuer; an issuer without an audience is an error naming it.
+    pub fn from_vars(vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<(JwtSettings, Option<String>)>> {
+        let value = |name: &str| vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let Some(issuer) = value("AUDIT_OIDC_ISSUER") else {
+            return Ok(None);
+        };
+        let audience = value("AUDIT_OIDC_AUDIENCE")
+            .ok_or_else(|| anyhow::anyhow!("AUDIT_OIDC_AUDIENCE is required with AUDIT_OIDC_ISSUER"))?;
+        let settings = JwtSettings {
+            issuer,
+            audience,
+            role_claim: value("AUDIT_OIDC_ROLE_CLAIM").unwrap_or_else(|| DEFAULT_ROLE_CLAIM.to_owned()),
+            read_value: value("AUDIT_OIDC_READ_VALUE").unwrap_or_else(|| DEFAULT_READ_VALUE.to_owned()),
+        };
+        Ok(Some((settings, value("AUDIT_OIDC_JWKS_URL"))))
+    }
+}
+
 /// Where the issuer's keys are read from (its `jwks_uri`).
 #[async_trait::async_trait]
 pub trait JwksSource: Send + Sync {

@@ -133,18 +133,10 @@ fn optional<T: std::str::FromStr>(vars: Vars<'_>, name: &str) -> anyhow::Result<
 
 /// The issuer of people's access tokens (`AUDIT_OIDC_*`), if one is set.
 fn oidc(vars: Vars<'_>) -> anyhow::Result<Option<Arc<dyn audit_api::jwt::AccessTokens>>> {
-    let Some(issuer) = optional::<String>(vars, "AUDIT_OIDC_ISSUER")? else {
-        return Ok(None);
-    };
-    let settings = JwtSettings {
-        issuer,
-        audience: var(vars, "AUDIT_OIDC_AUDIENCE").context("AUDIT_OIDC_ISSUER is set")?,
-        role_claim: optional(vars, "AUDIT_OIDC_ROLE_CLAIM")?
-            .unwrap_or_else(|| audit_api::jwt::DEFAULT_ROLE_CLAIM.to_owned()),
-        read_value: optional(vars, "AUDIT_OIDC_READ_VALUE")?
-            .unwrap_or_else(|| audit_api::jwt::DEFAULT_READ_VALUE.to_owned()),
-    };
-    people(settings, optional(vars, "AUDIT_OIDC_JWKS_URL")?)
+    match JwtSettings::from_vars(vars)? {
+        Some((settings, jwks_url)) => people(settings, jwks_url),
+        None => Ok(None),
+    }
 }
 
 /// The check of people's access tokens, in a function built with the `people` feature (query
