@@ -93,10 +93,9 @@ impl HttpJwks {
     /// `jwks_uri` of the issuer's discovery document.
     async fn discover(&self) -> anyhow::Result<String> {
         let document = self.discovery().await?;
-        let url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let jwks = document["jwks_uri"]
             .as_str()
-            .with_context(|| format!("{url} names no jwks_uri"))?;
+            .with_context(|| format!("the discovery document of {} names no jwks_uri", self.issuer))?;
         check_url(jwks).context("the discovery document's jwks_uri")?;
         Ok(jwks.to_owned())
     }
